@@ -1,0 +1,174 @@
+"""Configuration of a LoopSVDD model: the HTS-AT audio encoder, the Deep SVDD head and its learned state."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from transformers import ClapAudioConfig, PretrainedConfig
+
+HEAD_TYPES = ("ae", "residual_ae")
+OBJECTIVES = ("one-class", "soft-boundary")
+ACTIVATIONS = ("elu", "relu", "leaky_relu", "gelu", "tanh")
+WINDOW_POOLINGS = ("mean",)
+
+# HTS-AT shapes (REFERENCE §3). "base" is the shape of the LAION music checkpoints (unfused, 1024-d);
+# "tiny" the shape of the fused checkpoints (768-d).
+HTSAT_SIZES: dict[str, dict[str, Any]] = {
+    "tiny": {
+        "patch_embeds_hidden_size": 96,
+        "hidden_size": 768,
+        "depths": [2, 2, 6, 2],
+        "num_attention_heads": [4, 8, 16, 32],
+    },
+    "base": {
+        "patch_embeds_hidden_size": 128,
+        "hidden_size": 1024,
+        "depths": [2, 2, 12, 2],
+        "num_attention_heads": [4, 8, 16, 32],
+    },
+}
+
+
+class LoopSVDDConfig(PretrainedConfig):
+    r"""Configuration of [`LoopSVDDModel`].
+
+    Args:
+        audio_config (`dict` or `ClapAudioConfig`, *optional*):
+            Fields of `transformers.ClapAudioConfig`: the HTS-AT shape and whether it is fused
+            (`enable_fusion`). Defaults to HTSAT-base unfused, the shape of `laion/larger_clap_music`.
+        head_type (`str`, defaults to `"ae"`): `"ae"` (plain autoencoder) or `"residual_ae"` (U-Net-style skips).
+        hidden_dims (`list[int]`, defaults to `[512, 256, 128, 64, 32]`): widths of the head's encoder half; the
+            last one is the latent (hypersphere) dimension.
+        activation (`str`, defaults to `"elu"`), dropout (`float`, defaults to 0.2): head layers (dropout only
+            acts during autoencoder pretraining).
+        objective (`str`, defaults to `"one-class"`): `"one-class"` or `"soft-boundary"` Deep SVDD.
+        nu (`float`, defaults to 0.1): soft-boundary trade-off, in (0, 1].
+        center (`list[float]`, *optional*): the hypersphere centre, learned by training. `None` means the origin
+            of the latent space (an untrained model still scores, for smoke runs).
+        radius (`float`, defaults to 0.0): soft-boundary radius R (scores are `dist^2 - R^2`).
+        threshold (`float`, *optional*): score above which a loop is called anomalous, calibrated on held-out
+            normal loops (`threshold_quantile` of their scores).
+        threshold_quantile (`float`, defaults to 0.95).
+        calibration_scores (`list[float]`, *optional*): sorted held-out normal scores, for percentiles.
+        window_pooling (`str`, defaults to `"mean"`): how window embeddings of a long loop (unfused encoders)
+            are fused into one clip embedding.
+        encoder_name_or_path (`str`, *optional*): where the encoder weights came from (provenance for cards).
+        encoder_pretrained (`bool`, defaults to `False`): whether the encoder weights are trained ones.
+    """
+
+    model_type = "loop_svdd"
+    sub_configs = {"audio_config": ClapAudioConfig}
+
+    def __init__(
+        self,
+        audio_config: dict[str, Any] | ClapAudioConfig | None = None,
+        head_type: str = "ae",
+        hidden_dims: list[int] | tuple[int, ...] = (512, 256, 128, 64, 32),
+        activation: str = "elu",
+        dropout: float = 0.2,
+        objective: str = "one-class",
+        nu: float = 0.1,
+        center: list[float] | None = None,
+        radius: float = 0.0,
+        threshold: float | None = None,
+        threshold_quantile: float = 0.95,
+        calibration_scores: list[float] | None = None,
+        window_pooling: str = "mean",
+        encoder_name_or_path: str | None = None,
+        encoder_pretrained: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if audio_config is None:
+            audio_config = ClapAudioConfig(**HTSAT_SIZES["base"], enable_fusion=False)
+        elif isinstance(audio_config, dict):
+            audio_config = ClapAudioConfig(**{k: v for k, v in audio_config.items() if k != "model_type"})
+        elif not isinstance(audio_config, ClapAudioConfig):
+            raise TypeError(
+                f"audio_config must be a dict or a ClapAudioConfig, got {type(audio_config).__name__}"
+            )
+        self.audio_config = audio_config
+        self.head_type = head_type
+        self.hidden_dims = [int(d) for d in hidden_dims]
+        self.activation = activation
+        self.dropout = float(dropout)
+        self.objective = objective
+        self.nu = float(nu)
+        self.center = None if center is None else [float(c) for c in center]
+        self.radius = float(radius)
+        self.threshold = None if threshold is None else float(threshold)
+        self.threshold_quantile = float(threshold_quantile)
+        self.calibration_scores = (
+            None if calibration_scores is None else [float(s) for s in calibration_scores]
+        )
+        self.window_pooling = window_pooling
+        self.encoder_name_or_path = encoder_name_or_path
+        self.encoder_pretrained = bool(encoder_pretrained)
+        super().__init__(**kwargs)
+        self.validate_fields()
+
+    @property
+    def embedding_dim(self) -> int:
+        """Size of the HTS-AT pooled embedding (1024 for HTSAT-base, 768 for tiny)."""
+        return int(self.audio_config.hidden_size)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.hidden_dims[-1]
+
+    @property
+    def is_fused(self) -> bool:
+        return bool(self.audio_config.enable_fusion)
+
+    def validate_fields(self) -> None:
+        """Raise `ValueError` with a clear message for any inconsistent field."""
+        ac = self.audio_config
+        if ac.hidden_size != ac.patch_embeds_hidden_size * 2 ** (len(ac.depths) - 1):
+            raise ValueError(
+                f"audio_config.hidden_size ({ac.hidden_size}) must be patch_embeds_hidden_size "
+                f"({ac.patch_embeds_hidden_size}) x 2^(len(depths)-1) = "
+                f"{ac.patch_embeds_hidden_size * 2 ** (len(ac.depths) - 1)}"
+            )
+        if len(ac.depths) != len(ac.num_attention_heads):
+            raise ValueError(
+                "audio_config.depths and audio_config.num_attention_heads must have the same length"
+            )
+        if self.head_type not in HEAD_TYPES:
+            raise ValueError(f"head_type must be one of {HEAD_TYPES}, got {self.head_type!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        if not self.hidden_dims or any(d < 1 for d in self.hidden_dims):
+            raise ValueError(
+                f"hidden_dims must be a non-empty list of positive widths, got {self.hidden_dims}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if not 0.0 < self.nu <= 1.0:
+            raise ValueError(f"nu must be in (0, 1], got {self.nu}")
+        if self.center is not None:
+            if len(self.center) != self.latent_dim:
+                raise ValueError(
+                    f"center has {len(self.center)} coordinates but the head's latent size "
+                    f"(hidden_dims[-1]) is {self.latent_dim}"
+                )
+            if not all(math.isfinite(c) for c in self.center):
+                raise ValueError("center contains NaN or infinite values")
+        if not math.isfinite(self.radius) or self.radius < 0:
+            raise ValueError(f"radius must be a finite number >= 0, got {self.radius}")
+        if self.threshold is not None and not math.isfinite(self.threshold):
+            raise ValueError(f"threshold must be finite, got {self.threshold}")
+        if not 0.0 < self.threshold_quantile < 1.0:
+            raise ValueError(f"threshold_quantile must be in (0, 1), got {self.threshold_quantile}")
+        if self.window_pooling not in WINDOW_POOLINGS:
+            raise ValueError(f"window_pooling must be one of {WINDOW_POOLINGS}, got {self.window_pooling!r}")
+
+    @classmethod
+    def from_htsat_size(
+        cls, size: str = "base", enable_fusion: bool = False, **kwargs: Any
+    ) -> LoopSVDDConfig:
+        """A config with a named HTS-AT shape: `"tiny"` (768-d) or `"base"` (1024-d)."""
+        if size not in HTSAT_SIZES:
+            raise ValueError(f"size must be one of {sorted(HTSAT_SIZES)}, got {size!r}")
+        return cls(audio_config={**HTSAT_SIZES[size], "enable_fusion": enable_fusion}, **kwargs)
