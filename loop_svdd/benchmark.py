@@ -71,9 +71,7 @@ def load_embedding_set(directory: str | os.PathLike, features: str = "nff") -> E
     return EmbeddingSet(x.astype(np.float32), folders)
 
 
-def split_one_vs_rest(
-    data: EmbeddingSet, folder: str, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def split_one_vs_rest(data: EmbeddingSet, folder: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(train_rows, test_rows, test_labels) for normal class ``folder`` and ``seed``."""
     members = np.flatnonzero(data.folders == folder)
     perm = members[np.random.default_rng(seed).permutation(len(members))]
@@ -111,9 +109,7 @@ def run_benchmark(
 
     unknown = [d for d in detectors if d not in DETECTORS]
     if unknown:
-        raise BenchmarkDataError(
-            f"unknown detector(s) {', '.join(unknown)}; choose from {', '.join(DETECTORS)}"
-        )
+        raise BenchmarkDataError(f"unknown detector(s) {', '.join(unknown)}; choose from {', '.join(DETECTORS)}")
     jobs = [(d, f, s) for d in detectors for s in seeds for f in data.classes]
     records = []
     bar = tqdm(jobs, desc="benchmark", disable=not progress)
@@ -125,9 +121,7 @@ def run_benchmark(
         detector.fit(data.embeddings[train])
         scores = detector.decision_function(data.embeddings[test])
         elapsed = time.perf_counter() - start
-        record = RunRecord(
-            name, folder, seed, compute_anomaly_metrics(scores, labels), elapsed, scores, labels
-        )
+        record = RunRecord(name, folder, seed, compute_anomaly_metrics(scores, labels), elapsed, scores, labels)
         records.append(record)
         if on_record is not None:
             on_record(record)
@@ -147,9 +141,7 @@ def summarize(records: Sequence[RunRecord], settings: dict[str, Any] | None = No
             "mean_auprc": float(np.mean([r.metrics["auprc"] for r in rs])),
             "mean_pauc": float(np.mean([r.metrics["pauc"] for r in rs])),
             "std_auroc": float(np.std(list(per_seed.values()))),
-            "per_class": {
-                f: float(np.mean([r.metrics["auroc"] for r in rs if r.folder == f])) for f in folders
-            },
+            "per_class": {f: float(np.mean([r.metrics["auroc"] for r in rs if r.folder == f])) for f in folders},
             "per_seed": per_seed,
             "fit_seconds": float(sum(r.fit_seconds for r in rs)),
         }
@@ -201,9 +193,7 @@ def save_plots(records: Sequence[RunRecord], directory: str | os.PathLike) -> li
             fpr, tpr, _ = roc_curve(r.labels, r.scores)
             ax.plot(fpr, tpr, lw=1, label=f"{r.folder} ({r.metrics['auroc']:.3f})")
         ax.plot([0, 1], [0, 1], "k:", lw=0.8)
-        ax.set(
-            xlabel="false positive rate", ylabel="true positive rate", title=f"ROC, {name}, seed {first_seed}"
-        )
+        ax.set(xlabel="false positive rate", ylabel="true positive rate", title=f"ROC, {name}, seed {first_seed}")
         ax.legend(fontsize=6, loc="lower right")
         path = directory / f"roc_{name}.png"
         fig.savefig(path, dpi=110, bbox_inches="tight")

@@ -84,9 +84,7 @@ class LoopSVDDConfig(PretrainedConfig):
         elif isinstance(audio_config, dict):
             audio_config = ClapAudioConfig(**{k: v for k, v in audio_config.items() if k != "model_type"})
         elif not isinstance(audio_config, ClapAudioConfig):
-            raise TypeError(
-                f"audio_config must be a dict or a ClapAudioConfig, got {type(audio_config).__name__}"
-            )
+            raise TypeError(f"audio_config must be a dict or a ClapAudioConfig, got {type(audio_config).__name__}")
         self.audio_config = audio_config
         self.head_type = head_type
         self.hidden_dims = [int(d) for d in hidden_dims]
@@ -98,9 +96,7 @@ class LoopSVDDConfig(PretrainedConfig):
         self.radius = float(radius)
         self.threshold = None if threshold is None else float(threshold)
         self.threshold_quantile = float(threshold_quantile)
-        self.calibration_scores = (
-            None if calibration_scores is None else [float(s) for s in calibration_scores]
-        )
+        self.calibration_scores = None if calibration_scores is None else [float(s) for s in calibration_scores]
         self.window_pooling = window_pooling
         self.encoder_name_or_path = encoder_name_or_path
         self.encoder_pretrained = bool(encoder_pretrained)
@@ -130,17 +126,13 @@ class LoopSVDDConfig(PretrainedConfig):
                 f"{ac.patch_embeds_hidden_size * 2 ** (len(ac.depths) - 1)}"
             )
         if len(ac.depths) != len(ac.num_attention_heads):
-            raise ValueError(
-                "audio_config.depths and audio_config.num_attention_heads must have the same length"
-            )
+            raise ValueError("audio_config.depths and audio_config.num_attention_heads must have the same length")
         if self.head_type not in HEAD_TYPES:
             raise ValueError(f"head_type must be one of {HEAD_TYPES}, got {self.head_type!r}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         if not self.hidden_dims or any(d < 1 for d in self.hidden_dims):
-            raise ValueError(
-                f"hidden_dims must be a non-empty list of positive widths, got {self.hidden_dims}"
-            )
+            raise ValueError(f"hidden_dims must be a non-empty list of positive widths, got {self.hidden_dims}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.objective not in OBJECTIVES:
@@ -165,9 +157,7 @@ class LoopSVDDConfig(PretrainedConfig):
             raise ValueError(f"window_pooling must be one of {WINDOW_POOLINGS}, got {self.window_pooling!r}")
 
     @classmethod
-    def from_htsat_size(
-        cls, size: str = "base", enable_fusion: bool = False, **kwargs: Any
-    ) -> LoopSVDDConfig:
+    def from_htsat_size(cls, size: str = "base", enable_fusion: bool = False, **kwargs: Any) -> LoopSVDDConfig:
         """A config with a named HTS-AT shape: `"tiny"` (768-d) or `"base"` (1024-d)."""
         if size not in HTSAT_SIZES:
             raise ValueError(f"size must be one of {sorted(HTSAT_SIZES)}, got {size!r}")

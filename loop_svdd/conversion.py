@@ -68,16 +68,11 @@ def convert_laion_state_dict(
             key = key.removeprefix("model.")
         if key.startswith("audio_branch."):
             key = key.removeprefix("audio_branch.")
-        elif any(
-            key.startswith(p)
-            for p in ("text_branch.", "text_", "audio_projection", "audio_transform", "logit")
-        ):
+        elif any(key.startswith(p) for p in ("text_branch.", "text_", "audio_projection", "audio_transform", "logit")):
             continue
         audio[key] = value
     if "patch_embed.proj.weight" not in audio:
-        raise CheckpointError(
-            "not a LAION-CLAP HTS-AT checkpoint: no 'audio_branch.patch_embed.proj.weight' key"
-        )
+        raise CheckpointError("not a LAION-CLAP HTS-AT checkpoint: no 'audio_branch.patch_embed.proj.weight' key")
 
     converted: dict[str, torch.Tensor] = {}
     for key, value in audio.items():
@@ -86,9 +81,7 @@ def convert_laion_state_dict(
         if ".attn.qkv." in key:
             q, k, v = value.chunk(3, dim=0)
             for name, part in zip(("query", "key", "value"), (q, k, v), strict=True):
-                converted["audio_encoder." + key.replace(".attn.qkv.", f".attention.self.{name}.")] = (
-                    part.clone()
-                )
+                converted["audio_encoder." + key.replace(".attn.qkv.", f".attention.self.{name}.")] = part.clone()
             continue
         for pattern, repl in _LAION_RENAMES:
             key = pattern.sub(repl, key)
@@ -131,9 +124,7 @@ def _resolve_file(source: str, filename: str, **hub_kwargs: Any) -> str | None:
         return None
 
 
-def load_transformers_clap(
-    source: str, **hub_kwargs: Any
-) -> tuple[ClapAudioConfig, dict[str, torch.Tensor], dict]:
+def load_transformers_clap(source: str, **hub_kwargs: Any) -> tuple[ClapAudioConfig, dict[str, torch.Tensor], dict]:
     """A transformers CLAP checkpoint (Hub id or folder) -> (audio config, `ClapAudioModel` state dict,
     feature-extractor settings)."""
     config_file = _resolve_file(source, "config.json", **hub_kwargs)
@@ -165,9 +156,7 @@ def load_transformers_clap(
         if key.startswith("audio_encoder."):
             state[key] = value
     if not state:
-        raise CheckpointError(
-            f"{source}: no HTS-AT audio encoder weights ('audio_encoder.*') in the checkpoint"
-        )
+        raise CheckpointError(f"{source}: no HTS-AT audio encoder weights ('audio_encoder.*') in the checkpoint")
 
     extractor_kwargs = {}
     pre = _resolve_file(source, "preprocessor_config.json", **hub_kwargs)

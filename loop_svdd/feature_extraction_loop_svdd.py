@@ -204,9 +204,7 @@ class LoopSVDDFeatureExtractor(SequenceFeatureExtractor):
             return mel.expand(4, -1, -1), False
         ranges = np.array_split(np.arange(0, total - chunk + 1), 3)
         starts = [int(r[len(r) // 2]) if len(r) else 0 for r in ranges]
-        shrunk = F.interpolate(
-            mel[None, None], size=[chunk, mel.shape[1]], mode="bilinear", align_corners=False
-        )
+        shrunk = F.interpolate(mel[None, None], size=[chunk, mel.shape[1]], mode="bilinear", align_corners=False)
         views = [shrunk[0, 0]] + [mel[s : s + chunk] for s in starts]
         return torch.stack(views), True
 
@@ -279,18 +277,14 @@ class LoopSVDDFeatureExtractor(SequenceFeatureExtractor):
             raise ValueError(f"return_tensors must be 'pt' or 'np', got {return_tensors!r}")
         return BatchFeature(data)
 
-    def _to_clips(
-        self, raw_audio: Any, sampling_rate: int, device: str | torch.device | None
-    ) -> list[torch.Tensor]:
+    def _to_clips(self, raw_audio: Any, sampling_rate: int, device: str | torch.device | None) -> list[torch.Tensor]:
         if isinstance(raw_audio, (np.ndarray, torch.Tensor)):
             if raw_audio.ndim == 1:
                 raw_audio = [raw_audio]
             elif raw_audio.ndim == 2:
                 raw_audio = list(raw_audio)
             else:
-                raise ValueError(
-                    f"expected a 1-D loop or a 2-D batch, got an array of shape {tuple(raw_audio.shape)}"
-                )
+                raise ValueError(f"expected a 1-D loop or a 2-D batch, got an array of shape {tuple(raw_audio.shape)}")
         if not isinstance(raw_audio, (list, tuple)) or not raw_audio:
             raise ValueError("expected a mono waveform or a non-empty list of mono waveforms")
         if not isinstance(sampling_rate, (int, np.integer)) or sampling_rate <= 0:

@@ -90,9 +90,7 @@ class LoopSVDDModel(LoopSVDDPreTrainedModel):
         self.post_init()
 
     # -- Deep SVDD state (lives in the config so it is readable JSON) ---------------------------------------
-    def center_tensor(
-        self, device: torch.device | None = None, dtype: torch.dtype = torch.float32
-    ) -> torch.Tensor:
+    def center_tensor(self, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """`(latent_dim,)` hypersphere centre (the origin for an untrained model)."""
         if self.config.center is None:
             return torch.zeros(self.config.latent_dim, device=device, dtype=dtype)
@@ -141,9 +139,7 @@ class LoopSVDDModel(LoopSVDDPreTrainedModel):
         out = self.encoder(input_features=input_features, is_longer=is_longer)
         return out.pooler_output
 
-    def pool_windows(
-        self, window_embeddings: torch.Tensor, window_clip_index: torch.Tensor | None
-    ) -> torch.Tensor:
+    def pool_windows(self, window_embeddings: torch.Tensor, window_clip_index: torch.Tensor | None) -> torch.Tensor:
         """Fuse window embeddings into clip embeddings: `(num_windows, D)` -> `(batch_size, D)` (mean)."""
         if window_clip_index is None:
             return window_embeddings
