@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Loading weights" bars are noise on a command line
+    hf_logging.set_verbosity_error()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -51,6 +51,7 @@ class LoopSVDDConfig(PretrainedConfig):
             normal loops (`threshold_quantile` of their scores).
         threshold_quantile (`float`, defaults to 0.95).
         calibration_scores (`list[float]`, *optional*): sorted held-out normal scores, for percentiles.
+        l2_normalize (`bool`, defaults to `False`): scale clip and window embeddings to unit length before the head.
         window_pooling (`str`, defaults to `"mean"`): how window embeddings of a long loop (unfused encoders)
             are fused into one clip embedding.
         encoder_name_or_path (`str`, *optional*): where the encoder weights came from (provenance for cards).
@@ -74,6 +75,7 @@ class LoopSVDDConfig(PretrainedConfig):
         threshold: float | None = None,
         threshold_quantile: float = 0.95,
         calibration_scores: list[float] | None = None,
+        l2_normalize: bool = False,
         window_pooling: str = "mean",
         encoder_name_or_path: str | None = None,
         encoder_pretrained: bool = False,
@@ -97,6 +99,7 @@ class LoopSVDDConfig(PretrainedConfig):
         self.threshold = None if threshold is None else float(threshold)
         self.threshold_quantile = float(threshold_quantile)
         self.calibration_scores = None if calibration_scores is None else [float(s) for s in calibration_scores]
+        self.l2_normalize = bool(l2_normalize)
         self.window_pooling = window_pooling
         self.encoder_name_or_path = encoder_name_or_path
         self.encoder_pretrained = bool(encoder_pretrained)

@@ -167,7 +167,10 @@ class LoopSVDDModel(LoopSVDDPreTrainedModel):
 
     def score_embeddings(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`(n, embedding_dim)` -> (`(n,)` anomaly scores, `(n, latent_dim)` latents)."""
-        latent = self.head.encode(embeddings.to(self.head.encoder_out.weight.dtype))
+        embeddings = embeddings.to(self.head.encoder_out.weight.dtype)
+        if self.config.l2_normalize:
+            embeddings = torch.nn.functional.normalize(embeddings, dim=-1)
+        latent = self.head.encode(embeddings)
         dist = (latent - self.center_tensor(latent.device, latent.dtype)).square().sum(dim=-1)
         if self.config.objective == "soft-boundary":
             dist = dist - self.config.radius**2

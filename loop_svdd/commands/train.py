@@ -1,0 +1,112 @@
+"""`loop-svdd train CORPUS --normal COLUMN=VALUE --output-dir DIR`: train a detector on a loop corpus."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..cli import CLIError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a detector on the normal loops of a corpus",
+        description="Train a Deep SVDD detector on the loops of a `datasets` corpus (Hub id, audiofolder or "
+        "save_to_disk folder) that match --normal. Runs on CPU, a GPU or several (`accelerate launch`); "
+        "interrupted runs resume from the checkpoints in OUTPUT_DIR.",
+    )
+    p.add_argument("corpus", help="Hub dataset id, local audiofolder directory, or save_to_disk folder")
+    p.add_argument(
+        "--normal",
+        action="append",
+        default=[],
+        metavar="COLUMN=VALUE",
+        help="select the normal loops (repeat to AND filters), e.g. --normal instrument=bass",
+    )
+    p.add_argument("--output-dir", required=True, help="where the model folder is written")
+    p.add_argument(
+        "--encoder",
+        default=None,
+        help="CLAP Hub id, CLAP folder, LAION .pt, LoopSVDD folder, or "
+        "random-tiny/random-base (default: the embedded default encoder)",
+    )
+    p.add_argument("--split", default="train")
+    p.add_argument("--head-type", choices=("ae", "residual_ae"), default=None)
+    p.add_argument("--objective", choices=("one-class", "soft-boundary"), default=None)
+    p.add_argument("--nu", type=float, default=None)
+    p.add_argument("--hidden-dims", type=int, nargs="+", default=None)
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--pretrain-epochs", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--train-batch-size", type=int, default=None, help="head training batch size")
+    p.add_argument("--batch-size", type=int, default=8, help="loops per encoder batch when embedding")
+    p.add_argument("--threshold-quantile", type=float, default=None)
+    p.add_argument("--holdout", type=float, default=0.2, help="fraction of normal loops kept out for evaluation")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--log-with", default=None, help="an Accelerate tracker (tensorboard, wandb, ...)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def training_config_from_args(args: argparse.Namespace):
+    from ..training.deep_svdd import SVDDTrainingConfig
+
+    overrides = {
+        "head_type": args.head_type,
+        "objective": args.objective,
+        "nu": args.nu,
+        "hidden_dims": args.hidden_dims,
+        "epochs": args.epochs,
+        "pretrain_epochs": args.pretrain_epochs,
+        "lr": args.lr,
+        "batch_size": args.train_batch_size,
+        "threshold_quantile": args.threshold_quantile,
+        "seed": args.seed,
+    }
+    try:
+        return SVDDTrainingConfig(**{k: v for k, v in overrides.items() if v is not None})
+    except ValueError as err:
+        raise CLIError(str(err)) from err
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data import CorpusError, RowFilter
+    from ..encoders import DEFAULT_ENCODER, describe_encoder
+    from ..training.deep_svdd import TrainingDivergedError
+    from ..training.from_corpus import train_on_corpus
+
+    config = training_config_from_args(args)
+    accelerator = None
+    try:
+        normal = [RowFilter.parse(f) for f in args.normal]
+        if args.log_with:
+            from accelerate import Accelerator
+
+            accelerator = Accelerator(log_with=args.log_with, project_dir=args.output_dir)
+            accelerator.init_trackers("loop-svdd", config=config.to_dict())
+        result = train_on_corpus(
+            args.corpus,
+            normal,
+            args.output_dir,
+            encoder=args.encoder or DEFAULT_ENCODER,
+            training=config,
+            holdout_fraction=args.holdout,
+            batch_size=args.batch_size,
+            split=args.split,
+            progress=not args.no_progress,
+            accelerator=accelerator,
+        )
+    except (CorpusError, TrainingDivergedError, ValueError, OSError) as err:
+        raise CLIError(str(err).splitlines()[0]) from err
+    finally:
+        if accelerator is not None:
+            accelerator.end_training()
+    s = result.summary
+    print(
+        f"trained on {len(s['train_rows'])} normal loops ({', '.join(s['normal_filter']) or 'all'}), "
+        f"{len(s['heldout_rows'])} held out for evaluation"
+    )
+    print(f"encoder: {describe_encoder(result.model.config)}")
+    print(f"threshold ({config.threshold_quantile:.0%} of held-out normal scores): {s['threshold']:.4g}")
+    print(f"model saved to {result.output_dir} (load with LoopSVDDModel.from_pretrained)")
+    return 0

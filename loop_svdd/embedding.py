@@ -1,0 +1,131 @@
+"""Batched embedding and scoring of loops, and the embedding cache of a corpus.
+
+The encoder is frozen, so a corpus is embedded once: `embed_dataset` is a `datasets` map whose fingerprint is
+made of the dataset's fingerprint, the encoder weights and the extractor settings; a second call with the same
+three loads the cached Arrow file instead of running the encoder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import datasets
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .data import audio_column, waveform_of, with_decoding
+from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+from .modeling_loop_svdd import LoopSVDDModel
+
+
+def encoder_fingerprint(model: LoopSVDDModel, extractor: LoopSVDDFeatureExtractor) -> str:
+    """A hash of the encoder weights and the extractor settings (what an embedding depends on)."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.encoder.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    settings = {k: v for k, v in extractor.to_dict().items() if k not in ("max_windows_per_batch",)}
+    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class LoopScore:
+    """The score of one loop and of each of its windows."""
+
+    score: float
+    embedding: np.ndarray
+    window_scores: list[float] = field(default_factory=list)
+    window_start_s: list[float] = field(default_factory=list)
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+@torch.inference_mode()
+def embed_waveforms(
+    model: LoopSVDDModel, extractor: LoopSVDDFeatureExtractor, waveforms: list[np.ndarray], sampling_rate: int
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Clip embeddings `(n, D)` of a batch of loops, plus the window embeddings and their bookkeeping."""
+    inputs = extractor(waveforms, sampling_rate=sampling_rate, device=model.device)
+    window_emb = model.get_window_embeddings(inputs["input_features"], inputs["is_longer"])
+    clip_emb = model.pool_windows(window_emb, inputs["window_clip_index"])
+    return clip_emb, {
+        "window_embeddings": window_emb,
+        "window_clip_index": inputs["window_clip_index"],
+        "window_start_s": inputs["window_start_s"],
+    }
+
+
+@torch.inference_mode()
+def score_waveforms(
+    model: LoopSVDDModel,
+    extractor: LoopSVDDFeatureExtractor,
+    waveforms: Iterable[np.ndarray],
+    sampling_rate: int,
+    batch_size: int = 8,
+) -> list[LoopScore]:
+    """Score loops in batches (windows of many loops go through the encoder together)."""
+    results: list[LoopScore] = []
+    for batch in _chunks(list(waveforms), batch_size):
+        clip_emb, windows = embed_waveforms(model, extractor, batch, sampling_rate)
+        scores, _ = model.score_embeddings(clip_emb)
+        win_scores, _ = model.score_embeddings(windows["window_embeddings"])
+        idx = windows["window_clip_index"].cpu().numpy()
+        for i in range(len(batch)):
+            sel = idx == i
+            results.append(
+                LoopScore(
+                    score=float(scores[i]),
+                    embedding=clip_emb[i].float().cpu().numpy(),
+                    window_scores=win_scores[torch.from_numpy(sel)].float().cpu().tolist(),
+                    window_start_s=windows["window_start_s"][torch.from_numpy(sel)].cpu().tolist(),
+                )
+            )
+    return results
+
+
+def embed_dataset(
+    model: LoopSVDDModel,
+    extractor: LoopSVDDFeatureExtractor,
+    dataset: datasets.Dataset,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> np.ndarray:
+    """`(len(dataset), D)` clip embeddings of every row, cached by a fingerprinted `datasets` map."""
+    column = audio_column(dataset)
+    decoded = with_decoding(dataset, extractor.sampling_rate)
+    fingerprint = hashlib.sha256(f"{decoded._fingerprint}-{encoder_fingerprint(model, extractor)}".encode())
+
+    def embed_batch(batch: dict) -> dict:
+        rows = [{column: a} for a in batch[column]]
+        waves = [waveform_of(r, column) for r in rows]
+        emb, _ = embed_waveforms(model, extractor, waves, extractor.sampling_rate)
+        return {"embedding": emb.float().cpu().numpy()}
+
+    if not progress:
+        datasets.disable_progress_bars()
+    try:
+        embedded = decoded.map(
+            embed_batch,
+            batched=True,
+            batch_size=batch_size,
+            remove_columns=decoded.column_names,
+            features=datasets.Features({"embedding": datasets.Sequence(datasets.Value("float32"))}),
+            new_fingerprint=fingerprint.hexdigest()[:32],
+            desc="Embedding loops",
+        )
+    finally:
+        if not progress:
+            datasets.enable_progress_bars()
+    return np.asarray(embedded.with_format("numpy")["embedding"], dtype=np.float32).reshape(len(dataset), -1)
+
+
+def progress_bar(total: int, desc: str, enabled: bool = True) -> tqdm:
+    return tqdm(total=total, desc=desc, disable=not enabled, unit="loop")

@@ -1,0 +1,71 @@
+"""Which HTS-AT encoder a new detector starts from: real CLAP weights, or a seeded random HTS-AT.
+
+No pretrained CLAP weights can be downloaded on an offline machine, so `random-tiny` / `random-base` build the
+HTS-AT shapes with fixed-seed random weights: usable for smoke runs and the offline quickstart, and reported
+as untrained wherever results are shown. Anything else is a CLAP Hub id, a transformers CLAP folder, a
+LAION-CLAP `.pt` file, or a LoopSVDD model folder whose encoder is reused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .configuration_loop_svdd import HTSAT_SIZES, LoopSVDDConfig
+from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+from .modeling_loop_svdd import LoopSVDDModel
+
+DEFAULT_ENCODER = "random-tiny"
+RANDOM_ENCODER_SEED = 0
+
+
+def is_random_encoder(name: str) -> bool:
+    return name.startswith("random-") and name.removeprefix("random-") in HTSAT_SIZES
+
+
+def build_model(encoder: str = DEFAULT_ENCODER, **config_kwargs: Any) -> tuple[LoopSVDDModel, LoopSVDDFeatureExtractor]:
+    """A new (untrained-head) detector on `encoder`, and its feature extractor."""
+    if is_random_encoder(encoder):
+        size = encoder.removeprefix("random-")
+        config = LoopSVDDConfig.from_htsat_size(
+            size,
+            enable_fusion=False,
+            encoder_name_or_path=f"{encoder} (seed {RANDOM_ENCODER_SEED})",
+            encoder_pretrained=False,
+            **config_kwargs,
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(RANDOM_ENCODER_SEED)
+            model = LoopSVDDModel(config)
+        return model.eval(), LoopSVDDFeatureExtractor.from_model_config(config)
+    path = Path(encoder)
+    if path.is_dir() and (path / "config.json").is_file() and '"loop_svdd"' in (path / "config.json").read_text():
+        from .model_io import load_detector
+
+        source, _ = load_detector(encoder)
+        config = LoopSVDDConfig(
+            audio_config=source.config.audio_config.to_dict(),
+            encoder_name_or_path=source.config.encoder_name_or_path,
+            encoder_pretrained=source.config.encoder_pretrained,
+            **config_kwargs,
+        )
+        model = LoopSVDDModel(config)
+        model.encoder.load_state_dict(source.encoder.state_dict())
+        return model.eval(), LoopSVDDFeatureExtractor.from_model_config(config)
+    from .conversion import from_clap
+
+    return from_clap(encoder, **config_kwargs)
+
+
+def describe_encoder(config: LoopSVDDConfig) -> str:
+    """One line on the encoder's provenance, for outputs and model cards."""
+    ac = config.audio_config
+    shape = f"HTS-AT ({ac.hidden_size}-d, depths {list(ac.depths)}, {'fused' if ac.enable_fusion else 'unfused'})"
+    if config.encoder_pretrained:
+        return f"{shape}, weights from {config.encoder_name_or_path}"
+    return (
+        f"{shape}, RANDOM weights ({config.encoder_name_or_path or 'untrained'}): not a trained encoder - scores "
+        "reflect a random projection of the mel spectrogram, not the method's quality"
+    )

@@ -1,0 +1,119 @@
+"""Train a detector on a loop corpus: select the normal loops, embed them once (cached), fit the Deep SVDD
+head, calibrate the threshold, and save a `from_pretrained` folder."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+
+from ..data import CorpusError, RowFilter, audio_column, load_corpus, select
+from ..embedding import embed_dataset
+from ..encoders import DEFAULT_ENCODER, build_model, describe_encoder
+from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+from ..model_io import save_detector
+from ..modeling_loop_svdd import LoopSVDDModel
+from .deep_svdd import SVDDTrainingConfig, fit_deep_svdd
+
+SUMMARY_FILE = "training_summary.json"
+
+
+@dataclass
+class CorpusTrainingResult:
+    model: LoopSVDDModel
+    extractor: LoopSVDDFeatureExtractor
+    output_dir: Path
+    summary: dict[str, Any]
+    embeddings: np.ndarray  # (len(corpus), D): every row, for evaluation without another encoder pass
+
+
+def row_names(dataset: datasets.Dataset) -> list[str]:
+    """A stable name per row: the audio file's name (what a user recognises in tables)."""
+    column = audio_column(dataset)
+    raw = dataset.cast_column(column, datasets.Audio(decode=False))[column]
+    return [Path(a["path"]).name if a.get("path") else f"row-{i}" for i, a in enumerate(raw)]
+
+
+def split_normals(indices: np.ndarray, holdout_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, held-out test) rows of the normal class; the held-out rows are never seen in training."""
+    order = np.random.default_rng(seed).permutation(indices)
+    n_test = int(np.floor(holdout_fraction * len(order)))
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+def train_on_corpus(
+    corpus: str | Path,
+    normal: list[RowFilter],
+    output_dir: str | Path,
+    encoder: str = DEFAULT_ENCODER,
+    training: SVDDTrainingConfig | None = None,
+    holdout_fraction: float = 0.2,
+    batch_size: int = 8,
+    split: str = "train",
+    progress: bool = True,
+    accelerator: Any = None,
+) -> CorpusTrainingResult:
+    """Train on the loops of `corpus` matching every `normal` filter; resumable (checkpoints in output_dir)."""
+    training = training or SVDDTrainingConfig()
+    if not 0.0 <= holdout_fraction < 1.0:
+        raise ValueError(f"holdout_fraction must be in [0, 1), got {holdout_fraction}")
+    dataset = load_corpus(corpus, split=split)
+    normal_rows = select(dataset, normal)
+    if len(normal_rows) < 4:
+        raise CorpusError(
+            f"only {len(normal_rows)} loop(s) match {' and '.join(map(str, normal)) or 'the corpus'}; need at least 4"
+        )
+    train_rows, test_rows = split_normals(normal_rows, holdout_fraction, training.seed)
+
+    model, extractor = build_model(
+        encoder,
+        head_type=training.head_type,
+        hidden_dims=training.hidden_dims,
+        activation=training.activation,
+        dropout=training.dropout,
+        objective=training.objective,
+        nu=training.nu,
+        l2_normalize=training.l2_normalize,
+        threshold_quantile=training.threshold_quantile,
+    )
+    embeddings = embed_dataset(model, extractor, dataset, batch_size=batch_size, progress=progress)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    result = fit_deep_svdd(
+        embeddings[train_rows],
+        training,
+        accelerator=accelerator,
+        checkpoint_dir=str(output_dir / "checkpoints"),
+        progress=progress,
+    )
+    model.head.load_state_dict(result.head.state_dict())
+    model.set_svdd_state(
+        center=result.center,
+        radius=result.radius,
+        threshold=result.threshold,
+        calibration_scores=np.asarray(result.val_scores).tolist(),
+    )
+    names = row_names(dataset)
+    summary = {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "corpus": str(corpus),
+        "split": split,
+        "corpus_rows": len(dataset),
+        "normal_filter": [str(f) for f in normal],
+        "train_rows": train_rows.tolist(),
+        "heldout_rows": test_rows.tolist(),
+        "train_files": [names[i] for i in train_rows],
+        "heldout_files": [names[i] for i in test_rows],
+        "encoder": describe_encoder(model.config),
+        "encoder_pretrained": model.config.encoder_pretrained,
+        "training": replace(training).to_dict(),
+        "threshold": result.threshold,
+        "final_losses": {k: (v[-1] if v else None) for k, v in result.history.items()},
+        "epochs_run": {k: len(v) for k, v in result.history.items()},
+    }
+    save_detector(model, extractor, output_dir, {SUMMARY_FILE: summary})
+    return CorpusTrainingResult(model.eval(), extractor, output_dir, summary, embeddings)
