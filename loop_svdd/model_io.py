@@ -60,6 +60,9 @@ def load_detector(source: str | Path, **kwargs: Any) -> tuple[LoopSVDDModel, Loo
     """Load a detector (local folder or Hub id) in eval mode, refusing pickle-based weights."""
     source = str(source)
     path = Path(source)
+    looks_local = source.startswith(("/", ".", "~")) or source.count("/") > 1 or "\\" in source
+    if looks_local and not path.exists():
+        raise ModelLoadError(f"{source}: no such model folder")
     if path.exists():
         if not path.is_dir():
             raise ModelLoadError(f"{source}: expected a model folder (config.json + model.safetensors)")
