@@ -1,0 +1,255 @@
+"""Where the real sounds come from (Debian packages), with their licences and the GM program tables."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .midi import sf2_presets
+
+
+class CorpusError(RuntimeError):
+    """A missing tool, soundfont or package, or an impossible request (message says how to fix it)."""
+
+
+SF2_DIRS = tuple(
+    Path(p) for p in os.environ.get("LOOP_SVDD_SF2_PATH", "/usr/share/sounds/sf2:/usr/share/soundfonts").split(":")
+)
+HYDROGEN_DIR = Path(os.environ.get("LOOP_SVDD_HYDROGEN_DIR", "/usr/share/hydrogen/data/drumkits"))
+SONIC_PI_DIR = Path(os.environ.get("LOOP_SVDD_SONIC_PI_DIR", "/usr/share/sonic-pi/samples"))
+
+# name -> (file, Debian package, SPDX licence)
+SOUNDFONTS = {
+    "FluidR3_GM": ("FluidR3_GM.sf2", "fluid-soundfont-gm", "MIT"),
+    "TimGM6mb": ("TimGM6mb.sf2", "timgm6mb-soundfont", "GPL-2.0-only"),
+}
+DEFAULT_SOUNDFONTS = ("FluidR3_GM", "TimGM6mb")
+
+# Licences of the hydrogen-drumkits kits as given in /usr/share/doc/hydrogen-drumkits/copyright.
+KIT_LICENCES = {
+    "Audiophob": "CC0-1.0",
+    "BJA_Pacific": "CC-BY-SA-3.0-US",
+    "ColomboAcousticDrumkit": "GPL-2.0-or-later WITH composition exception",
+    "ElectricEmpireKit": "GPL-2.0-or-later",
+    "ForzeeStereo": "GPL-2.0-only",
+    "Gimme A Hand 1.0": "GPL-2.0-only",
+    "HardElectro1": "GPL-2.0-or-later",
+    "Millo-Drums_v.1": "GPL-2.0-only",
+    "Millo_MultiLayered2": "GPL-2.0-only",
+    "Millo_MultiLayered3": "GPL-2.0-only",
+    "The Black Pearl 1.0": "GPL-2.0-only",
+    "VariBreaks": "GPL-2.0-or-later",
+    "circAfrique v4": "CC-BY-SA-3.0",
+    "rumpf_kit_z01_h2": "CC-BY-3.0",
+}
+KIT_KINDS = {  # program_family of drum-kit loops
+    "Audiophob": "electronic kit",
+    "ElectricEmpireKit": "electronic kit",
+    "HardElectro1": "electronic kit",
+    "VariBreaks": "electronic kit",
+    "Gimme A Hand 1.0": "hand percussion",
+    "circAfrique v4": "hand percussion",
+}
+# Sonic Pi loops: instrument by name (README.md of the samples: all from freesound.org, CC0).
+RECORDING_INSTRUMENTS = {
+    "loop_amen": "drums",
+    "loop_amen_full": "drums",
+    "loop_breakbeat": "drums",
+    "loop_compus": "drums",
+    "loop_garzul": "drums",
+    "loop_industrial": "drums",
+    "loop_mika": "drums",
+    "loop_safari": "drums",
+    "loop_tabla": "percussion",
+    "loop_perc1": "percussion",
+    "loop_perc2": "percussion",
+    "loop_drone_g_97": "synth",
+    "loop_electric": "synth",
+    "loop_mehackit1": "synth",
+    "loop_mehackit2": "synth",
+    "loop_3d_printer": "fx",
+    "loop_weirdo": "fx",
+}
+RECORDING_KEYS = {"loop_drone_g_97": "G major"}
+SONIC_PI_LICENCE = "CC0-1.0"
+
+GM_FAMILIES = (
+    "Piano",
+    "Chromatic Percussion",
+    "Organ",
+    "Guitar",
+    "Bass",
+    "Strings",
+    "Ensemble",
+    "Brass",
+    "Reed",
+    "Pipe",
+    "Synth Lead",
+    "Synth Pad",
+    "Synth Effects",
+    "Ethnic",
+    "Percussive",
+    "Sound Effects",
+)
+# Programs (0-based GM numbers) used per pitched instrument and style; drum kits are bank-128 presets.
+PROGRAMS = {
+    "bass": (32, 33, 34, 35, 36, 37, 38, 39),
+    "guitar": (24, 25, 26, 27, 28, 29, 30),
+    "keys": (0, 1, 2, 4, 5, 6, 7, 16, 17, 18, 19),
+}
+STRUM_PROGRAMS = (24, 25, 26, 27)
+POWER_PROGRAMS = (29, 30)
+DRUM_KITS = (0, 8, 16, 24, 25, 32, 40)
+
+
+def gm_family(program: int) -> str:
+    return GM_FAMILIES[program // 8]
+
+
+@dataclass(frozen=True)
+class SoundFont:
+    name: str
+    path: Path
+    licence: str
+    package: str
+    presets: frozenset[tuple[int, int]] = field(default_factory=frozenset)
+
+
+def find_fluidsynth() -> str:
+    exe = shutil.which("fluidsynth")
+    if exe is None:
+        raise CorpusError("fluidsynth is not installed: apt-get install fluidsynth")
+    return exe
+
+
+def find_soundfont(name_or_path: str) -> SoundFont:
+    """A soundfont by known name (``FluidR3_GM``, ``TimGM6mb``) or by path to an ``.sf2`` file."""
+    if name_or_path in SOUNDFONTS:
+        filename, package, licence = SOUNDFONTS[name_or_path]
+        for d in SF2_DIRS:
+            if (d / filename).is_file():
+                path = d / filename
+                break
+        else:
+            raise CorpusError(f"soundfont {filename} not found: apt-get install {package}")
+        name = name_or_path
+    else:
+        path = Path(name_or_path)
+        if not path.is_file():
+            known = ", ".join(SOUNDFONTS)
+            raise CorpusError(f"unknown soundfont {name_or_path!r}: give one of {known} or a path to an .sf2")
+        name, package, licence = path.stem, "", "unknown (see the soundfont's documentation)"
+    return SoundFont(name, path, licence, package, frozenset(sf2_presets(path)))
+
+
+@dataclass(frozen=True)
+class KitLayer:
+    path: Path
+    low: float
+    high: float
+    gain: float
+
+
+@dataclass(frozen=True)
+class Kit:
+    """A Hydrogen drum kit: name, licence, kind and the layers of the instruments used for each role."""
+
+    name: str
+    licence: str
+    kind: str
+    author: str
+    roles: dict[str, tuple[KitLayer, ...]]
+
+
+ROLE_KEYWORDS = {  # role -> instrument-name keywords, best first
+    "kick": ("kick", "bass drum", "bassdrum", "cajon thump", "bass"),
+    "snare": ("snare", "cajon slap", "slap"),
+    "hat": ("closed hh", "hat closed", "hi-hat closed", "hat cl", "hat 1 cl", "closed", "hh", "hat", "maraca", "tone"),
+    "open_hat": ("open hh", "hat open", "hi-hat open", "hat op", "hat 1 op", "open"),
+    "clap": ("clap",),
+    "ride": ("ride",),
+    "crash": ("crash",),
+    "rim": ("stick", "rim"),
+    "tom_hi": ("tom hi", "high tom", "tom high", "tom 1", "tom"),
+    "tom_mid": ("tom mid", "middle tom", "tom 2", "tom"),
+    "tom_lo": ("tom low", "low tom", "floor", "tom"),
+    "perc": ("tone", "bongo", "conga", "tambourine"),
+}
+AVOID = ("roll", "rimshot", "choke", "swish", "semi", "dirty", "phaser", "dist", "ring")
+FALLBACK = {
+    "open_hat": "hat",
+    "clap": "snare",
+    "ride": "hat",
+    "crash": "open_hat",
+    "rim": "snare",
+    "tom_hi": "perc",
+    "tom_mid": "perc",
+    "tom_lo": "perc",
+}
+
+
+def _text(el: ET.Element, tag: str, ns: str, default: str = "") -> str:
+    found = el.find(ns + tag)
+    return found.text.strip() if found is not None and found.text else default
+
+
+def load_kit(kit_dir: Path) -> Kit:
+    """Parse ``drumkit.xml`` and pick the instruments for kick, snare, hats, toms, cymbals."""
+    root = ET.parse(kit_dir / "drumkit.xml").getroot()
+    ns = root.tag.split("}")[0] + "}" if root.tag.startswith("{") else ""
+    name = kit_dir.name
+    instruments: list[tuple[str, tuple[KitLayer, ...]]] = []
+    for inst in root.iter(ns + "instrument"):
+        gain = float(_text(inst, "gain", ns, "1") or 1) * float(_text(inst, "volume", ns, "1") or 1)
+        layers = [
+            KitLayer(
+                kit_dir / _text(layer, "filename", ns),
+                float(_text(layer, "min", ns, "0")),
+                float(_text(layer, "max", ns, "1")),
+                gain * float(_text(layer, "gain", ns, "1")),
+            )
+            for layer in inst.findall(ns + "layer")
+        ]
+        if not layers and _text(inst, "filename", ns):
+            layers = [KitLayer(kit_dir / _text(inst, "filename", ns), 0.0, 1.0, gain)]
+        layers = [layer for layer in layers if layer.path.is_file()]
+        if layers and _text(inst, "isMuted", ns, "false") != "true":
+            instruments.append((_text(inst, "name", ns).lower(), tuple(layers)))
+    roles: dict[str, tuple[KitLayer, ...]] = {}
+    for role, keywords in ROLE_KEYWORDS.items():
+        for keyword in keywords:
+            hits = [layers for n, layers in instruments if keyword in n]
+            preferred = [layers for n, layers in instruments if keyword in n and not any(a in n for a in AVOID)]
+            if preferred or hits:
+                roles[role] = (preferred or hits)[0]
+                break
+    for role, fallback in FALLBACK.items():
+        if role not in roles and fallback in roles:
+            roles[role] = roles[fallback]
+    if "perc" in roles:
+        for role in ("tom_hi", "tom_mid", "tom_lo"):
+            roles.setdefault(role, roles["perc"])
+    licence = KIT_LICENCES.get(kit_dir.name) or _text(root, "license", ns) or "see hydrogen-drumkits copyright"
+    return Kit(name, licence, KIT_KINDS.get(kit_dir.name, "acoustic kit"), _text(root, "author", ns), roles)
+
+
+def find_kits() -> list[Path]:
+    """Kit folders of ``hydrogen-drumkits`` that have kick, snare and hat instruments."""
+    if not HYDROGEN_DIR.is_dir():
+        raise CorpusError(f"no Hydrogen drum kits in {HYDROGEN_DIR}: apt-get install hydrogen-drumkits")
+    kits = []
+    for d in sorted(HYDROGEN_DIR.iterdir()):
+        if (d / "drumkit.xml").is_file() and {"kick", "snare", "hat"} <= set(load_kit(d).roles):
+            kits.append(d)
+    return kits
+
+
+def find_recordings() -> list[Path]:
+    """The ``loop_*`` recordings of ``sonic-pi-samples``."""
+    files = sorted(SONIC_PI_DIR.glob("loop_*.flac"))
+    if not files:
+        raise CorpusError(f"no Sonic Pi loops in {SONIC_PI_DIR}: apt-get install sonic-pi-samples")
+    return files

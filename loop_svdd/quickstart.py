@@ -1,0 +1,168 @@
+"""The main job on the embedded default: build a small real-instrument corpus, train a detector on one
+instrument from one soundfont, evaluate it against held-out normals, the other instruments and a subtler
+anomaly (the same instrument from the other soundfont), next to the baselines, and write the model folder."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .data import RowFilter, load_corpus
+from .encoders import DEFAULT_ENCODER, describe_encoder
+from .evaluation import BASELINES, evaluate_embeddings, format_table, model_scores
+from .model_io import write_json_atomic
+from .training.deep_svdd import SVDDTrainingConfig
+from .training.from_corpus import row_names, train_on_corpus
+
+NORMAL = ("instrument=bass", "source=FluidR3_GM")
+EVALUATION_FILE = "evaluation.json"
+
+
+@dataclass
+class QuickstartResult:
+    output_dir: Path
+    model_dir: Path
+    report: dict[str, Any]
+    ranked: list[dict[str, Any]]
+
+
+def anomaly_kinds(dataset, normal_instrument: str, normal_source: str) -> np.ndarray:
+    """Per row: 'normal', '<instrument>' for other instruments, or '<instrument> (<source>)' for the normal
+    instrument from another source (the subtle anomaly)."""
+    kinds = []
+    for inst, src in zip(dataset["instrument"], dataset["source"], strict=True):
+        if inst == normal_instrument:
+            kinds.append("normal" if src == normal_source else f"{inst} ({src})")
+        else:
+            kinds.append(str(inst))
+    return np.array(kinds)
+
+
+def _corpus_matches(corpus_dir: Path, n_loops: int, seed: int) -> bool:
+    meta = corpus_dir / "quickstart.json"
+    return meta.is_file() and json.loads(meta.read_text()) == {"loops": n_loops, "seed": seed}
+
+
+def run_quickstart(
+    output_dir: str | Path = "quickstart-output",
+    n_loops: int = 240,
+    seed: int = 0,
+    encoder: str = DEFAULT_ENCODER,
+    progress: bool = True,
+    log=print,
+) -> QuickstartResult:
+    from .corpus import build_corpus
+
+    start = time.perf_counter()
+    output_dir = Path(output_dir)
+    corpus_dir, model_dir = output_dir / "corpus", output_dir / "model"
+    if _corpus_matches(corpus_dir, n_loops, seed):
+        log(f"[1/4] reusing the corpus in {corpus_dir}")
+    else:
+        log(f"[1/4] building a corpus of {n_loops} real-instrument loops (seed {seed}) in {corpus_dir}")
+        build_corpus(corpus_dir, n_loops, seed, progress=progress, overwrite=True)
+        write_json_atomic(corpus_dir / "quickstart.json", {"loops": n_loops, "seed": seed})
+
+    log(f"[2/4] training on {' and '.join(NORMAL)} with encoder {encoder}")
+    training = SVDDTrainingConfig(seed=seed)
+    result = train_on_corpus(
+        corpus_dir,
+        [RowFilter.parse(f) for f in NORMAL],
+        model_dir,
+        encoder=encoder,
+        training=training,
+        progress=progress,
+    )
+    log(f"      encoder: {describe_encoder(result.model.config)}")
+
+    log("[3/4] evaluating against held-out normals and every anomaly kind, next to the baselines")
+    dataset = load_corpus(corpus_dir)
+    kinds = anomaly_kinds(dataset, "bass", "FluidR3_GM")
+    train_rows = np.asarray(result.summary["train_rows"])
+    normal_rows = np.asarray(result.summary["heldout_rows"])
+    anomaly_rows = np.flatnonzero(kinds != "normal")
+    detectors = evaluate_embeddings(
+        result.model, result.embeddings, train_rows, normal_rows, anomaly_rows, kinds, BASELINES, seed
+    )
+    report = {
+        "corpus": str(corpus_dir),
+        "normal_filter": list(NORMAL),
+        "n_train": int(len(train_rows)),
+        "n_normal_test": int(len(normal_rows)),
+        "n_anomaly_test": int(len(anomaly_rows)),
+        "anomaly_kinds": {k: int((kinds == k).sum()) for k in sorted(set(kinds.tolist())) if k != "normal"},
+        "threshold": result.model.config.threshold,
+        "encoder": describe_encoder(result.model.config),
+        "encoder_pretrained": result.model.config.encoder_pretrained,
+        "detectors": detectors,
+    }
+    write_json_atomic(model_dir / EVALUATION_FILE, report)
+
+    log("[4/4] writing plots and the model card")
+    scores = model_scores(result.model, result.embeddings)
+    names = row_names(dataset)
+    test_rows = np.r_[normal_rows, anomaly_rows]
+    order = test_rows[np.argsort(-scores[test_rows], kind="stable")]
+    ranked = [{"file": names[i], "kind": str(kinds[i]), "score": float(scores[i])} for i in order]
+    _plot(scores, normal_rows, anomaly_rows, kinds, result.model.config.threshold, model_dir / "scores.png")
+    _write_card(model_dir)
+    report["elapsed_s"] = round(time.perf_counter() - start, 1)
+    return QuickstartResult(output_dir, model_dir, report, ranked)
+
+
+def _plot(scores, normal_rows, anomaly_rows, kinds, threshold, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    bins = np.histogram_bin_edges(np.log10(scores[np.r_[normal_rows, anomaly_rows]] + 1e-9), bins=30)
+    ax.hist(np.log10(scores[normal_rows] + 1e-9), bins=bins, alpha=0.7, label="held-out normal")
+    for kind in sorted(set(kinds[anomaly_rows].tolist())):
+        rows = anomaly_rows[kinds[anomaly_rows] == kind]
+        ax.hist(np.log10(scores[rows] + 1e-9), bins=bins, alpha=0.45, label=kind, histtype="stepfilled")
+    if threshold is not None:
+        ax.axvline(np.log10(threshold + 1e-9), color="k", ls="--", lw=1, label="threshold")
+    ax.set(xlabel="log10 anomaly score", ylabel="loops", title="Scores of held-out loops")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _write_card(model_dir: Path) -> None:
+    try:
+        from .hub.card import write_model_card
+    except ImportError:  # the Hub extra is optional
+        return
+    write_model_card(model_dir)
+
+
+def summary_lines(result: QuickstartResult, top: int = 10) -> list[str]:
+    r = result.report
+    lines = [
+        "",
+        f"Encoder: {r['encoder']}",
+        f"Trained on {r['n_train']} loops ({' and '.join(r['normal_filter'])}); tested on {r['n_normal_test']} "
+        f"held-out normal loops vs {r['n_anomaly_test']} anomalies "
+        f"({', '.join(f'{k}: {v}' for k, v in r['anomaly_kinds'].items())}).",
+        "",
+        format_table(r),
+        "",
+        f"Most anomalous of the test loops (threshold {r['threshold']:.4g}):",
+    ]
+    for i, row in enumerate(result.ranked[:top], 1):
+        lines.append(f"{i:>3}  {row['score']:>10.4g}  {row['kind']:<20} {row['file']}")
+    lines += [
+        "",
+        f"Model folder: {result.model_dir} (LoopSVDDModel.from_pretrained('{result.model_dir}'))",
+        f"Try it in the browser: loop-svdd demo {result.model_dir}",
+        f"Done in {r['elapsed_s']:.0f} s.",
+    ]
+    return lines
