@@ -21,6 +21,7 @@ from .training.from_corpus import row_names, train_on_corpus
 
 NORMAL = ("instrument=bass", "source=FluidR3_GM")
 EVALUATION_FILE = "evaluation.json"
+HOLDOUT = 0.3  # of the normal loops, never trained on: the normal side of the evaluation
 
 
 @dataclass
@@ -50,7 +51,7 @@ def _corpus_matches(corpus_dir: Path, n_loops: int, seed: int) -> bool:
 
 def run_quickstart(
     output_dir: str | Path = "quickstart-output",
-    n_loops: int = 240,
+    n_loops: int = 400,
     seed: int = 0,
     encoder: str = DEFAULT_ENCODER,
     progress: bool = True,

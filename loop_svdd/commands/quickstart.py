@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "OC-SVM on the same embeddings.",
     )
     p.add_argument("--output-dir", default="quickstart-output")
-    p.add_argument("--loops", type=int, default=240, help="corpus size")
+    p.add_argument("--loops", type=int, default=400, help="corpus size")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--encoder", default=None, help="CLAP Hub id / folder / LAION .pt (default: embedded)")
     p.add_argument("--no-progress", action="store_true")

@@ -1,0 +1,49 @@
+"""The main job end to end on a small real corpus (FluidSynth soundfonts, Hydrogen kits, Sonic Pi loops)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from conftest import small_model
+
+from loop_svdd import LoopSVDDFeatureExtractor
+from loop_svdd.cli import main
+from loop_svdd.model_io import load_detector, save_detector
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("fluidsynth") is None, reason="fluidsynth not installed (bash scripts/setup.sh installs it)"
+)
+
+
+def test_quickstart_end_to_end(tmp_path, capsys):
+    encoder = tmp_path / "encoder"
+    model = small_model()
+    save_detector(model, LoopSVDDFeatureExtractor.from_model_config(model.config), encoder)
+    out = tmp_path / "qs"
+    args = ["quickstart", "--output-dir", str(out), "--loops", "90", "--encoder", str(encoder), "--no-progress"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "RANDOM weights" in printed and "loop-svdd demo" in printed and "| loop_svdd |" in printed
+
+    report = json.loads((out / "model" / "evaluation.json").read_text())
+    assert "bass (TimGM6mb)" in report["anomaly_kinds"] and "drums" in report["anomaly_kinds"]
+    assert set(report["detectors"]) == {"loop_svdd", "isolation_forest", "pca", "knn", "ocsvm"}
+    for metrics in report["detectors"].values():
+        assert 0.0 <= metrics["auroc"] <= 1.0 and "bass (TimGM6mb)" in metrics["per_group_auroc"]
+    assert report["n_normal_test"] >= 1 and not report["encoder_pretrained"]
+    loaded, _ = load_detector(out / "model")
+    assert loaded.config.threshold == report["threshold"]
+    assert (out / "model" / "scores.png").stat().st_size > 1000
+
+    # A second run reuses the corpus (same size and seed) and gives the same evaluation.
+    assert main(args) == 0
+    assert "reusing the corpus" in capsys.readouterr().out
+    again = json.loads((out / "model" / "evaluation.json").read_text())
+    assert again["detectors"]["loop_svdd"]["auroc"] == report["detectors"]["loop_svdd"]["auroc"]
+
+
+def test_quickstart_rejects_tiny_corpora(capsys):
+    assert main(["quickstart", "--loops", "5"]) == 2
+    assert "at least 40" in capsys.readouterr().err
