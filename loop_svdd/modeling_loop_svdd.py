@@ -167,7 +167,7 @@ class LoopSVDDModel(LoopSVDDPreTrainedModel):
 
     def score_embeddings(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`(n, embedding_dim)` -> (`(n,)` anomaly scores, `(n, latent_dim)` latents)."""
-        embeddings = embeddings.to(self.head.encoder_out.weight.dtype)
+        embeddings = embeddings.to(self.head.input_mean.dtype)
         if self.config.l2_normalize:
             embeddings = torch.nn.functional.normalize(embeddings, dim=-1)
         latent = self.head.encode(embeddings)

@@ -1,0 +1,223 @@
+"""Throughput benchmark: the naive transformers pipeline vs our batched scoring path, and the fast mode.
+
+All three do the same work on the same loops: every 10 s window of every loop goes through the front end and
+the HTS-AT encoder, and the head scores the clip. `naive` is what a user writes from the transformers docs
+(`ClapFeatureExtractor` then `ClapAudioModel`, one window at a time, fp32); `ours` is `loop-svdd score`'s
+batched path; `fast` is the same with the precision mode (dynamic int8 Linear layers on CPU, bf16 on GPU).
+"""
+
+from __future__ import annotations
+
+import copy
+import platform
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+from .embedding import score_waveforms
+from .encoders import build_model
+from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+from .modeling_loop_svdd import LoopSVDDModel
+
+PRECISIONS = ("fp32", "int8", "bf16")
+
+
+def make_loops(n: int, seed: int = 0, min_s: float = 1.0, max_s: float = 30.0, sr: int = 48_000) -> list[np.ndarray]:
+    """`n` deterministic test loops of mixed lengths: plucked harmonic notes on a beat grid, plus noise."""
+    rng = np.random.default_rng(seed)
+    loops = []
+    for _ in range(n):
+        seconds = rng.uniform(min_s, max_s)
+        t = np.arange(int(seconds * sr)) / sr
+        beat = 60.0 / rng.uniform(70, 180)
+        f0 = 55.0 * 2 ** (rng.integers(0, 36) / 12)
+        env = np.exp(-rng.uniform(2, 10) * (t % beat))
+        tone = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 5))
+        loops.append((0.3 * env * tone + 0.01 * rng.standard_normal(t.size)).astype(np.float32))
+    return loops
+
+
+def apply_precision(model: LoopSVDDModel, precision: str) -> LoopSVDDModel:
+    """A copy of `model` for the fast mode: `int8` = dynamic int8 quantisation of every Linear layer (CPU);
+    `bf16` = bf16 weights (GPUs and CPUs with native bf16); `fp32` = unchanged."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "fp32":
+        return model
+    if precision == "bf16":
+        return copy.deepcopy(model).to(torch.bfloat16).eval()
+    import warnings
+
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(copy.deepcopy(model).cpu().eval(), {torch.nn.Linear}, dtype=torch.qint8)
+
+
+@contextmanager
+def timed_encoder(model: LoopSVDDModel, totals: dict[str, float]):
+    """Accumulate the wall time spent inside the encoder's forward pass into `totals["encoder_s"]`."""
+    encoder = model.encoder
+    original = encoder.forward
+
+    def forward(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            if torch.cuda.is_available() and next(encoder.parameters(), torch.empty(0)).is_cuda:
+                torch.cuda.synchronize()
+            totals["encoder_s"] = totals.get("encoder_s", 0.0) + time.perf_counter() - start
+
+    encoder.forward = forward
+    try:
+        yield totals
+    finally:
+        encoder.forward = original
+
+
+def encoder_flops_per_window(model: LoopSVDDModel, extractor: LoopSVDDFeatureExtractor) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    feats = extractor(np.zeros(extractor.nb_max_samples, np.float32) + 1e-3, sampling_rate=extractor.sampling_rate)
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model.get_window_embeddings(feats["input_features"].to(model.device), feats["is_longer"].to(model.device))
+    return float(counter.get_total_flops())
+
+
+def _windows(extractor: LoopSVDDFeatureExtractor, loops: list[np.ndarray]) -> list[list[np.ndarray]]:
+    w = extractor.nb_max_samples
+    return [[loop[s : s + w] for s in extractor.window_starts(len(loop))] for loop in loops]
+
+
+@torch.inference_mode()
+def run_naive(model: LoopSVDDModel, loops: list[np.ndarray], clap_extractor: Any) -> tuple[np.ndarray, float]:
+    """One window at a time through `ClapFeatureExtractor` and `ClapAudioModel` (fp32), mean-pooled, scored."""
+    helper = LoopSVDDFeatureExtractor.from_model_config(model.config)
+    start = time.perf_counter()
+    scores = []
+    for windows in _windows(helper, loops):
+        embs = []
+        for window in windows:
+            feats = clap_extractor(window, sampling_rate=48_000, return_tensors="pt")
+            embs.append(model.encoder(input_features=feats["input_features"].float()).pooler_output)
+        scores.append(model.score_embeddings(torch.cat(embs).mean(0, keepdim=True))[0].item())
+    return np.array(scores), time.perf_counter() - start
+
+
+def run_batched(
+    model: LoopSVDDModel,
+    extractor: LoopSVDDFeatureExtractor,
+    loops: list[np.ndarray],
+    batch_size: int,
+    autocast: torch.dtype | None = None,
+) -> tuple[np.ndarray, float, float]:
+    """Our batched path; returns (scores, seconds, seconds inside the encoder)."""
+    totals: dict[str, float] = {}
+    device_type = model.device.type
+    with timed_encoder(model, totals), torch.autocast(device_type, dtype=autocast, enabled=autocast is not None):
+        start = time.perf_counter()
+        results = score_waveforms(model, extractor, loops, extractor.sampling_rate, batch_size=batch_size)
+        elapsed = time.perf_counter() - start
+    return np.array([r.score for r in results]), elapsed, totals.get("encoder_s", 0.0)
+
+
+def time_front_ends(extractor: LoopSVDDFeatureExtractor, clap_extractor: Any, loops: list[np.ndarray]) -> dict:
+    windows = [w for ws in _windows(extractor, loops) for w in ws]
+    start = time.perf_counter()
+    ref = [clap_extractor(w, sampling_rate=48_000, return_tensors="np")["input_features"][0, 0] for w in windows]
+    t_ref = time.perf_counter() - start
+    start = time.perf_counter()
+    ours = extractor(loops, sampling_rate=extractor.sampling_rate)["input_features"]
+    t_ours = time.perf_counter() - start
+    diff = float(np.max(np.abs(ours[:, 0].numpy() - np.stack(ref))))
+    return {
+        "frontend_speedup": t_ref / t_ours,
+        "frontend_max_abs_diff": diff,
+        "frontend_ref_s": t_ref,
+        "frontend_ours_s": t_ours,
+    }
+
+
+def run_speed(
+    encoder: str = "tiny",
+    n_loops: int = 16,
+    batch_size: int = 8,
+    precision: str | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    from transformers import ClapFeatureExtractor
+
+    model, extractor = build_model(f"random-{encoder}")
+    model = model.to(device).eval()
+    on_gpu = model.device.type == "cuda"
+    precision = precision or ("bf16" if on_gpu else "int8")
+    loops = make_loops(n_loops, seed)
+    n_windows = sum(len(extractor.window_starts(len(x))) for x in loops)
+    clap = ClapFeatureExtractor(
+        frequency_min=extractor.frequency_min,
+        frequency_max=extractor.frequency_max,
+        truncation="rand_trunc",
+        padding="repeatpad",
+    )
+    log(f"{n_loops} loops, {n_windows} windows of 10 s; HTS-AT {encoder}, random weights; device {model.device}")
+    run_batched(model, extractor, loops[:2], batch_size)  # warm-up (allocator, kernels)
+    log("naive ...")
+    naive_scores, naive_s = run_naive(model, loops, clap)
+    log("ours ...")
+    ours_scores, ours_s, enc_s = run_batched(model, extractor, loops, batch_size)
+    log(f"fast ({precision}) ...")
+    fast_model = apply_precision(model, precision) if not on_gpu else model
+    autocast = torch.bfloat16 if on_gpu and precision == "bf16" else None
+    fast_scores, fast_s, _ = run_batched(fast_model, extractor, loops, batch_size, autocast=autocast)
+    flops = encoder_flops_per_window(model, extractor)
+    result = {
+        "naive_loops_per_s": n_loops / naive_s,
+        "ours_loops_per_s": n_loops / ours_s,
+        "speedup": naive_s / ours_s,
+        "fast_loops_per_s": n_loops / fast_s,
+        "fast_speedup": naive_s / fast_s,
+        "fast_spearman": float(spearmanr(ours_scores, fast_scores).statistic),
+        "encoder_share": enc_s / ours_s,
+        "encoder_gflops_per_s": flops * n_windows / enc_s / 1e9,
+        "naive_vs_ours_score_max_rel_diff": float(np.max(np.abs(naive_scores - ours_scores) / np.abs(naive_scores))),
+        "fast_precision": precision,
+        "encoder": encoder,
+        "encoder_gflops_per_window": flops / 1e9,
+        "loops": n_loops,
+        "windows": n_windows,
+        "batch_size": batch_size,
+        "device": str(model.device),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+    }
+    result.update(time_front_ends(extractor, clap, loops))
+    return result
+
+
+def format_result(r: dict[str, Any]) -> str:
+    rows = [
+        ("naive (ClapFeatureExtractor + ClapAudioModel, 1 window at a time, fp32)", r["naive_loops_per_s"], 1.0),
+        ("ours (loop-svdd score batched path, fp32)", r["ours_loops_per_s"], r["speedup"]),
+        (f"fast ({r['fast_precision']})", r["fast_loops_per_s"], r["fast_speedup"]),
+    ]
+    lines = [f"{'pipeline':<74} {'loops/s':>8} {'vs naive':>9}"]
+    lines += [f"{name:<74} {lps:>8.3f} {ratio:>8.2f}x" for name, lps, ratio in rows]
+    lines += [
+        f"fast mode keeps the ranking: Spearman {r['fast_spearman']:.4f} with fp32 scores",
+        f"share of our fp32 time inside the encoder forward: {r['encoder_share']:.1%}",
+        f"encoder: {r['encoder_gflops_per_window']:.1f} GFLOPs per window, "
+        f"{r['encoder_gflops_per_s']:.1f} GFLOP/s achieved",
+        f"front end alone: {r['frontend_speedup']:.1f}x faster than ClapFeatureExtractor, "
+        f"max |diff| {r['frontend_max_abs_diff']:.3g} dB",
+        f"naive and ours agree: max relative score difference {r['naive_vs_ours_score_max_rel_diff']:.2g}",
+        f"machine: {r['machine']}; {r['loops']} loops, {r['windows']} windows",
+    ]
+    return "\n".join(lines)
