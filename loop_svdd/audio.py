@@ -15,8 +15,10 @@ class AudioDecodeError(ValueError):
     """A file that cannot be turned into a usable waveform; the message names the file and the reason."""
 
 
-def load_audio(path: str | Path, sampling_rate: int = 48_000, max_seconds: float | None = None) -> np.ndarray:
-    """Decode `path` to a mono float32 waveform at `sampling_rate` (channels averaged).
+def load_audio(
+    path: str | Path, sampling_rate: int = 48_000, max_seconds: float | None = None, start_s: float = 0.0
+) -> np.ndarray:
+    """Decode `path` (or `max_seconds` of it from `start_s`) to a mono float32 waveform at `sampling_rate`.
 
     Uses torchcodec (FFmpeg), so any container FFmpeg reads works. Raises [`AudioDecodeError`] for missing,
     empty, corrupt or unsupported files, zero-length audio and non-finite samples.
@@ -30,8 +32,9 @@ def load_audio(path: str | Path, sampling_rate: int = 48_000, max_seconds: float
         from torchcodec.decoders import AudioDecoder
 
         decoder = AudioDecoder(str(path), sample_rate=sampling_rate, num_channels=1)
-        if max_seconds is not None:
-            samples = decoder.get_samples_played_in_range(0.0, max_seconds)
+        if max_seconds is not None or start_s > 0:
+            stop = None if max_seconds is None else start_s + max_seconds
+            samples = decoder.get_samples_played_in_range(start_s, stop)
         else:
             samples = decoder.get_all_samples()
         data: torch.Tensor = samples.data
@@ -46,6 +49,37 @@ def load_audio(path: str | Path, sampling_rate: int = 48_000, max_seconds: float
     if not torch.isfinite(wave).all():
         raise AudioDecodeError(f"{path}: the audio contains NaN or infinite samples")
     return wave.numpy()
+
+
+def iter_segments(path: str | Path, sampling_rate: int, starts_s: list[float], seconds: float):
+    """Yield mono float32 segments of `seconds` starting at each of `starts_s`, from one open decoder
+    (bounded memory for files of any length)."""
+    try:
+        from torchcodec.decoders import AudioDecoder
+
+        decoder = AudioDecoder(str(path), sample_rate=sampling_rate, num_channels=1)
+    except Exception as err:  # noqa: BLE001
+        raise AudioDecodeError(f"{path}: cannot decode audio ({type(err).__name__})") from err
+    for start in starts_s:
+        try:
+            data = decoder.get_samples_played_in_range(start, start + seconds).data
+        except Exception as err:  # noqa: BLE001
+            raise AudioDecodeError(f"{path}: cannot decode audio at {start:.1f} s ({type(err).__name__})") from err
+        wave = data.mean(dim=0).to(torch.float32)
+        if not torch.isfinite(wave).all():
+            raise AudioDecodeError(f"{path}: the audio contains NaN or infinite samples")
+        yield wave.numpy()
+
+
+def audio_duration(path: str | Path) -> float | None:
+    """The duration in seconds from the container's header, or None when unknown or unreadable."""
+    try:
+        from torchcodec.decoders import AudioDecoder
+
+        metadata = AudioDecoder(str(path)).metadata
+        return metadata.duration_seconds_from_header or metadata.duration_seconds
+    except Exception:  # noqa: BLE001 - the full decode reports the real error
+        return None
 
 
 def find_audio_files(inputs: list[str | Path]) -> list[Path]:

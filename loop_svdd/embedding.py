@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 import datasets
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .data import audio_column, waveform_of, with_decoding
 from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from .modeling_loop_svdd import LoopSVDDModel
+
+MAX_WINDOWS_PER_FORWARD = 16
 
 
 def encoder_fingerprint(model: LoopSVDDModel, extractor: LoopSVDDFeatureExtractor) -> str:
@@ -50,11 +51,24 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 
 @torch.inference_mode()
 def embed_waveforms(
-    model: LoopSVDDModel, extractor: LoopSVDDFeatureExtractor, waveforms: list[np.ndarray], sampling_rate: int
+    model: LoopSVDDModel,
+    extractor: LoopSVDDFeatureExtractor,
+    waveforms: list[np.ndarray],
+    sampling_rate: int,
+    max_windows: int = MAX_WINDOWS_PER_FORWARD,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Clip embeddings `(n, D)` of a batch of loops, plus the window embeddings and their bookkeeping."""
+    """Clip embeddings `(n, D)` of a batch of loops, plus the window embeddings and their bookkeeping.
+
+    Windows go through the encoder `max_windows` at a time, so memory is bounded whatever the loop lengths.
+    """
     inputs = extractor(waveforms, sampling_rate=sampling_rate, device=model.device)
-    window_emb = model.get_window_embeddings(inputs["input_features"], inputs["is_longer"])
+    feats, longer = inputs["input_features"], inputs["is_longer"]
+    window_emb = torch.cat(
+        [
+            model.get_window_embeddings(feats[i : i + max_windows], longer[i : i + max_windows])
+            for i in range(0, len(feats), max_windows)
+        ]
+    )
     clip_emb = model.pool_windows(window_emb, inputs["window_clip_index"])
     return clip_emb, {
         "window_embeddings": window_emb,
@@ -125,7 +139,3 @@ def embed_dataset(
         if not progress:
             datasets.enable_progress_bars()
     return np.asarray(embedded.with_format("numpy")["embedding"], dtype=np.float32).reshape(len(dataset), -1)
-
-
-def progress_bar(total: int, desc: str, enabled: bool = True) -> tqdm:
-    return tqdm(total=total, desc=desc, disable=not enabled, unit="loop")

@@ -48,7 +48,7 @@ class LoopSVDDFeatureExtractor(SequenceFeatureExtractor):
         padding (`str`, defaults to `"repeatpad"`): how loops shorter than a window are filled.
         window_hop_s (`float`, *optional*): hop between windows of long loops (unfused); defaults to
             `max_length_s` (non-overlapping windows, the last one aligned to the end).
-        max_windows_per_batch (`int`, defaults to 64): how many windows one STFT call processes (memory bound).
+        max_windows_per_batch (`int`, defaults to 16): how many windows one STFT call processes (memory bound).
         compute_dtype (`str`, defaults to `"float32"`): precision of the STFT and mel projection. `"float64"`
             reproduces `ClapFeatureExtractor` to ~4e-6 dB; `"float32"` is about twice as fast and differs by at most
             ~0.1 dB in near-silent bins (99.9% of bins within 0.01 dB), which does not move scores.
@@ -78,7 +78,7 @@ class LoopSVDDFeatureExtractor(SequenceFeatureExtractor):
         fusion: bool = False,
         padding: str = "repeatpad",
         window_hop_s: float | None = None,
-        max_windows_per_batch: int = 64,
+        max_windows_per_batch: int = 16,
         compute_dtype: str = "float32",
         **kwargs: Any,
     ) -> None:

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from .audio import AudioDecodeError, find_audio_files, load_audio
-from .embedding import score_waveforms
+from .audio import AudioDecodeError, audio_duration, find_audio_files, iter_segments, load_audio
+from .embedding import LoopScore, embed_waveforms, score_waveforms
 from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from .modeling_loop_svdd import LoopSVDDModel
 
@@ -29,11 +30,24 @@ def verdict(score: float, threshold: float | None) -> str:
     return "anomalous" if score > threshold else "normal"
 
 
-def _decoded(files: list[Path], sampling_rate: int) -> Iterator[tuple[Path, np.ndarray | None, str | None]]:
-    """Decode files one ahead of the consumer, so decoding overlaps with the encoder."""
+STREAM_ABOVE_S = 120.0  # longer files are decoded and embedded window by window (bounded memory)
 
-    def job(path: Path) -> tuple[Path, np.ndarray | None, str | None]:
+
+class LongFile:
+    """A file too long to hold in memory: scored by streaming its windows."""
+
+    def __init__(self, duration_s: float) -> None:
+        self.duration_s = duration_s
+
+
+def _decoded(files: list[Path], sampling_rate: int) -> Iterator[tuple[Path, np.ndarray | LongFile | None, str | None]]:
+    """Decode files a few ahead of the consumer, so decoding overlaps with the encoder."""
+
+    def job(path: Path) -> tuple[Path, np.ndarray | LongFile | None, str | None]:
         try:
+            duration = audio_duration(path) if path.is_file() and path.stat().st_size > 0 else None
+            if duration is not None and duration > STREAM_ABOVE_S:
+                return path, LongFile(duration), None
             return path, load_audio(path, sampling_rate), None
         except AudioDecodeError as err:
             return path, None, str(err).removeprefix(f"{path}: ")
@@ -46,6 +60,32 @@ def _decoded(files: list[Path], sampling_rate: int) -> Iterator[tuple[Path, np.n
                 pending.append(pool.submit(job, files[i + 4]))
             pending[i] = None  # free the waveform once consumed
             yield result
+
+
+@torch.inference_mode()
+def score_long_file(
+    model: LoopSVDDModel, extractor: LoopSVDDFeatureExtractor, path: Path, duration_s: float, windows_per_step: int = 4
+) -> LoopScore:
+    """Score a long file window by window: at most `windows_per_step` windows are decoded and held at once.
+    Gives the score of the whole-file path (mean of the window embeddings)."""
+    sr, w = extractor.sampling_rate, extractor.nb_max_samples
+    starts = extractor.window_starts(int(round(duration_s * sr)))
+    embeddings, begin_s, chunk = [], [], []
+    segments = iter_segments(path, sr, [st / sr for st in starts], w / sr)
+    for start, wave in zip(starts, segments, strict=True):
+        if wave.size:
+            chunk.append(wave[:w])
+            begin_s.append(start / sr)
+        if len(chunk) == windows_per_step or (start == starts[-1] and chunk):
+            embeddings.append(embed_waveforms(model, extractor, chunk, sr)[0])
+            chunk = []
+    if not embeddings:
+        raise AudioDecodeError(f"{path}: the audio has no samples")
+    window_emb = torch.cat(embeddings)
+    clip_emb = window_emb.mean(0, keepdim=True)
+    score = model.score_embeddings(clip_emb)[0]
+    win_scores = model.score_embeddings(window_emb)[0]
+    return LoopScore(float(score[0]), clip_emb[0].float().cpu().numpy(), win_scores.float().cpu().tolist(), begin_s)
 
 
 def score_files(
@@ -64,24 +104,32 @@ def score_files(
     batch: list[tuple[Path, np.ndarray]] = []
     cfg = model.config
 
+    def add(path: Path, duration_s: float, s: LoopScore) -> None:
+        windows = [{"start_s": t, "score": v} for t, v in zip(s.window_start_s, s.window_scores, strict=True)]
+        results.append(
+            {
+                "file": str(path),
+                "score": s.score,
+                "verdict": verdict(s.score, cfg.threshold),
+                "percentile": percentile_of(s.score, cfg.calibration_scores),
+                "duration_s": duration_s,
+                "windows": windows,
+            }
+        )
+
     def flush() -> None:
         scores = score_waveforms(model, extractor, [w for _, w in batch], extractor.sampling_rate, batch_size)
         for (path, wave), s in zip(batch, scores, strict=True):
-            results.append(
-                {
-                    "file": str(path),
-                    "score": s.score,
-                    "verdict": verdict(s.score, cfg.threshold),
-                    "percentile": percentile_of(s.score, cfg.calibration_scores),
-                    "duration_s": len(wave) / extractor.sampling_rate,
-                    "windows": [
-                        {"start_s": t, "score": v} for t, v in zip(s.window_start_s, s.window_scores, strict=True)
-                    ],
-                }
-            )
+            add(path, len(wave) / extractor.sampling_rate, s)
         batch.clear()
 
     for path, wave, error in _decoded(files, extractor.sampling_rate):
+        if error is None and isinstance(wave, LongFile):
+            try:
+                add(path, wave.duration_s, score_long_file(model, extractor, path, wave.duration_s))
+                continue
+            except AudioDecodeError as err:
+                error = str(err).removeprefix(f"{path}: ")
         if error is not None:
             errors.append({"file": str(path), "error": error})
             continue
