@@ -40,6 +40,8 @@ def load_audio(
         data: torch.Tensor = samples.data
     except Exception as err:  # noqa: BLE001 - FFmpeg reports many kinds of failure; name the file, keep the reason
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "No audio frames were decoded" in reason:
+            raise AudioDecodeError(f"{path}: the audio has no samples") from err
         reason = re.sub(r"^\w+, /\S+:\d+, ", "", reason).replace(f"{path}", "").strip(" :")  # drop C++ locations
         raise AudioDecodeError(f"{path}: cannot decode audio ({reason[:160]})") from err
     wave = data.mean(dim=0) if data.ndim == 2 else data

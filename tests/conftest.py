@@ -49,3 +49,31 @@ def synth_loop(seconds: float, seed: int = 0, freq: float = 110.0, sr: int = SR)
 @pytest.fixture(params=[False, True], ids=["unfused", "fused"])
 def fusion(request) -> bool:
     return request.param
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    """An audiofolder corpus: 20 'bass' loops (low tones) and 10 'keys' loops (high tones), 1.5 s to 13.5 s."""
+    import soundfile as sf
+
+    root = tmp_path_factory.mktemp("corpus")
+    rows = ["file_name,instrument,bars"]
+    for i in range(30):
+        inst = "bass" if i < 20 else "keys"
+        freq = (55.0 if inst == "bass" else 440.0) * (1 + 0.03 * (i % 4))
+        sf.write(root / f"loop{i:02d}.flac", synth_loop(1.5 + (i % 5) * 3, seed=i, freq=freq), SR)
+        rows.append(f"loop{i:02d}.flac,{inst},{1 + i % 4}")
+    (root / "metadata.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def encoder_dir(tmp_path_factory):
+    """A small-encoder LoopSVDD folder, usable as `--encoder` (its weights are reused, the head is new)."""
+    from loop_svdd import LoopSVDDFeatureExtractor
+    from loop_svdd.model_io import save_detector
+
+    model = small_model()
+    path = tmp_path_factory.mktemp("encoder")
+    save_detector(model, LoopSVDDFeatureExtractor.from_model_config(model.config), path)
+    return path

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import SR, small_model, synth_loop
+from conftest import SR, synth_loop
 
 from loop_svdd import LoopSVDDFeatureExtractor, LoopSVDDModel
 from loop_svdd.cli import main
@@ -21,28 +21,6 @@ from loop_svdd.training.deep_svdd import SVDDTrainingConfig
 from loop_svdd.training.from_corpus import train_on_corpus
 
 FAST = ["--hidden-dims", "32", "8", "--epochs", "8", "--pretrain-epochs", "4", "--no-progress"]
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    """20 'bass' loops (low tones) and 10 'keys' loops (high tones), 1.5 s to 13.5 s long."""
-    root = tmp_path_factory.mktemp("corpus")
-    rows = ["file_name,instrument,bars"]
-    for i in range(30):
-        inst = "bass" if i < 20 else "keys"
-        freq = (55.0 if inst == "bass" else 440.0) * (1 + 0.03 * (i % 4))
-        sf.write(root / f"loop{i:02d}.flac", synth_loop(1.5 + (i % 5) * 3, seed=i, freq=freq), SR)
-        rows.append(f"loop{i:02d}.flac,{inst},{1 + i % 4}")
-    (root / "metadata.csv").write_text("\n".join(rows) + "\n")
-    return root
-
-
-@pytest.fixture(scope="module")
-def encoder_dir(tmp_path_factory) -> Path:
-    model = small_model()
-    path = tmp_path_factory.mktemp("encoder")
-    save_detector(model, LoopSVDDFeatureExtractor.from_model_config(model.config), path)
-    return path
 
 
 def test_corpus_sources_and_filters(corpus, tmp_path):

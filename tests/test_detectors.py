@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from loop_svdd.detectors import DETECTORS, DeepSVDD, NotFittedError, make_detector
+
+_DEEP = {"epochs": 15, "pretrain_epochs": 3, "n_ensemble": 1}
+FAST = {"deep_svdd": _DEEP, "deep_svdd_residual": _DEEP}
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    basis = rng.normal(size=(4, 64))
+    normal = rng.normal(size=(80, 4)) @ basis + 0.1 * rng.normal(size=(80, 64))
+    train, test_normal = normal[:60], normal[60:]
+    anomalies = rng.normal(size=(20, 4)) @ basis + 0.1 * rng.normal(size=(20, 64)) + 3.0 * rng.normal(size=(1, 64))
+    x_test = np.vstack([test_normal, anomalies])
+    y_test = np.r_[np.zeros(len(test_normal)), np.ones(len(anomalies))]
+    return train.astype(np.float32), x_test.astype(np.float32), y_test
+
+
+@pytest.mark.parametrize("name", list(DETECTORS))
+def test_detector_contract(name, data):
+    train, x_test, y_test = data
+    det = make_detector(name, random_state=0, **FAST.get(name, {}))
+    with pytest.raises(NotFittedError, match="not fitted"):
+        det.decision_function(x_test)
+    assert det.fit(train) is det
+    scores = det.decision_function(x_test)
+    assert scores.shape == (len(x_test),)
+    assert np.ptp(scores) > 0, "scores are constant"
+    assert roc_auc_score(y_test, scores) > 0.9  # higher = more abnormal
+    np.testing.assert_array_equal(scores, det.score_samples(x_test))
+    fitted = [k for k in vars(det) if k.endswith("_")]
+    assert {"threshold_", "decision_scores_", "n_features_in_"} <= set(fitted)
+    assert det.threshold_ == pytest.approx(np.quantile(det.decision_scores_, 0.95))
+    np.testing.assert_array_equal(det.predict(x_test), (scores > det.threshold_).astype(int))
+    again = make_detector(name, random_state=0, **FAST.get(name, {})).fit(train)
+    np.testing.assert_allclose(again.decision_function(x_test), scores, rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match="features"):
+        det.decision_function(x_test[:, :10])
+
+
+def test_deep_svdd_guards(data):
+    train, _, _ = data
+    det = DeepSVDD(epochs=5, pretrain_epochs=2, eps=0.1, n_ensemble=2).fit(train)
+    assert len(det.heads_) == 2
+    for head, center in zip(det.heads_, det.centers_, strict=True):
+        assert (center.abs() >= 0.1 - 1e-7).all()
+        assert not any("bias" in n for n, _ in head.named_parameters())
+        assert not any(m.affine for m in head.modules() if isinstance(m, torch.nn.BatchNorm1d))
+        assert not head.training
+        assert all(m.p == 0 for m in head.modules() if isinstance(m, torch.nn.Dropout))
+
+
+def test_make_detector_unknown():
+    with pytest.raises(KeyError, match="unknown detector"):
+        make_detector("nope")
+    with pytest.raises(TypeError, match="unknown option"):
+        DeepSVDD(not_an_option=1)

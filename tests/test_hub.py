@@ -1,0 +1,287 @@
+"""Publishing to the Hub: the model card, the prepared repo (dry run), refusals, the Space, and the download
+path for real - a generated repo served by a local Hub mirror (olah) and loaded with `trust_remote_code=True`
+in a fresh process with an empty cache."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import synth_loop
+from model_folders import EVALUATION, build_model_folder, write_wav
+
+REPO_ID = "acme/loop-svdd-small"
+EXPECTED_FILES = {
+    "README.md",
+    "config.json",
+    "configuration_loop_svdd.py",
+    "evaluation.json",
+    "feature_extraction_loop_svdd.py",
+    "model.safetensors",
+    "modeling_loop_svdd.py",
+    "preprocessor_config.json",
+    "score_distribution.png",
+    "svdd_head.py",
+    "training_summary.json",
+}
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    folder = build_model_folder(tmp_path_factory.mktemp("model") / "detector")
+    (folder / "checkpoints").mkdir(exist_ok=True)
+    (folder / "checkpoints" / "last.pt").write_bytes(b"not really a pickle")
+    (folder / "optimizer.pkl").write_bytes(b"\x80\x04N.")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def repo_dir(model_dir, tmp_path_factory) -> Path:
+    from loop_svdd.cli import main
+
+    out = tmp_path_factory.mktemp("repo") / "out"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["push", str(model_dir), "--repo-id", REPO_ID, "--dry-run", str(out)]) == 0
+    (out.parent / "push-output.txt").write_text(printed.getvalue())
+    return out
+
+
+def _front_matter(card: str) -> dict:
+    match = re.match(r"^---\n(.*?)\n---\n", card, flags=re.S)
+    assert match, "the card must start with YAML front matter"
+    return yaml.safe_load(match.group(1))
+
+
+def _python_blocks(card: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", card, flags=re.S)
+
+
+# -- the prepared repo ---------------------------------------------------------------------------------------
+def test_dry_run_writes_exactly_the_repo(repo_dir):
+    files = {str(p.relative_to(repo_dir)) for p in repo_dir.rglob("*") if p.is_file()}
+    assert files == EXPECTED_FILES
+    printed = (repo_dir.parent / "push-output.txt").read_text()
+    assert "dry run: 11 files" in printed and "nothing uploaded" in printed
+    assert not any(Path(f).suffix in (".pt", ".pkl", ".bin", ".pth") for f in files)
+    assert not (repo_dir / "checkpoints").exists()
+    config = json.loads((repo_dir / "config.json").read_text())
+    assert config["auto_map"]["AutoModel"].endswith("modeling_loop_svdd.LoopSVDDModel")
+    from PIL import Image
+
+    with Image.open(repo_dir / "score_distribution.png") as img:
+        assert img.format == "PNG" and img.width > 300
+
+
+def test_card_metadata_and_model_index(repo_dir):
+    card = (repo_dir / "README.md").read_text()
+    meta = _front_matter(card)
+    assert meta["library_name"] == "transformers"
+    assert meta["pipeline_tag"] == "audio-classification"
+    assert meta["license"] == "mit"
+    assert {"anomaly-detection", "deep-svdd", "random-encoder"} <= set(meta["tags"])
+    results = meta["model-index"][0]["results"]
+    values = {m["name"]: m["value"] for r in results for m in r["metrics"]}
+    assert values["AUROC"] == EVALUATION["detectors"]["loop_svdd"]["auroc"]
+    assert values["AUPRC"] == EVALUATION["detectors"]["loop_svdd"]["auprc"]
+    from huggingface_hub import ModelCard
+
+    parsed = ModelCard(card)  # the Hub's own parser accepts it
+    assert parsed.data.eval_results[0].metric_value == EVALUATION["detectors"]["loop_svdd"]["auroc"]
+
+
+def test_card_sections(repo_dir, model_dir):
+    card = (repo_dir / "README.md").read_text()
+    assert "**Warning: this model's audio encoder has RANDOM weights.**" in card
+    for needle in ("trust_remote_code=True", "AutoFeatureExtractor", "from loop_svdd", "## Intended use"):
+        assert needle in card
+    for citation in ("2505.23784", "Deep One-Class Classification", "HTS-AT", "Contrastive Language-Audio"):
+        assert citation in card
+    assert "| isolation_forest | 0.740 |" in card  # the baselines table
+    config = json.loads((model_dir / "config.json").read_text())
+    assert f"{config['threshold']:.6g}" in card
+    assert "![Scores of the held-out normal loops](score_distribution.png)" in card
+
+
+def test_card_without_evaluation_has_no_model_index(model_dir, tmp_path):
+    import shutil
+
+    from loop_svdd.hub import generate_model_card
+
+    folder = tmp_path / "plain"
+    shutil.copytree(model_dir, folder, ignore=shutil.ignore_patterns("evaluation.json", "training_summary.json"))
+    card = generate_model_card(folder, REPO_ID)
+    meta = _front_matter(card)
+    assert "model-index" not in meta and "metrics" not in meta
+    assert "No evaluation report" in card and "No training summary" in card
+
+
+def test_loop_svdd_usage_snippet_runs_against_the_folder(repo_dir, tmp_path, monkeypatch):
+    snippet = _python_blocks((repo_dir / "README.md").read_text())[1]
+    assert f'load_detector("{REPO_ID}")' in snippet
+    write_wav(tmp_path / "loop.wav", synth_loop(3.0, seed=1))
+    (tmp_path / "more_loops").mkdir()
+    write_wav(tmp_path / "more_loops" / "other.wav", synth_loop(12.0, seed=2, freq=220.0))
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(snippet.replace(REPO_ID, str(repo_dir)), "card-snippet", "exec"), namespace)
+    assert len(namespace["report"]["results"]) == 2 and not namespace["report"]["errors"]
+
+
+# -- refusals ------------------------------------------------------------------------------------------------
+def test_folder_without_safetensors_is_refused(model_dir, tmp_path, capsys):
+    from loop_svdd.cli import main
+
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    for name in ("config.json", "preprocessor_config.json"):
+        (folder / name).write_text((model_dir / name).read_text())
+    (folder / "pytorch_model.bin").write_bytes(b"\x80\x04N.")
+    assert main(["push", str(folder), "--repo-id", REPO_ID, "--dry-run", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no model.safetensors" in err and "pytorch_model.bin" in err and "Traceback" not in err
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_code_importing_beyond_the_model_is_refused(model_dir, tmp_path):
+    import shutil
+
+    from loop_svdd.hub.publish import PublishError, prepare_model_repo
+
+    folder = tmp_path / "leaky"
+    shutil.copytree(model_dir, folder)
+    head = folder / "svdd_head.py"
+    head.write_text("import loop_svdd\n" + head.read_text())
+    with pytest.raises(PublishError, match="svdd_head.py imports 'loop_svdd'"):
+        prepare_model_repo(folder, tmp_path / "out", REPO_ID)
+
+
+def test_push_without_token_is_one_clear_line(model_dir, tmp_path, monkeypatch, capsys):
+    import huggingface_hub.constants as constants
+
+    from loop_svdd.cli import main
+
+    for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_OIDC_RESOURCE", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "no-tokens"), raising=False)
+    assert main(["push", str(model_dir), "--repo-id", REPO_ID]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("loop-svdd push: error: no Hugging Face token") and len(err.splitlines()) == 1
+
+
+def test_push_offline_is_refused(model_dir, monkeypatch, capsys):
+    from loop_svdd.cli import main
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["push", str(model_dir), "--repo-id", REPO_ID, "--token", "hf_dummy"]) == 2
+    assert "HF_HUB_OFFLINE is set" in capsys.readouterr().err
+
+
+def test_bad_repo_id_is_refused(model_dir, tmp_path, capsys):
+    from loop_svdd.cli import main
+
+    assert main(["push", str(model_dir), "--repo-id", "no slash", "--dry-run", str(tmp_path / "o")]) == 2
+    assert "invalid repo id" in capsys.readouterr().err
+
+
+# -- the Space -----------------------------------------------------------------------------------------------
+def test_space_dry_run(tmp_path):
+    from importlib.metadata import version
+
+    from loop_svdd.cli import main
+
+    out = tmp_path / "space"
+    assert main(["space", REPO_ID, "--repo-id", "acme/loop-demo", "--dry-run", str(out)]) == 0
+    meta = _front_matter((out / "README.md").read_text())
+    assert meta["sdk"] == "gradio" and meta["app_file"] == "app.py"
+    assert str(meta["sdk_version"]) == version("gradio")
+    assert meta["models"] == [REPO_ID]
+    app = (out / "app.py").read_text()
+    compile(app, "app.py", "exec")
+    assert f'MODEL = "{REPO_ID}"' in app and "from loop_svdd.demo import serve" in app
+    requirements = (out / "requirements.txt").read_text().splitlines()
+    assert any(r.startswith("torch") for r in requirements) and not any(r.startswith("gradio") for r in requirements)
+    assert (out / "packages.txt").read_text().strip() == "ffmpeg"
+    assert (out / "loop_svdd" / "demo" / "app.py").is_file()  # the package travels with the Space
+    assert not list(out.rglob("__pycache__")) and not list(out.rglob("*.pyc"))
+
+
+# -- the download path, for real -----------------------------------------------------------------------------
+DOWNLOAD_SCRIPT = """
+import json, sys
+import numpy as np, torch
+from transformers import AutoFeatureExtractor, AutoModel
+
+model = AutoModel.from_pretrained(sys.argv[1], trust_remote_code=True).eval()
+extractor = AutoFeatureExtractor.from_pretrained(sys.argv[1], trust_remote_code=True)
+waves = [np.load(p, allow_pickle=False) for p in sys.argv[2:]]
+with torch.no_grad():
+    out = model(**extractor(waves, sampling_rate=48000))
+print(json.dumps({
+    "scores": out.anomaly_score.tolist(),
+    "window_scores": out.window_scores.tolist(),
+    "model_module": type(model).__module__,
+    "extractor_module": type(extractor).__module__,
+    "loop_svdd_imported": "loop_svdd" in sys.modules,
+}))
+"""
+
+
+@pytest.mark.slow
+def test_download_through_local_hub_mirror(repo_dir, tmp_path):
+    pytest.importorskip("olah", reason="olah (the local Hub mirror) is not installed: pip install olah")
+    import torch
+    from hub_mirror import LocalHubMirror
+
+    from loop_svdd.model_io import load_detector
+
+    waves = [synth_loop(3.0, seed=3), synth_loop(23.0, seed=4, freq=82.0)]
+    npys = []
+    for i, w in enumerate(waves):
+        np.save(tmp_path / f"wave{i}.npy", w)
+        npys.append(str(tmp_path / f"wave{i}.npy"))
+    snippet = _python_blocks((repo_dir / "README.md").read_text())[0]
+    write_wav(tmp_path / "loop.wav", waves[0])
+
+    model, extractor = load_detector(repo_dir)
+    with torch.no_grad():
+        local = model(**extractor(waves, sampling_rate=48000))
+
+    with LocalHubMirror(tmp_path / "mirror", {REPO_ID: repo_dir}) as mirror:
+        env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+        env.update(HF_ENDPOINT=mirror.endpoint, HF_HOME=str(tmp_path / "empty-hf-home"), HF_HUB_DISABLE_TELEMETRY="1")
+        env["PYTHONPATH"] = ""  # nothing from the project: only what the Hub serves
+        # The card's transformers snippet runs as written, in the same fresh process, after the scores.
+        (tmp_path / "card_snippet.py").write_text(snippet)
+        script = DOWNLOAD_SCRIPT + "exec(compile(open('card_snippet.py').read(), 'card_snippet.py', 'exec'), {})\n"
+        run = subprocess.run(
+            [sys.executable, "-c", script, REPO_ID, *npys],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert run.returncode == 0, run.stderr[-3000:]
+    remote = json.loads(next(line for line in run.stdout.splitlines() if line.startswith("{")))
+    assert remote["model_module"].startswith("transformers_modules.")
+    assert remote["extractor_module"].startswith("transformers_modules.")
+    assert not remote["loop_svdd_imported"]
+    np.testing.assert_allclose(remote["scores"], local.anomaly_score.numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(remote["window_scores"], local.window_scores.numpy(), rtol=1e-6, atol=1e-7)
+    assert len(remote["window_scores"]) == 1 + 3  # the 23 s loop has three 10 s windows
+    printed = re.search(r"score (\S+):", run.stdout)
+    assert printed and float(printed.group(1)) == pytest.approx(float(local.anomaly_score[0]), abs=1e-4)
+    assert re.search(r"score \S+: (normal|anomalous)", run.stdout)

@@ -1,0 +1,246 @@
+"""Reliability: every kind of bad or odd audio gets a score or a one-line error naming the file; fuzzed
+bytes never crash the decoder; a training run killed with SIGKILL resumes to the same result."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from conftest import SR, small_model
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from safetensors.torch import load_file
+
+from loop_svdd import LoopSVDDFeatureExtractor
+from loop_svdd.audio import AudioDecodeError, load_audio
+from loop_svdd.cli import main
+from loop_svdd.scoring import score_files
+
+
+def _tone(seconds: float, sr: int, channels: int = 1) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    x = 0.5 * np.sin(2 * np.pi * 220 * t)
+    return np.stack([x * (0.5 + 0.5 * c / max(channels, 1)) for c in range(channels)], axis=1) if channels > 1 else x
+
+
+def _raw(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _write(path: Path, data: np.ndarray, sr: int, subtype: str | None = None) -> Path:
+    sf.write(path, data, sr, subtype=subtype)
+    return path
+
+
+# name -> (writer(tmp_path) -> path, expected error fragment or None for "scores")
+def _cases() -> dict:
+    valid_wav = lambda p: _write(p / "v.wav", _tone(1.0, SR), SR)  # noqa: E731
+    return {
+        "empty-file": (lambda p: _raw(p / "empty.wav", b""), "empty"),
+        "zero-length-audio": (lambda p: _write(p / "zero.wav", np.zeros(0), SR), "no samples"),
+        "truncated-header": (
+            lambda p: _raw(p / "t.wav", valid_wav(p).read_bytes()[:20]),
+            "cannot decode",
+        ),
+        "random-bytes-wav": (
+            lambda p: _raw(p / "r.wav", np.random.default_rng(0).bytes(4096)),
+            "cannot decode",
+        ),
+        "unsupported-container": (
+            lambda p: _raw(p / "x.mp3", b"this is not audio\n" * 50),
+            "cannot decode",
+        ),
+        "nan-samples-float-wav": (
+            lambda p: _write(p / "nan.wav", np.r_[_tone(0.5, SR), [np.nan] * 100], SR, "FLOAT"),
+            "NaN",
+        ),
+        "silence": (lambda p: _write(p / "silence.wav", np.zeros(SR), SR), None),
+        "dc-offset": (lambda p: _write(p / "dc.wav", 0.4 + 0.3 * _tone(2.0, SR), SR), None),
+        "clipping": (lambda p: _write(p / "clip.wav", np.clip(8 * _tone(2.0, SR), -1, 1), SR), None),
+        **{
+            f"pcm-{sub}": (lambda p, sub=sub: _write(p / f"{sub}.wav", _tone(1.0, SR), SR, sub), None)
+            for sub in ("PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
+        },
+        **{
+            f"{ch}-channels": (lambda p, ch=ch: _write(p / f"ch{ch}.wav", _tone(1.0, SR, ch), SR), None)
+            for ch in (1, 2, 6, 8)
+        },
+        **{
+            f"{sr}-hz": (lambda p, sr=sr: _write(p / f"sr{sr}.flac", _tone(1.0, sr), sr), None)
+            for sr in (8000, 22050, 44100, 96000, 192000)
+        },
+        "10-ms": (lambda p: _write(p / "short.wav", _tone(0.01, SR), SR), None),
+        "10-minutes": (lambda p: _write(p / "long.flac", np.tile(_tone(1.0, 8000), 600), 8000, "PCM_16"), None),
+    }
+
+
+CASES = _cases()
+
+
+@pytest.fixture(scope="module")
+def model_and_extractor():
+    model = small_model()
+    model.set_svdd_state(center=torch.full((8,), 0.2), threshold=1.0, calibration_scores=[0.1, 0.5, 1.0])
+    return model, LoopSVDDFeatureExtractor.from_model_config(model.config)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_and_odd_audio_matrix(case, tmp_path, model_and_extractor):
+    make, expected_error = CASES[case]
+    path = make(tmp_path)
+    report = score_files(*model_and_extractor, [path])
+    if expected_error is None:
+        assert not report["errors"], report["errors"]
+        (result,) = report["results"]
+        assert math.isfinite(result["score"]) and result["verdict"] in ("normal", "anomalous")
+        assert all(math.isfinite(w["score"]) for w in result["windows"])
+        if case == "10-minutes":
+            assert len(result["windows"]) == 60 and result["duration_s"] == pytest.approx(600, abs=0.1)
+    else:
+        (error,) = report["errors"]
+        assert error["file"] == str(path) and expected_error in error["error"] and "\n" not in error["error"]
+
+
+def test_batch_goes_on_past_bad_files_and_strict_exits_nonzero(tmp_path, model_and_extractor, capsys):
+    model, fe = model_and_extractor
+    from loop_svdd.model_io import save_detector
+
+    save_detector(model, fe, tmp_path / "m")
+    files = [CASES[c][0](tmp_path) for c in ("silence", "random-bytes-wav", "clipping", "empty-file")]
+    assert main(["score", str(tmp_path / "m"), *map(str, files), "--json"]) == 0
+    out = capsys.readouterr()
+    report = json.loads(out.out)
+    assert len(report["results"]) == 2 and len(report["errors"]) == 2
+    assert out.err.count("loop-svdd score: skipped ") == 2 and "Traceback" not in out.err
+    assert main(["score", str(tmp_path / "m"), *map(str, files), "--strict"]) == 1
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    n=st.integers(min_value=1, max_value=3 * SR),
+    scale=st.floats(min_value=0.0, max_value=1e4, allow_nan=False),
+    dtype=st.sampled_from(["float32", "float64", "int16"]),
+    poison=st.sampled_from([None, np.nan, np.inf, -np.inf]),
+    sr=st.sampled_from([8000, 16000, 44100, 48000]),
+)
+def test_any_array_scores_or_raises_a_clear_error(n, scale, dtype, poison, sr, model_and_extractor):
+    model, fe = model_and_extractor
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal(n) * scale
+    if dtype == "int16":
+        x = np.clip(x, -32768, 32767).astype(np.int16)
+    else:
+        x = x.astype(dtype)
+        if poison is not None:
+            x[rng.integers(0, n)] = poison
+    try:
+        feats = fe(x, sampling_rate=sr)
+    except ValueError as err:
+        assert poison is not None or "too short" in str(err), err
+        return
+    with torch.inference_mode():
+        score = model(**feats).anomaly_score
+    assert torch.isfinite(score).all()
+
+
+def test_fuzzed_bytes_never_crash_the_decoder(tmp_path):
+    """A bounded fuzz run: mutations of valid WAV/FLAC files and raw random bytes."""
+    rng = np.random.default_rng(1234)
+    seeds = [
+        _write(tmp_path / "s.wav", _tone(0.2, SR), SR).read_bytes(),
+        _write(tmp_path / "s.flac", _tone(0.2, SR), SR).read_bytes(),
+    ]
+    outcomes = {"decoded": 0, "refused": 0}
+    deadline = time.monotonic() + 30
+    for i in range(150):
+        if time.monotonic() > deadline:
+            break
+        base = bytearray(seeds[i % 2])
+        kind = i % 3
+        if kind == 0:  # flip bytes, header included
+            for pos in rng.integers(0, min(len(base), 256), size=8):
+                base[pos] = int(rng.integers(0, 256))
+        elif kind == 1:  # truncate
+            base = base[: int(rng.integers(0, len(base)))]
+        else:  # random bytes
+            base = bytearray(rng.bytes(int(rng.integers(0, 2048))))
+        path = tmp_path / f"fuzz{i}{'.wav' if i % 2 == 0 else '.flac'}"
+        path.write_bytes(bytes(base))
+        try:
+            wave = load_audio(path)
+        except AudioDecodeError as err:
+            assert str(err).startswith(str(path)) and "\n" not in str(err)
+            outcomes["refused"] += 1
+        else:
+            assert wave.dtype == np.float32 and wave.ndim == 1 and np.isfinite(wave).all()
+            outcomes["decoded"] += 1
+    assert sum(outcomes.values()) >= 50 and outcomes["refused"] > 0
+
+
+def test_training_killed_with_sigkill_resumes_to_the_same_result(corpus, encoder_dir, tmp_path):
+    args = [
+        sys.executable,
+        "-m",
+        "loop_svdd.cli",
+        "train",
+        str(corpus),
+        "--normal",
+        "instrument=bass",
+        "--encoder",
+        str(encoder_dir),
+        "--hidden-dims",
+        "32",
+        "8",
+        "--pretrain-epochs",
+        "40",
+        "--epochs",
+        "60",
+        "--seed",
+        "3",
+        "--no-progress",
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    # The uninterrupted reference run.
+    ref = subprocess.run([*args, "--output-dir", str(tmp_path / "ref")], env=env, capture_output=True, text=True)
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    # The same run, killed mid-training once a few epochs are checkpointed, then restarted.
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [*args, "--output-dir", str(run_dir)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    state_file = run_dir / "checkpoints" / "trainer_state.json"
+    deadline = time.monotonic() + 120
+    killed_at = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        if state_file.is_file():
+            try:
+                state = json.loads(state_file.read_text())
+            except json.JSONDecodeError:
+                state = {}
+            if state.get("global_epoch", state.get("epoch", 0)) >= 3:
+                proc.send_signal(signal.SIGKILL)
+                killed_at = state
+                break
+        time.sleep(0.02)
+    proc.wait(timeout=30)
+    if killed_at is None:
+        pytest.skip("training finished before it could be killed (machine too fast for this schedule)")
+    assert not (run_dir / "config.json").exists()  # no half-written model that loads
+    resumed = subprocess.run([*args, "--output-dir", str(run_dir)], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a, b = load_file(tmp_path / "ref" / "model.safetensors"), load_file(run_dir / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    cfg_a = json.loads((tmp_path / "ref" / "config.json").read_text())
+    cfg_b = json.loads((run_dir / "config.json").read_text())
+    assert cfg_a["center"] == cfg_b["center"] and cfg_a["threshold"] == cfg_b["threshold"]

@@ -1,0 +1,89 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from loop_svdd.training import SVDDTrainingConfig, TrainingDivergedError, fit_deep_svdd, score
+
+
+@pytest.fixture(scope="module")
+def x():
+    return np.random.default_rng(0).normal(size=(40, 32)).astype(np.float32)
+
+
+def _config(**kw):
+    base = dict(hidden_dims=[16, 8], pretrain_epochs=4, epochs=6, batch_size=16, patience=100, val_fraction=0.2)
+    return SVDDTrainingConfig(**{**base, **kw})
+
+
+class Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize("objective", ["one-class", "soft-boundary"])
+@pytest.mark.parametrize("stop_at", [2, 4, 7])  # inside pretraining, at the phase switch, inside Deep SVDD
+def test_resume_matches_uninterrupted(x, tmp_path, objective, stop_at):
+    config = _config(objective=objective, warmup_epochs=1, dropout=0.2)
+    full = fit_deep_svdd(x, config, progress=False)
+
+    def interrupt(info):
+        if info["global_epoch"] == stop_at:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        fit_deep_svdd(x, config, checkpoint_dir=str(tmp_path), progress=False, on_epoch_end=interrupt)
+    resumed = fit_deep_svdd(x, config, checkpoint_dir=str(tmp_path), progress=False)
+    assert resumed.history == full.history
+    torch.testing.assert_close(resumed.center, full.center, rtol=0, atol=0)
+    assert resumed.radius == full.radius and resumed.threshold == full.threshold
+    np.testing.assert_array_equal(resumed.val_scores, full.val_scores)
+    for (k, a), (_, b) in zip(resumed.head.state_dict().items(), full.head.state_dict().items(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)
+    files = os.listdir(tmp_path)
+    assert not [f for f in files if f.endswith((".pt", ".pth", ".pkl", ".pickle", ".bin", ".tmp"))]
+    assert sorted(f.rsplit(".", 1)[-1] for f in files) == ["json", "safetensors"]
+    # calling again on a finished checkpoint returns the same result without training
+    again = fit_deep_svdd(x, config, checkpoint_dir=str(tmp_path), progress=False)
+    np.testing.assert_array_equal(again.val_scores, full.val_scores)
+
+
+def test_checkpoint_for_other_config_is_refused(x, tmp_path):
+    fit_deep_svdd(x, _config(epochs=2, pretrain_epochs=1), checkpoint_dir=str(tmp_path), progress=False)
+    with pytest.raises(ValueError, match="another config"):
+        fit_deep_svdd(x, _config(epochs=3, pretrain_epochs=1), checkpoint_dir=str(tmp_path), progress=False)
+
+
+def test_result_and_determinism(x):
+    res = fit_deep_svdd(x, _config(), progress=False)
+    assert not res.head.training
+    assert (res.center.abs() >= 0.1 - 1e-7).all()
+    assert len(res.val_scores) == 8
+    assert res.threshold == pytest.approx(np.quantile(res.val_scores, 0.95))
+    s = score(res.head, res.center, res.radius, "one-class", x)
+    assert s.shape == (40,) and np.ptp(s) > 0 and (s >= 0).all()
+    np.testing.assert_array_equal(fit_deep_svdd(x, _config(), progress=False).val_scores, res.val_scores)
+    assert not np.array_equal(fit_deep_svdd(x, _config(seed=1), progress=False).val_scores, res.val_scores)
+
+
+def test_soft_boundary_radius(x):
+    res = fit_deep_svdd(x, _config(objective="soft-boundary", warmup_epochs=0), progress=False)
+    assert res.radius > 0
+    assert (score(res.head, res.center, res.radius, "soft-boundary", x) < 0).any()
+
+
+def test_nan_input_and_divergence(x):
+    bad = x.copy()
+    bad[3, 5] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fit_deep_svdd(bad, _config(), progress=False)
+    with pytest.raises(TrainingDivergedError, match="loss became"):
+        fit_deep_svdd(x * 1e30, _config(standardize=False, l2_normalize=False, lr=1.0), progress=False)
+
+
+@pytest.mark.parametrize(
+    "kw", [{"objective": "x"}, {"nu": 0}, {"epochs": 0}, {"val_fraction": 1.0}, {"head_type": "cnn"}]
+)
+def test_config_validation(kw):
+    with pytest.raises(ValueError):
+        SVDDTrainingConfig(**kw)
