@@ -111,7 +111,7 @@ def run_quickstart(
     order = test_rows[np.argsort(-scores[test_rows], kind="stable")]
     ranked = [{"file": names[i], "kind": str(kinds[i]), "score": float(scores[i])} for i in order]
     _plot(scores, normal_rows, anomaly_rows, kinds, result.model.config.threshold, model_dir / "scores.png")
-    _write_card(model_dir)
+    _write_card(model_dir, result.model.config.calibration_scores, result.model.config.threshold)
     report["elapsed_s"] = round(time.perf_counter() - start, 1)
     return QuickstartResult(output_dir, model_dir, report, ranked)
 
@@ -137,12 +137,19 @@ def _plot(scores, normal_rows, anomaly_rows, kinds, threshold, path: Path) -> No
     plt.close(fig)
 
 
-def _write_card(model_dir: Path) -> None:
+def _write_card(model_dir: Path, calibration_scores: list[float] | None, threshold: float | None) -> None:
+    """The model card (README.md) and its score-distribution image, as `loop-svdd push` would publish them."""
     try:
-        from .hub.card import write_model_card
-    except ImportError:  # the Hub extra is optional
+        from .demo.plots import save_score_distribution
+        from .hub.card import PLOT_FILE, generate_model_card
+    except ImportError:  # jinja2 / matplotlib missing: the card is optional for the main job
         return
-    write_model_card(model_dir)
+    plot = None
+    if calibration_scores:
+        save_score_distribution(calibration_scores, threshold, model_dir / PLOT_FILE)
+        plot = PLOT_FILE
+    card = generate_model_card(model_dir, repo_id="your-name/loop-svdd-bass", plot_file=plot)
+    (model_dir / "README.md").write_text(card)
 
 
 def summary_lines(result: QuickstartResult, top: int = 10) -> list[str]:

@@ -1,0 +1,158 @@
+"""What the demo computes, without any UI: score a batch of uploaded files under limits, and the figures and
+CSV for the results."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..audio import AudioDecodeError, load_audio
+from ..embedding import score_waveforms
+from ..encoders import describe_encoder
+from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+from ..modeling_loop_svdd import LoopSVDDModel
+from ..scoring import percentile_of, verdict
+from .plots import score_distribution_image, spectrogram_image
+
+TABLE_HEADERS = ["rank", "file", "score", "verdict", "percentile", "duration (s)", "windows"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for."""
+
+    max_files: int = 16
+    max_seconds: float = 60.0
+    max_file_mb: float = 20.0
+
+
+@dataclass
+class LoopResult:
+    name: str
+    path: str
+    score: float
+    verdict: str
+    percentile: float | None
+    duration_s: float
+    window_scores: list[float] = field(default_factory=list)
+    window_start_s: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _decode(path: Path, sampling_rate: int, limits: Limits) -> np.ndarray:
+    size_mb = path.stat().st_size / 1e6 if path.is_file() else 0.0
+    if size_mb > limits.max_file_mb:
+        raise AudioDecodeError(f"the file is {size_mb:.1f} MB, above the {limits.max_file_mb:g} MB limit")
+    wave = load_audio(path, sampling_rate, max_seconds=limits.max_seconds + 1.0)
+    if len(wave) > limits.max_seconds * sampling_rate:
+        raise AudioDecodeError(f"the loop is longer than the {limits.max_seconds:g} s limit; trim it first")
+    return wave
+
+
+def analyse_files(
+    model: LoopSVDDModel,
+    extractor: LoopSVDDFeatureExtractor,
+    paths: list[str | Path],
+    limits: Limits = Limits(),
+    names: list[str] | None = None,
+) -> tuple[list[LoopResult], list[tuple[str, str]]]:
+    """Score `paths`; return (results, most anomalous first) and per-file errors `(name, reason)`."""
+    names = names or [Path(p).name for p in paths]
+    errors: list[tuple[str, str]] = []
+    decoded: list[tuple[str, str, np.ndarray]] = []
+    for name, path in zip(names, paths, strict=True):
+        try:
+            decoded.append((name, str(path), _decode(Path(path), extractor.sampling_rate, limits)))
+        except AudioDecodeError as err:
+            errors.append((name, str(err).removeprefix(f"{path}: ")))
+    cfg = model.config
+    scores = score_waveforms(model, extractor, [w for _, _, w in decoded], extractor.sampling_rate, batch_size=4)
+    results = [
+        LoopResult(
+            name=name,
+            path=path,
+            score=s.score,
+            verdict=verdict(s.score, cfg.threshold),
+            percentile=percentile_of(s.score, cfg.calibration_scores),
+            duration_s=len(wave) / extractor.sampling_rate,
+            window_scores=list(s.window_scores),
+            window_start_s=list(s.window_start_s),
+        )
+        for (name, path, wave), s in zip(decoded, scores, strict=True)
+    ]
+    results.sort(key=lambda r: r.score, reverse=True)
+    return results, errors
+
+
+def table_rows(results: list[LoopResult]) -> list[list[Any]]:
+    return [
+        [
+            i,
+            r.name,
+            round(r.score, 6),
+            r.verdict,
+            None if r.percentile is None else round(r.percentile, 1),
+            round(r.duration_s, 2),
+            len(r.window_scores),
+        ]
+        for i, r in enumerate(results, 1)
+    ]
+
+
+def write_csv(results: list[LoopResult], path: str | Path) -> Path:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(TABLE_HEADERS)
+        writer.writerows(table_rows(results))
+    return Path(path)
+
+
+@torch.inference_mode()
+def spectrogram_for(extractor: LoopSVDDFeatureExtractor, result: LoopResult, threshold: float | None) -> np.ndarray:
+    """The loop's log-mel (the encoder's own front end) with its per-window scores."""
+    wave = load_audio(result.path, extractor.sampling_rate, max_seconds=result.duration_s + 1.0)
+    kind = "htk" if extractor.fusion else "slaney"
+    log_mel = extractor.log_mel(torch.from_numpy(wave)[None], kind)[0].numpy()
+    return spectrogram_image(
+        log_mel,
+        extractor.hop_length / extractor.sampling_rate,
+        result.window_start_s,
+        result.window_scores,
+        float(extractor.max_length_s),
+        threshold,
+        title=f"{result.name}: score {result.score:.4g} ({result.verdict})",
+    )
+
+
+def distribution_for(model: LoopSVDDModel, results: list[LoopResult], selected: int) -> np.ndarray:
+    """Scores of the held-out normal loops with every scored loop marked and `selected` highlighted."""
+    marks = [(f"{r.name} ({r.score:.3g})", r.score) for r in results]
+    return score_distribution_image(
+        model.config.calibration_scores, model.config.threshold, marks=marks, highlight=selected
+    )
+
+
+def model_panel(source: str, model: LoopSVDDModel, limits: Limits) -> str:
+    """Markdown: which encoder and threshold the model uses, and the request limits."""
+    cfg = model.config
+    n_cal = len(cfg.calibration_scores or [])
+    if cfg.threshold is None:
+        thr = "none: this model is not calibrated, so loops are ranked but get no verdict"
+    else:
+        thr = f"{cfg.threshold:.6g} ({100 * cfg.threshold_quantile:g}th percentile of {n_cal} held-out normal scores)"
+    warning = "" if cfg.encoder_pretrained else "\n\n**Warning: the encoder has random weights** - a pipeline demo."
+    return (
+        f"### Model\n`{source}`\n\n"
+        f"- **Encoder**: {describe_encoder(cfg)}\n"
+        f"- **Head**: Deep SVDD ({cfg.objective}), latent size {cfg.latent_dim}\n"
+        f"- **Threshold**: {thr}\n"
+        f"- **Limits**: up to {limits.max_files} files per request, {limits.max_file_mb:g} MB and "
+        f"{limits.max_seconds:g} s per loop{warning}"
+    )

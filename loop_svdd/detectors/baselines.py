@@ -1,0 +1,85 @@
+"""Classical baselines, each fitted on standardised training rows only."""
+
+from __future__ import annotations
+
+from sklearn import ensemble, svm
+from sklearn.decomposition import PCA
+from sklearn.neighbors import NearestNeighbors
+from sklearn.preprocessing import StandardScaler
+
+from .base import BaseDetector
+
+
+class IsolationForest(BaseDetector):
+    """scikit-learn's Isolation Forest; score = minus its ``score_samples`` (higher = more abnormal)."""
+
+    def __init__(self, n_estimators: int = 100, standardize: bool = True, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.n_estimators = n_estimators
+        self.standardize = standardize
+
+    def _fit(self, X):
+        self.scaler_ = StandardScaler().fit(X) if self.standardize else None
+        Z = self.scaler_.transform(X) if self.scaler_ else X
+        self.model_ = ensemble.IsolationForest(n_estimators=self.n_estimators, random_state=self.random_state)
+        self.model_.fit(Z)
+        return self._score(X)
+
+    def _score(self, X):
+        return -self.model_.score_samples(self.scaler_.transform(X) if self.scaler_ else X)
+
+
+class PCAReconstruction(BaseDetector):
+    """The paper's PCA baseline: standardise, keep ``n_components`` (a variance fraction by default),
+    score = squared reconstruction error in standardised units. (PyOD's PCA scores something else.)"""
+
+    def __init__(self, n_components: float | int = 0.95, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.n_components = n_components
+
+    def _fit(self, X):
+        self.scaler_ = StandardScaler().fit(X)
+        self.pca_ = PCA(n_components=self.n_components, svd_solver="full").fit(self.scaler_.transform(X))
+        return self._score(X)
+
+    def _score(self, X):
+        Z = self.scaler_.transform(X)
+        return ((Z - self.pca_.inverse_transform(self.pca_.transform(Z))) ** 2).sum(axis=1)
+
+
+class KNN(BaseDetector):
+    """Mean Euclidean distance to the ``n_neighbors`` nearest training points (standardised).
+    Training scores leave the point itself out."""
+
+    def __init__(self, n_neighbors: int = 5, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.n_neighbors = n_neighbors
+
+    def _fit(self, X):
+        self.scaler_ = StandardScaler().fit(X)
+        k = min(self.n_neighbors, len(X) - 1)
+        self.nn_ = NearestNeighbors(n_neighbors=k).fit(self.scaler_.transform(X))
+        dist, _ = self.nn_.kneighbors(None)  # excludes each point itself
+        return dist.mean(axis=1)
+
+    def _score(self, X):
+        dist, _ = self.nn_.kneighbors(self.scaler_.transform(X))
+        return dist.mean(axis=1)
+
+
+class OneClassSVM(BaseDetector):
+    """scikit-learn's One-Class SVM (RBF, ``gamma='scale'``) on standardised inputs; score = minus its
+    decision function."""
+
+    def __init__(self, nu: float = 0.5, gamma: str | float = "scale", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.nu = nu
+        self.gamma = gamma
+
+    def _fit(self, X):
+        self.scaler_ = StandardScaler().fit(X)
+        self.model_ = svm.OneClassSVM(nu=self.nu, gamma=self.gamma).fit(self.scaler_.transform(X))
+        return self._score(X)
+
+    def _score(self, X):
+        return -self.model_.decision_function(self.scaler_.transform(X))
