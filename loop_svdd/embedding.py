@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import datasets
 import numpy as np
@@ -139,3 +140,52 @@ def embed_dataset(
         if not progress:
             datasets.enable_progress_bars()
     return np.asarray(embedded.with_format("numpy")["embedding"], dtype=np.float32).reshape(len(dataset), -1)
+
+
+def embed_dataset_distributed(
+    model: LoopSVDDModel,
+    extractor: LoopSVDDFeatureExtractor,
+    dataset: datasets.Dataset,
+    accelerator: Any,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> np.ndarray:
+    """`embed_dataset` split over the processes of an `accelerate launch` (each embeds a contiguous shard on
+    its own device); every process returns the full `(len(dataset), D)` array, in dataset order."""
+    n_proc, rank = accelerator.num_processes, accelerator.process_index
+    if n_proc == 1:
+        return embed_dataset(model, extractor, dataset, batch_size=batch_size, progress=progress)
+    shard = dataset.shard(num_shards=n_proc, index=rank, contiguous=True)
+    local = embed_dataset(model.to(accelerator.device), extractor, shard, batch_size, progress and rank == 0)
+    tensor = torch.from_numpy(local).to(accelerator.device)
+    sizes = accelerator.gather(torch.tensor([len(local)], device=accelerator.device)).cpu().tolist()
+    padded = accelerator.pad_across_processes(tensor, dim=0)
+    gathered = accelerator.gather(padded).cpu().numpy()
+    per = padded.shape[0]
+    return np.concatenate([gathered[i * per : i * per + size] for i, size in enumerate(sizes)])
+
+
+def embed_stream(
+    model: LoopSVDDModel,
+    extractor: LoopSVDDFeatureExtractor,
+    stream: Iterable[dict],
+    column: str,
+    batch_size: int = 8,
+) -> Iterator[tuple[dict, np.ndarray]]:
+    """Embed a streamed corpus (`load_corpus(..., streaming=True)`, e.g. larger than memory or disk): yields
+    `(metadata of the row, embedding)` batch by batch, holding one batch of audio at a time."""
+    batch: list[dict] = []
+
+    def flush() -> Iterator[tuple[dict, np.ndarray]]:
+        waves = [waveform_of(row, column) for row in batch]
+        emb, _ = embed_waveforms(model, extractor, waves, extractor.sampling_rate)
+        for row, e in zip(batch, emb.float().cpu().numpy(), strict=True):
+            yield {k: v for k, v in row.items() if k != column}, e
+        batch.clear()
+
+    for row in stream:
+        batch.append(row)
+        if len(batch) == batch_size:
+            yield from flush()
+    if batch:
+        yield from flush()
