@@ -17,7 +17,7 @@ COMMANDS = (
     "score",
     "evaluate",
     "benchmark",
-    "convert",
+    "embed",
     "push",
     "space",
     "demo",
