@@ -43,6 +43,8 @@ def load_audio(
         if "No audio frames were decoded" in reason:
             raise AudioDecodeError(f"{path}: the audio has no samples") from err
         reason = re.sub(r"^\w+, /\S+:\d+, ", "", reason).replace(f"{path}", "").strip(" :")  # drop C++ locations
+        if reason.startswith("Could not open input file"):
+            reason = "not a recognised audio format, or a corrupt file"
         raise AudioDecodeError(f"{path}: cannot decode audio ({reason[:160]})") from err
     wave = data.mean(dim=0) if data.ndim == 2 else data
     if wave.numel() == 0:

@@ -144,8 +144,9 @@ def build_demo(
             inputs=[files, recording],
             outputs=[status, table, csv_file, choice, spec, dist, state],
             api_name="score",
+            concurrency_id="analysis",  # /score and /show both draw with matplotlib: one shared limit
         )
-        choice.input(show, inputs=[choice, state], outputs=[spec, dist], api_name="show")
+        choice.input(show, inputs=[choice, state], outputs=[spec, dist], api_name="show", concurrency_id="analysis")
     return demo
 
 
