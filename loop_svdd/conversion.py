@@ -116,12 +116,26 @@ def _resolve_file(source: str, filename: str, **hub_kwargs: Any) -> str | None:
         path = local / filename
         return str(path) if path.is_file() else None
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
 
     try:
         return hf_hub_download(source, filename, **hub_kwargs)
-    except EntryNotFoundError:
+    except RemoteEntryNotFoundError:
         return None
+    except LocalEntryNotFoundError as err:
+        raise CheckpointError(
+            f"{source}: not in the local Hugging Face cache and the Hub cannot be reached (offline?); download it "
+            "where there is network, or pass a local folder or .pt file"
+        ) from err
+    except RepositoryNotFoundError as err:
+        raise CheckpointError(f"{source}: no such model on the Hub (or it is private: log in first)") from err
+    except HfHubHTTPError as err:
+        raise CheckpointError(f"{source}: the Hub refused the download ({str(err).splitlines()[0]})") from err
 
 
 def load_transformers_clap(source: str, **hub_kwargs: Any) -> tuple[ClapAudioConfig, dict[str, torch.Tensor], dict]:
