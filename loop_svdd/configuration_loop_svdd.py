@@ -30,6 +30,13 @@ HTSAT_SIZES: dict[str, dict[str, Any]] = {
 }
 
 
+def _floats(value):
+    """Floats, keeping one level of nesting: 1.0 / [1, 2] / [[1, 2], [3, 4]]."""
+    if isinstance(value, (list, tuple)):
+        return [_floats(v) if isinstance(v, (list, tuple)) else float(v) for v in value]
+    return float(value)
+
+
 class LoopSVDDConfig(PretrainedConfig):
     r"""Configuration of [`LoopSVDDModel`].
 
@@ -44,9 +51,14 @@ class LoopSVDDConfig(PretrainedConfig):
             acts during autoencoder pretraining).
         objective (`str`, defaults to `"one-class"`): `"one-class"` or `"soft-boundary"` Deep SVDD.
         nu (`float`, defaults to 0.1): soft-boundary trade-off, in (0, 1].
-        center (`list[float]`, *optional*): the hypersphere centre, learned by training. `None` means the origin
-            of the latent space (an untrained model still scores, for smoke runs).
-        radius (`float`, defaults to 0.0): soft-boundary radius R (scores are `dist^2 - R^2`).
+        center (`list[float]` or `list[list[float]]`, *optional*): the hypersphere centre, learned by training (one
+            per head when `ensemble_size > 1`). `None` means the origin of the latent space (an untrained model
+            still scores, for smoke runs).
+        radius (`float` or `list[float]`, defaults to 0.0): soft-boundary radius R (scores are `dist^2 - R^2`),
+            one per head when `ensemble_size > 1`.
+        ensemble_size (`int`, defaults to 1): number of heads (trained with different seeds); the score is the
+            mean over heads of each head's score divided by its `score_scales` entry.
+        score_scales (`list[float]`, *optional*): per-head divisor (the median training score of each head).
         threshold (`float`, *optional*): score above which a loop is called anomalous, calibrated on held-out
             normal loops (`threshold_quantile` of their scores).
         threshold_quantile (`float`, defaults to 0.95).
@@ -70,8 +82,10 @@ class LoopSVDDConfig(PretrainedConfig):
         dropout: float = 0.2,
         objective: str = "one-class",
         nu: float = 0.1,
-        center: list[float] | None = None,
-        radius: float = 0.0,
+        center: list[float] | list[list[float]] | None = None,
+        radius: float | list[float] = 0.0,
+        ensemble_size: int = 1,
+        score_scales: list[float] | None = None,
         threshold: float | None = None,
         threshold_quantile: float = 0.95,
         calibration_scores: list[float] | None = None,
@@ -94,8 +108,10 @@ class LoopSVDDConfig(PretrainedConfig):
         self.dropout = float(dropout)
         self.objective = objective
         self.nu = float(nu)
-        self.center = None if center is None else [float(c) for c in center]
-        self.radius = float(radius)
+        self.ensemble_size = int(ensemble_size)
+        self.center = None if center is None else _floats(center)
+        self.radius = _floats(radius)
+        self.score_scales = None if score_scales is None else [float(v) for v in score_scales]
         self.threshold = None if threshold is None else float(threshold)
         self.threshold_quantile = float(threshold_quantile)
         self.calibration_scores = None if calibration_scores is None else [float(s) for s in calibration_scores]
@@ -142,22 +158,45 @@ class LoopSVDDConfig(PretrainedConfig):
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if not 0.0 < self.nu <= 1.0:
             raise ValueError(f"nu must be in (0, 1], got {self.nu}")
+        if self.ensemble_size < 1:
+            raise ValueError(f"ensemble_size must be >= 1, got {self.ensemble_size}")
+        k = self.ensemble_size
         if self.center is not None:
-            if len(self.center) != self.latent_dim:
-                raise ValueError(
-                    f"center has {len(self.center)} coordinates but the head's latent size "
-                    f"(hidden_dims[-1]) is {self.latent_dim}"
-                )
-            if not all(math.isfinite(c) for c in self.center):
-                raise ValueError("center contains NaN or infinite values")
-        if not math.isfinite(self.radius) or self.radius < 0:
-            raise ValueError(f"radius must be a finite number >= 0, got {self.radius}")
+            centers = self.centers()
+            if len(centers) != k:
+                raise ValueError(f"center holds {len(centers)} centre(s) but ensemble_size is {k}")
+            for c in centers:
+                if len(c) != self.latent_dim:
+                    raise ValueError(
+                        f"center has {len(c)} coordinates but the head's latent size (hidden_dims[-1]) is "
+                        f"{self.latent_dim}"
+                    )
+                if not all(math.isfinite(v) for v in c):
+                    raise ValueError("center contains NaN or infinite values")
+        radii = self.radii()
+        if len(radii) != k or not all(math.isfinite(r) and r >= 0 for r in radii):
+            raise ValueError(f"radius must be {k} finite number(s) >= 0, got {self.radius}")
+        if self.score_scales is not None and (
+            len(self.score_scales) != k or not all(math.isfinite(v) and v > 0 for v in self.score_scales)
+        ):
+            raise ValueError(f"score_scales must be {k} positive finite numbers, got {self.score_scales}")
         if self.threshold is not None and not math.isfinite(self.threshold):
             raise ValueError(f"threshold must be finite, got {self.threshold}")
         if not 0.0 < self.threshold_quantile < 1.0:
             raise ValueError(f"threshold_quantile must be in (0, 1), got {self.threshold_quantile}")
         if self.window_pooling not in WINDOW_POOLINGS:
             raise ValueError(f"window_pooling must be one of {WINDOW_POOLINGS}, got {self.window_pooling!r}")
+
+    def centers(self) -> list[list[float]]:
+        """The centre of each head (empty when untrained)."""
+        if self.center is None:
+            return []
+        return [self.center] if not isinstance(self.center[0], list) else self.center
+
+    def radii(self) -> list[float]:
+        """The soft-boundary radius of each head."""
+        r = self.radius
+        return [r] * self.ensemble_size if isinstance(r, float) else r
 
     @classmethod
     def from_htsat_size(cls, size: str = "base", enable_fusion: bool = False, **kwargs: Any) -> LoopSVDDConfig:

@@ -80,32 +80,53 @@ class LoopSVDDModel(LoopSVDDPreTrainedModel):
     def __init__(self, config: LoopSVDDConfig) -> None:
         super().__init__(config)
         self.encoder = ClapAudioModel(config.audio_config)
-        self.head = SVDDAutoencoder(
+        self.head = self._new_head(config)
+        # Heads 2..k of an ensemble (empty for a single head, so single-head checkpoints are unchanged).
+        self.extra_heads = torch.nn.ModuleList(self._new_head(config) for _ in range(config.ensemble_size - 1))
+        self.post_init()
+
+    @staticmethod
+    def _new_head(config: LoopSVDDConfig) -> SVDDAutoencoder:
+        return SVDDAutoencoder(
             input_dim=config.embedding_dim,
             hidden_dims=config.hidden_dims,
             head_type=config.head_type,
             activation=config.activation,
             dropout=config.dropout,
         )
-        self.post_init()
+
+    @property
+    def heads(self) -> list[SVDDAutoencoder]:
+        return [self.head, *self.extra_heads]
 
     # -- Deep SVDD state (lives in the config so it is readable JSON) ---------------------------------------
-    def center_tensor(self, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """`(latent_dim,)` hypersphere centre (the origin for an untrained model)."""
-        if self.config.center is None:
+    def center_tensor(
+        self, index: int = 0, device: torch.device | None = None, dtype: torch.dtype = torch.float32
+    ) -> torch.Tensor:
+        """`(latent_dim,)` hypersphere centre of head `index` (the origin for an untrained model)."""
+        centers = self.config.centers()
+        if not centers:
             return torch.zeros(self.config.latent_dim, device=device, dtype=dtype)
-        return torch.tensor(self.config.center, device=device, dtype=dtype)
+        return torch.tensor(centers[index], device=device, dtype=dtype)
 
     def set_svdd_state(
         self,
-        center: torch.Tensor | list[float],
-        radius: float = 0.0,
+        center: torch.Tensor | list,
+        radius: float | list[float] = 0.0,
         threshold: float | None = None,
         calibration_scores: list[float] | None = None,
+        score_scales: list[float] | None = None,
     ) -> None:
-        """Store what Deep SVDD training learned: centre, radius, calibrated threshold, normal scores."""
-        self.config.center = [float(c) for c in torch.as_tensor(center).flatten().tolist()]
-        self.config.radius = float(radius)
+        """Store what Deep SVDD training learned: centre(s) `(latent_dim,)` or `(ensemble_size, latent_dim)`,
+        radius (or radii), per-head score scales, the calibrated threshold and held-out normal scores."""
+        if isinstance(center, (list, tuple)) and center and isinstance(center[0], torch.Tensor):
+            center = torch.stack(list(center))
+        centers = torch.as_tensor(center, dtype=torch.float64).reshape(-1, self.config.latent_dim).tolist()
+        self.config.center = centers[0] if self.config.ensemble_size == 1 else centers
+        radii = [float(radius)] if isinstance(radius, (int, float)) else [float(r) for r in radius]
+        self.config.radius = radii[0] if self.config.ensemble_size == 1 else radii
+        if score_scales is not None:
+            self.config.score_scales = [float(v) for v in score_scales]
         if threshold is not None:
             self.config.threshold = float(threshold)
         if calibration_scores is not None:
@@ -166,15 +187,25 @@ class LoopSVDDModel(LoopSVDDPreTrainedModel):
         return self.pool_windows(self.get_window_embeddings(input_features, is_longer), window_clip_index)
 
     def score_embeddings(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """`(n, embedding_dim)` -> (`(n,)` anomaly scores, `(n, latent_dim)` latents)."""
+        """`(n, embedding_dim)` -> (`(n,)` anomaly scores, `(n, latent_dim)` latents of the first head).
+
+        A head's score is the squared distance of its latent to its centre (minus R^2 for soft-boundary); an
+        ensemble scores the mean over heads of each head's score divided by its scale.
+        """
         embeddings = embeddings.to(self.head.input_mean.dtype)
         if self.config.l2_normalize:
             embeddings = torch.nn.functional.normalize(embeddings, dim=-1)
-        latent = self.head.encode(embeddings)
-        dist = (latent - self.center_tensor(latent.device, latent.dtype)).square().sum(dim=-1)
-        if self.config.objective == "soft-boundary":
-            dist = dist - self.config.radius**2
-        return dist, latent
+        radii = self.config.radii()
+        scales = self.config.score_scales or [1.0] * self.config.ensemble_size
+        total, first_latent = 0.0, None
+        for i, head in enumerate(self.heads):
+            latent = head.encode(embeddings)
+            dist = (latent - self.center_tensor(i, latent.device, latent.dtype)).square().sum(dim=-1)
+            if self.config.objective == "soft-boundary":
+                dist = dist - radii[i] ** 2
+            total = total + dist / scales[i]
+            first_latent = latent if first_latent is None else first_latent
+        return total / len(self.heads), first_latent
 
     def forward(
         self,
@@ -207,7 +238,7 @@ class LoopSVDDModel(LoopSVDDPreTrainedModel):
         loss = None
         if return_loss:
             if self.config.objective == "soft-boundary":
-                loss = self.config.radius**2 + torch.relu(scores).mean() / self.config.nu
+                loss = self.config.radii()[0] ** 2 + torch.relu(scores).mean() / self.config.nu
             else:
                 loss = scores.mean()
         output = LoopSVDDOutput(

@@ -51,6 +51,8 @@ def clips(lengths=LENGTHS_S):
         ({"threshold": float("inf")}, "threshold"),
         ({"audio_config": {**SMALL_AUDIO, "hidden_size": 100}}, "hidden_size"),
         ({"activation": "swish"}, "activation"),
+        ({"ensemble_size": 2, "center": [0.5] * 8}, "ensemble_size is 2"),
+        ({"ensemble_size": 2, "score_scales": [1.0]}, "score_scales"),
     ],
 )
 def test_config_rejects_bad_fields(kwargs, message):
@@ -226,6 +228,37 @@ def test_svdd_state_round_trip_and_auto_classes(tmp_path, fusion):
     with torch.inference_mode():
         a, b = model(**inputs).anomaly_score, loaded(**fe2(clips(), sampling_rate=SR)).anomaly_score
     assert torch.allclose(a, b, rtol=1e-5, atol=1e-7), (a, b)
+
+
+def test_ensemble_state_round_trip(tmp_path):
+    model = small_model(False, ensemble_size=2)
+    assert len(model.heads) == 2 and not torch.equal(
+        model.heads[0].encoder_out.weight, model.heads[1].encoder_out.weight
+    )
+    model.set_svdd_state(
+        center=[torch.full((8,), 0.3), torch.full((8,), -0.3)],
+        radius=[0.0, 0.0],
+        score_scales=[2.0, 4.0],
+        threshold=1.0,
+    )
+    emb = torch.randn(4, 128)
+    with torch.inference_mode():
+        each = [
+            (
+                (
+                    h.encode(torch.nn.functional.normalize(emb, dim=-1) if model.config.l2_normalize else emb)
+                    - torch.tensor(c)
+                )
+                ** 2
+            ).sum(-1)
+            for h, c in zip(model.heads, model.config.centers(), strict=True)
+        ]
+        expected = (each[0] / 2.0 + each[1] / 4.0) / 2
+        assert torch.allclose(model.score_embeddings(emb)[0], expected, rtol=1e-5)
+    model.save_pretrained(tmp_path)
+    loaded = LoopSVDDModel.from_pretrained(tmp_path).eval()
+    with torch.inference_mode():
+        assert torch.allclose(loaded.score_embeddings(emb)[0], expected, rtol=1e-5)
 
 
 def test_remote_code_loads_in_a_fresh_process_without_the_package(tmp_path):

@@ -219,7 +219,7 @@ def test_training_killed_with_sigkill_resumes_to_the_same_result(corpus, encoder
     proc = subprocess.Popen(
         [*args, "--output-dir", str(run_dir)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    state_file = run_dir / "checkpoints" / "trainer_state.json"
+    state_file = run_dir / "checkpoints" / "head0" / "trainer_state.json"
     deadline = time.monotonic() + 120
     killed_at = None
     while time.monotonic() < deadline and proc.poll() is None:

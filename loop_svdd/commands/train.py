@@ -42,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="loops per encoder batch when embedding")
     p.add_argument("--threshold-quantile", type=float, default=None)
     p.add_argument("--holdout", type=float, default=0.2, help="fraction of normal loops kept out for evaluation")
+    p.add_argument("--ensemble", type=int, default=3, help="number of heads (seeds) averaged; 1 = a single head")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--log-with", default=None, help="an Accelerate tracker (tensorboard, wandb, ...)")
     p.add_argument("--no-progress", action="store_true")
@@ -91,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
             encoder=args.encoder or DEFAULT_ENCODER,
             training=config,
             holdout_fraction=args.holdout,
+            ensemble_size=args.ensemble,
             batch_size=args.batch_size,
             split=args.split,
             progress=not args.no_progress,

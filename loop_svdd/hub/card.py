@@ -116,8 +116,14 @@ def _training_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     training = summary.get("training") or {}
     keys = ("head_type", "hidden_dims", "objective", "nu", "pretrain_epochs", "epochs", "lr", "batch_size", "seed")
     rows = [(k, _fmt(training[k])) for k in keys if training.get(k) is not None]
-    rows += [(f"epochs run ({k})", _fmt(v)) for k, v in (summary.get("epochs_run") or {}).items()]
-    rows += [(f"final loss ({k})", _fmt(v)) for k, v in (summary.get("final_losses") or {}).items() if v is not None]
+    if summary.get("ensemble_size"):
+        rows.append(("heads (ensemble, seeds seed..seed+k-1)", _fmt(summary["ensemble_size"])))
+    for name, label in (("epochs_run", "epochs run"), ("final_losses", "final loss")):
+        per_head = summary.get(name) or []
+        per_head = [per_head] if isinstance(per_head, dict) else per_head  # one dict per head
+        for i, values in enumerate(per_head):
+            suffix = f", head {i}" if len(per_head) > 1 else ""
+            rows += [(f"{label} ({k}{suffix})", _fmt(v)) for k, v in values.items() if v is not None]
     return rows
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import datasets
 import numpy as np
+import torch
 
 from ..data import CorpusError, RowFilter, audio_column, load_corpus, select
 from ..embedding import embed_dataset
@@ -17,7 +18,7 @@ from ..encoders import DEFAULT_ENCODER, build_model, describe_encoder
 from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from ..model_io import save_detector
 from ..modeling_loop_svdd import LoopSVDDModel
-from .deep_svdd import SVDDTrainingConfig, fit_deep_svdd
+from .deep_svdd import SVDDTrainingConfig, fit_deep_svdd, score
 
 SUMMARY_FILE = "training_summary.json"
 
@@ -52,12 +53,18 @@ def train_on_corpus(
     encoder: str = DEFAULT_ENCODER,
     training: SVDDTrainingConfig | None = None,
     holdout_fraction: float = 0.2,
+    ensemble_size: int = 3,
     batch_size: int = 8,
     split: str = "train",
     progress: bool = True,
     accelerator: Any = None,
 ) -> CorpusTrainingResult:
-    """Train on the loops of `corpus` matching every `normal` filter; resumable (checkpoints in output_dir)."""
+    """Train on the loops of `corpus` matching every `normal` filter; resumable (checkpoints in output_dir).
+
+    The normal loops are split three ways: `holdout_fraction` is kept out for evaluation (never seen), then
+    `training.val_fraction` of the rest calibrates the threshold, and the remainder fits `ensemble_size` heads
+    (seeds `seed, seed + 1, ...`), exactly as the benchmark's `DeepSVDD` detector does.
+    """
     training = training or SVDDTrainingConfig()
     if not 0.0 <= holdout_fraction < 1.0:
         raise ValueError(f"holdout_fraction must be in [0, 1), got {holdout_fraction}")
@@ -69,6 +76,11 @@ def train_on_corpus(
         )
     train_rows, test_rows = split_normals(normal_rows, holdout_fraction, training.seed)
 
+    if ensemble_size < 1:
+        raise ValueError(f"ensemble_size must be >= 1, got {ensemble_size}")
+    fit_rows, calib_rows = split_normals(train_rows, training.val_fraction, training.seed + 1)
+    if len(fit_rows) < 2:
+        raise CorpusError(f"only {len(fit_rows)} loop(s) left to fit the head on; add normal loops")
     model, extractor = build_model(
         encoder,
         head_type=training.head_type,
@@ -79,24 +91,33 @@ def train_on_corpus(
         nu=training.nu,
         l2_normalize=training.l2_normalize,
         threshold_quantile=training.threshold_quantile,
+        ensemble_size=ensemble_size,
     )
     embeddings = embed_dataset(model, extractor, dataset, batch_size=batch_size, progress=progress)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    result = fit_deep_svdd(
-        embeddings[train_rows],
-        training,
-        accelerator=accelerator,
-        checkpoint_dir=str(output_dir / "checkpoints"),
-        progress=progress,
-    )
-    model.head.load_state_dict(result.head.state_dict())
-    model.set_svdd_state(
-        center=result.center,
-        radius=result.radius,
-        threshold=result.threshold,
-        calibration_scores=np.asarray(result.val_scores).tolist(),
-    )
+    results = [
+        fit_deep_svdd(
+            embeddings[fit_rows],
+            replace(training, seed=training.seed + i, val_fraction=0.0),
+            accelerator=accelerator,
+            checkpoint_dir=str(output_dir / "checkpoints" / f"head{i}"),
+            progress=progress,
+        )
+        for i in range(ensemble_size)
+    ]
+    scales = []
+    for head, r in zip(model.heads, results, strict=True):
+        head.load_state_dict(r.head.state_dict())
+        member = score(r.head, r.center, r.radius, training.objective, embeddings[fit_rows], training.l2_normalize)
+        scales.append(float(max(np.median(np.abs(member)), 1e-12)))
+    state = {"center": [r.center for r in results], "radius": [r.radius for r in results], "score_scales": scales}
+    model.set_svdd_state(**state)
+    with torch.inference_mode():
+        calib = embeddings[calib_rows if len(calib_rows) else fit_rows]
+        calibration = model.score_embeddings(torch.from_numpy(calib))[0].numpy()
+    threshold = float(np.quantile(calibration, training.threshold_quantile))
+    model.set_svdd_state(**state, threshold=threshold, calibration_scores=calibration.tolist())
     names = row_names(dataset)
     summary = {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -105,15 +126,17 @@ def train_on_corpus(
         "corpus_rows": len(dataset),
         "normal_filter": [str(f) for f in normal],
         "train_rows": train_rows.tolist(),
+        "calibration_rows": calib_rows.tolist(),
+        "ensemble_size": ensemble_size,
         "heldout_rows": test_rows.tolist(),
         "train_files": [names[i] for i in train_rows],
         "heldout_files": [names[i] for i in test_rows],
         "encoder": describe_encoder(model.config),
         "encoder_pretrained": model.config.encoder_pretrained,
-        "training": replace(training).to_dict(),
-        "threshold": result.threshold,
-        "final_losses": {k: (v[-1] if v else None) for k, v in result.history.items()},
-        "epochs_run": {k: len(v) for k, v in result.history.items()},
+        "training": training.to_dict(),
+        "threshold": threshold,
+        "final_losses": [{k: (v[-1] if v else None) for k, v in r.history.items()} for r in results],
+        "epochs_run": [{k: len(v) for k, v in r.history.items()} for r in results],
     }
     save_detector(model, extractor, output_dir, {SUMMARY_FILE: summary})
     return CorpusTrainingResult(model.eval(), extractor, output_dir, summary, embeddings)
