@@ -17,7 +17,8 @@ from .configuration_loop_svdd import HTSAT_SIZES, LoopSVDDConfig
 from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from .modeling_loop_svdd import LoopSVDDModel
 
-DEFAULT_ENCODER = "random-tiny"
+DEFAULT_ENCODER = "default"  # the small HTS-AT pretrained on loops, shipped in assets/default_encoder
+DEFAULT_ENCODER_DIR = Path(__file__).parent / "assets" / "default_encoder"
 RANDOM_ENCODER_SEED = 0
 
 
@@ -27,6 +28,8 @@ def is_random_encoder(name: str) -> bool:
 
 def build_model(encoder: str = DEFAULT_ENCODER, **config_kwargs: Any) -> tuple[LoopSVDDModel, LoopSVDDFeatureExtractor]:
     """A new (untrained-head) detector on `encoder`, and its feature extractor."""
+    if encoder == "default":
+        encoder = str(DEFAULT_ENCODER_DIR)
     if is_random_encoder(encoder):
         size = encoder.removeprefix("random-")
         config = LoopSVDDConfig.from_htsat_size(

@@ -1,0 +1,105 @@
+"""`loop-svdd pretrain-encoder CORPUS --output-dir DIR`: self-supervised pretraining of the HTS-AT encoder."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..cli import CLIError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "pretrain-encoder",
+        help="pretrain an HTS-AT encoder on loops (self-supervised, SimCLR)",
+        description="Train the HTS-AT audio encoder on the loops of a corpus without labels: two augmented views "
+        "of a loop (crop, time shift, gain, EQ tilt, mixing with another loop, masking) are pulled together "
+        "by NT-Xent. Writes a LoopSVDD model folder whose encoder `--encoder DIR` reuses. Runs on CPU, a GPU "
+        "or several (`accelerate launch`); interrupted runs resume from OUTPUT_DIR/checkpoints.",
+    )
+    p.add_argument("corpus", help="Hub dataset id, local audiofolder directory, or save_to_disk folder")
+    p.add_argument("--output-dir", required=True, help="where the model folder and checkpoints are written")
+    p.add_argument("--size", default="small", help="HTS-AT shape when starting from random weights: small|tiny|base")
+    p.add_argument(
+        "--init",
+        default="random",
+        help="'random' (seeded) or an encoder to adapt: CLAP Hub id or folder, LAION .pt, LoopSVDD folder",
+    )
+    p.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="COLUMN=VALUE",
+        help="keep only matching loops (repeat to AND; COLUMN!=VALUE excludes), e.g. --where source!=TimGM6mb",
+    )
+    p.add_argument("--split", default="train")
+    p.add_argument("--steps", type=int, default=90)
+    p.add_argument("--batch-size", type=int, default=16, help="loops per step (two views each)")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--warmup-steps", type=int, default=8)
+    p.add_argument("--temperature", type=float, default=0.2)
+    p.add_argument("--checkpoint-every", type=int, default=20, help="steps between checkpoints")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log-with", default=None, help="an Accelerate tracker (tensorboard, wandb, ...)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data import CorpusError, RowFilter, load_corpus, select
+    from ..pretraining import PretrainConfig, corpus_mels, pretrain_encoder
+    from ..pretraining.trainer import PRETRAIN_SIZES
+
+    if args.init == "random" and args.size not in PRETRAIN_SIZES:
+        raise CLIError(f"--size must be one of {', '.join(PRETRAIN_SIZES)}, got {args.size!r}")
+    try:
+        config = PretrainConfig(
+            size=args.size,
+            init=args.init,
+            steps=args.steps,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            weight_decay=args.weight_decay,
+            warmup_steps=args.warmup_steps,
+            temperature=args.temperature,
+            checkpoint_every=args.checkpoint_every,
+            seed=args.seed,
+        )
+    except ValueError as err:
+        raise CLIError(str(err)) from err
+    accelerator = None
+    try:
+        filters = [RowFilter.parse(f) for f in args.where]
+        dataset = load_corpus(args.corpus, split=args.split)
+        rows = select(dataset, filters)
+        if len(rows) < 2:
+            raise CLIError(f"only {len(rows)} loops match {' and '.join(map(str, filters))}: need at least 2")
+        from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+
+        mels = corpus_mels(dataset, LoopSVDDFeatureExtractor(), rows, progress=not args.no_progress)
+        where = f" where {' and '.join(map(str, filters))}" if filters else ""
+        description = f"{len(mels)} loops of {args.corpus}{where}"
+        if args.log_with:
+            import torch
+            from accelerate import Accelerator
+
+            accelerator = Accelerator(
+                log_with=args.log_with,
+                project_dir=args.output_dir,
+                mixed_precision="bf16" if torch.cuda.is_available() else "no",
+            )
+            accelerator.init_trackers("loop-svdd-pretrain", config=config.to_dict())
+        result = pretrain_encoder(
+            mels, args.output_dir, config, accelerator, progress=not args.no_progress, description=description
+        )
+    except (CorpusError, ValueError, OSError, FloatingPointError) as err:
+        raise CLIError(str(err).splitlines()[0]) from err
+    finally:
+        if accelerator is not None:
+            accelerator.end_training()
+    s = result.summary
+    print(
+        f"pretrained on {description}: {s['steps']} steps in {s['elapsed_s']:.0f} s, final loss {s['final_loss']:.4f}"
+    )
+    print(f"encoder saved to {result.output_dir} (use it with --encoder {result.output_dir})")
+    return 0

@@ -1,0 +1,65 @@
+"""Atomic pretraining checkpoints: tensors in safetensors, the rest in JSON (never pickle).
+
+`tensors-<step>.safetensors` is written first, then `trainer_state.json` naming it replaces the old one
+(`os.replace`), so an interruption at any point leaves the previous consistent checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+STATE_JSON = "trainer_state.json"
+
+
+def flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """An optimizer state as (tensors, JSON-able metadata)."""
+    state = opt.state_dict()
+    tensors, meta = {}, {"param_groups": state["param_groups"], "state": {}}
+    for pid, pstate in state["state"].items():
+        meta["state"][str(pid)] = {}
+        for key, value in pstate.items():
+            if torch.is_tensor(value):
+                tensors[f"optim.{pid}.{key}"] = value.detach().clone().contiguous()
+                meta["state"][str(pid)][key] = "tensor"
+            else:
+                meta["state"][str(pid)][key] = value
+    return tensors, meta
+
+
+def unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    state = {}
+    for pid, pstate in meta["state"].items():
+        state[int(pid)] = {k: (tensors[f"optim.{pid}.{k}"] if v == "tensor" else v) for k, v in pstate.items()}
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def load_checkpoint(directory: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
+    path = Path(directory) / STATE_JSON
+    if not path.is_file():
+        return None
+    state = json.loads(path.read_text())
+    return state, load_file(Path(directory) / state["tensors_file"])
+
+
+def save_checkpoint(directory: str | Path, state: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"tensors-{state['step']:07d}.safetensors"
+    tmp = directory / f".{name}.tmp-{os.getpid()}"
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+    os.replace(tmp, directory / name)
+    tmp_json = directory / f".{STATE_JSON}.tmp-{os.getpid()}"
+    with open(tmp_json, "w") as f:
+        json.dump({**state, "tensors_file": name}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp_json, directory / STATE_JSON)
+    for other in directory.iterdir():
+        if other.name.startswith("tensors-") and other.name != name:
+            other.unlink()

@@ -1,0 +1,284 @@
+"""Self-supervised pretraining of the HTS-AT encoder on loops (SimCLR: NT-Xent between two views of a loop).
+
+Runs on `accelerate` (CPU, a GPU, or several with `accelerate launch`; bf16 autocast on GPU only). AdamW with a
+linear warm-up and a cosine decay computed from the step (nothing to restore but the step). Every
+`checkpoint_every` steps the full state - encoder, projection head, optimizer, torch and view-generator RNG,
+history - is written atomically (safetensors + JSON); a later call with the same config and data resumes from
+it and ends with the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..configuration_loop_svdd import HTSAT_SIZES, LoopSVDDConfig
+from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+from ..modeling_loop_svdd import LoopSVDDModel
+from .augment import ViewConfig, make_pair_batch
+from .checkpoint import flatten_optimizer, load_checkpoint, save_checkpoint, unflatten_optimizer
+from .mels import mels_fingerprint
+from .objective import ProjectionHead, nt_xent, positive_accuracy
+
+# HTS-AT shapes for pretraining: "small" is this project's own (a few MB), the others are CLAP's.
+PRETRAIN_SIZES: dict[str, dict[str, Any]] = {
+    "small": {
+        "patch_embeds_hidden_size": 32,
+        "hidden_size": 256,
+        "depths": [1, 1, 2, 1],
+        "num_attention_heads": [2, 4, 8, 8],
+    },
+    **HTSAT_SIZES,
+}
+CHECKPOINT_DIR = "checkpoints"
+PRETRAINING_JSON = "pretraining.json"
+
+
+@dataclass
+class PretrainConfig:
+    """Hyper-parameters of :func:`pretrain_encoder`. `init` is `"random"` (seeded HTS-AT of shape `size`) or an
+    encoder :func:`loop_svdd.encoders.build_model` accepts (CLAP weights: domain adaptation)."""
+
+    size: str = "small"
+    init: str = "random"
+    audio_config: dict[str, Any] | None = None  # an explicit HTS-AT shape instead of `size` (tests, experiments)
+    steps: int = 90
+    batch_size: int = 16  # loops per step (2 views each), over all processes
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_steps: int = 8
+    temperature: float = 0.2
+    projection_dim: int = 128
+    max_grad_norm: float = 1.0
+    checkpoint_every: int = 20
+    seed: int = 0
+    views: ViewConfig = field(default_factory=ViewConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.views, dict):
+            self.views = ViewConfig.from_dict(self.views)
+        if self.init == "random" and self.audio_config is None and self.size not in PRETRAIN_SIZES:
+            raise ValueError(f"size must be one of {sorted(PRETRAIN_SIZES)}, got {self.size!r}")
+        checks = {
+            "steps": self.steps >= 1,
+            "batch_size": self.batch_size >= 2,
+            "lr": self.lr > 0,
+            "weight_decay": self.weight_decay >= 0,
+            "warmup_steps": self.warmup_steps >= 0,
+            "temperature": self.temperature > 0,
+            "projection_dim": self.projection_dim >= 1,
+            "checkpoint_every": self.checkpoint_every >= 1,
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"invalid PretrainConfig value(s): {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["views"] = self.views.to_dict()
+        return d
+
+    def lr_at(self, step: int) -> float:
+        """Linear warm-up to `lr`, then cosine decay to 0 at `steps`."""
+        if step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        progress = (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps)
+        return 0.5 * self.lr * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+class ContrastiveModel(nn.Module):
+    """The HTS-AT encoder with the projection head on top (one module, so DDP sees one forward call)."""
+
+    def __init__(self, encoder: nn.Module, hidden_size: int, projection_dim: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.projection = ProjectionHead(hidden_size, hidden_size, projection_dim)
+
+    def forward(self, input_features: torch.Tensor) -> torch.Tensor:
+        return self.projection(self.encoder(input_features=input_features).pooler_output)
+
+
+@dataclass
+class PretrainResult:
+    model: LoopSVDDModel
+    extractor: LoopSVDDFeatureExtractor
+    history: dict[str, list[float]]
+    output_dir: Path
+    summary: dict[str, Any]
+
+
+def initial_model(config: PretrainConfig) -> LoopSVDDModel:
+    """The encoder pretraining starts from: seeded random weights of `config.size`, or `config.init`'s."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        if config.init == "random":
+            shape = config.audio_config or PRETRAIN_SIZES[config.size]
+            return LoopSVDDModel(LoopSVDDConfig(audio_config={**shape, "enable_fusion": False}))
+        from ..encoders import build_model
+
+        model, _ = build_model(config.init)
+    if model.config.is_fused:
+        raise ValueError(f"{config.init} is a fused encoder; pretraining works on unfused (windowed) encoders")
+    return model
+
+
+def pretrain_encoder(
+    mels: list[torch.Tensor],
+    output_dir: str | Path,
+    config: PretrainConfig | None = None,
+    accelerator: Any | None = None,
+    progress: bool = True,
+    description: str = "loops",
+    on_step_end: Callable[[dict[str, Any]], None] | None = None,
+) -> PretrainResult:
+    """Pretrain an HTS-AT encoder on the log-mels `mels` (see :func:`~loop_svdd.pretraining.mels.corpus_mels`)
+    and write a LoopSVDD model folder (its head untrained) to `output_dir`; checkpoints go to
+    `output_dir/checkpoints`. `on_step_end` is called after each step's checkpoint (raise to stop early)."""
+    from accelerate import Accelerator
+
+    from ..model_io import save_detector
+
+    config = config or PretrainConfig()
+    if len(mels) < 2:
+        raise ValueError(f"pretraining needs at least 2 loops, got {len(mels)}")
+    output_dir = Path(output_dir)
+    ckpt_dir = output_dir / CHECKPOINT_DIR
+    accelerator = accelerator or Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
+    device = accelerator.device
+    fingerprint = mels_fingerprint(mels)
+    extractor = LoopSVDDFeatureExtractor()
+    n_procs, rank = accelerator.num_processes, accelerator.process_index
+    if config.batch_size % n_procs or config.batch_size // n_procs < 2:
+        raise ValueError(f"batch_size {config.batch_size} must split into >= 2 loops on each of {n_procs} processes")
+    local = config.batch_size // n_procs
+    cuda = [device.index or 0] if device.type == "cuda" else []
+
+    with torch.random.fork_rng(devices=cuda):
+        lm = initial_model(config)
+        torch.manual_seed(config.seed)
+        net = ContrastiveModel(lm.encoder, lm.config.embedding_dim, config.projection_dim)
+        optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr_at(0), weight_decay=config.weight_decay)
+        generator = torch.Generator().manual_seed(config.seed)
+        st: dict[str, Any] = {
+            "config": config.to_dict(),
+            "fingerprint": fingerprint,
+            "step": 0,
+            "elapsed_s": 0.0,
+            "history": {"loss": [], "positive_accuracy": [], "lr": []},
+        }
+        resumed = load_checkpoint(ckpt_dir)
+        if resumed is not None:
+            saved, tensors = resumed
+            if saved.get("config") != st["config"] or saved.get("fingerprint") != fingerprint:
+                raise ValueError(
+                    f"the checkpoint in {ckpt_dir} was written for another config or corpus; "
+                    "use another --output-dir or delete it"
+                )
+            st = saved
+            net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+            optimizer.load_state_dict(unflatten_optimizer(tensors, st["optimizer"]))
+            torch.set_rng_state(tensors["rng.torch"])
+            generator.set_state(tensors["rng.generator"])
+            if cuda and f"rng.cuda.{rank}" in tensors:
+                torch.cuda.set_rng_state(tensors[f"rng.cuda.{rank}"], device)
+        net, optimizer = accelerator.prepare(net, optimizer)
+        inner = accelerator.unwrap_model(net)
+
+        def save() -> None:
+            if not accelerator.is_main_process:
+                return
+            tensors = {f"net.{k}": v.clone() for k, v in inner.state_dict().items()}
+            opt_tensors, opt_meta = flatten_optimizer(
+                optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer
+            )
+            tensors.update(opt_tensors)
+            tensors["rng.torch"] = torch.get_rng_state()
+            tensors["rng.generator"] = generator.get_state()
+            if cuda:
+                tensors[f"rng.cuda.{rank}"] = torch.cuda.get_rng_state(device)
+            save_checkpoint(ckpt_dir, {**st, "optimizer": opt_meta}, tensors)
+
+        bar = tqdm(
+            total=config.steps,
+            initial=st["step"],
+            desc="pretraining",
+            unit="step",
+            disable=not progress or not accelerator.is_local_main_process,
+        )
+        net.train()
+        started = time.perf_counter() - st["elapsed_s"]
+        while st["step"] < config.steps:
+            step = st["step"]
+            lr = config.lr_at(step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            picked = torch.randperm(len(mels), generator=generator)[: config.batch_size].tolist()
+            picked = (picked * math.ceil(config.batch_size / len(picked)))[: config.batch_size]
+            v1, v2 = make_pair_batch(mels, picked, extractor.num_frames, config.views, generator)
+            mine = slice(rank * local, (rank + 1) * local)
+            views = torch.cat([v1[mine], v2[mine]]).to(device)
+            with accelerator.autocast():
+                z = net(views)
+            loss = nt_xent(z[:local], z[local:], config.temperature)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise FloatingPointError(f"the contrastive loss became {value} at step {step}: lower --lr")
+            optimizer.zero_grad()
+            accelerator.backward(loss)
+            if config.max_grad_norm:
+                accelerator.clip_grad_norm_(net.parameters(), config.max_grad_norm)
+            optimizer.step()
+            acc = positive_accuracy(z[:local].detach(), z[local:].detach())
+            st["step"] = step + 1
+            st["elapsed_s"] = time.perf_counter() - started
+            for key, v in (("loss", value), ("positive_accuracy", acc), ("lr", lr)):
+                st["history"][key].append(v)
+            if st["step"] % config.checkpoint_every == 0 or st["step"] == config.steps:
+                save()
+            if accelerator.trackers:
+                accelerator.log({"pretrain/loss": value, "pretrain/positive_accuracy": acc, "lr": lr}, step=st["step"])
+            bar.update(1)
+            bar.set_postfix(loss=f"{value:.3f}", pos_acc=f"{acc:.2f}")
+            if on_step_end is not None:
+                on_step_end({"step": st["step"], "loss": value, "positive_accuracy": acc, "lr": lr})
+        bar.close()
+
+    encoder = inner.encoder
+    summary = {
+        "objective": "SimCLR NT-Xent between two augmented views of a loop (projection head discarded)",
+        "data": description,
+        "n_loops": len(mels),
+        "steps": config.steps,
+        "views_seen": 2 * config.batch_size * config.steps,
+        "elapsed_s": round(st["elapsed_s"], 1),
+        "device": str(device),
+        "num_processes": n_procs,
+        "config": config.to_dict(),
+        "final_loss": st["history"]["loss"][-1],
+        "history": st["history"],
+    }
+    name = (
+        f"loop-svdd pretrain-encoder (SimCLR, {lm.config.audio_config.hidden_size}-d HTS-AT from {config.init}, "
+        f"{config.steps} steps x {config.batch_size} loops, seed {config.seed}) on {description}"
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        out_config = LoopSVDDConfig(
+            audio_config=lm.config.audio_config.to_dict(), encoder_name_or_path=name, encoder_pretrained=True
+        )
+        model = LoopSVDDModel(out_config)
+    model.encoder.load_state_dict({k: v.detach().float().cpu() for k, v in encoder.state_dict().items()})
+    model.eval()
+    extractor = LoopSVDDFeatureExtractor.from_model_config(out_config)
+    if accelerator.is_main_process:
+        save_detector(model, extractor, output_dir, extra_json={PRETRAINING_JSON: summary})
+    accelerator.wait_for_everyone()
+    return PretrainResult(model, extractor, st["history"], output_dir, summary)
