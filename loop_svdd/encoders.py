@@ -1,9 +1,12 @@
-"""Which HTS-AT encoder a new detector starts from: real CLAP weights, or a seeded random HTS-AT.
+"""Which HTS-AT encoder a new detector starts from.
 
-No pretrained CLAP weights can be downloaded on an offline machine, so `random-tiny` / `random-base` build the
-HTS-AT shapes with fixed-seed random weights: usable for smoke runs and the offline quickstart, and reported
-as untrained wherever results are shown. Anything else is a CLAP Hub id, a transformers CLAP folder, a
-LAION-CLAP `.pt` file, or a LoopSVDD model folder whose encoder is reused.
+- `default`: a small HTS-AT (1.4 M parameters, 256-d) pretrained self-supervised on loops and shipped in
+  `assets/default_encoder` (see its card): what the offline quickstart uses, since no CLAP weights can be
+  downloaded here;
+- `random-tiny` / `random-base`: the HTS-AT shapes with fixed-seed random weights (smoke runs, comparisons),
+  reported as untrained wherever results are shown;
+- anything else: a CLAP Hub id, a transformers CLAP folder, a LAION-CLAP `.pt` file, or a LoopSVDD model
+  folder whose encoder is reused.
 """
 
 from __future__ import annotations

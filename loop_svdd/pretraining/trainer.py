@@ -20,11 +20,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..checkpointing import flatten_optimizer, load_checkpoint, save_checkpoint, unflatten_optimizer
 from ..configuration_loop_svdd import HTSAT_SIZES, LoopSVDDConfig
 from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from ..modeling_loop_svdd import LoopSVDDModel
 from .augment import ViewConfig, make_pair_batch
-from .checkpoint import flatten_optimizer, load_checkpoint, save_checkpoint, unflatten_optimizer
 from .mels import mels_fingerprint
 from .objective import ProjectionHead, nt_xent, positive_accuracy
 
@@ -204,7 +204,7 @@ def pretrain_encoder(
             tensors["rng.generator"] = generator.get_state()
             if cuda:
                 tensors[f"rng.cuda.{rank}"] = torch.cuda.get_rng_state(device)
-            save_checkpoint(ckpt_dir, {**st, "optimizer": opt_meta}, tensors)
+            save_checkpoint(ckpt_dir, {**st, "optimizer": opt_meta}, tensors, step=st["step"])
 
         bar = tqdm(
             total=config.steps,

@@ -15,22 +15,19 @@ atomically at every epoch end (safetensors + JSON, no pickle) and a later call r
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from ..checkpointing import flatten_optimizer, load_checkpoint, save_checkpoint, unflatten_optimizer
 from ..svdd_head import ACTIVATIONS, HEAD_TYPES, SVDDAutoencoder, init_center
 
 OBJECTIVES = ("one-class", "soft-boundary")
-CHECKPOINT_JSON = "trainer_state.json"
 CHECKPOINT_FORMAT = 1
 PAPER_HIDDEN_DIMS = (512, 256, 128, 64, 32)
 
@@ -163,63 +160,6 @@ def _fingerprint(x: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()[:16]
 
 
-def _flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    state = opt.state_dict()
-    tensors, meta = {}, {"param_groups": state["param_groups"], "state": {}}
-    for pid, pstate in state["state"].items():
-        meta["state"][str(pid)] = {}
-        for key, value in pstate.items():
-            if torch.is_tensor(value):
-                tensors[f"optim.{pid}.{key}"] = value.detach().clone().contiguous()
-                meta["state"][str(pid)][key] = "tensor"
-            else:
-                meta["state"][str(pid)][key] = value
-    return tensors, meta
-
-
-def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
-    state = {}
-    for pid, pstate in meta["state"].items():
-        state[int(pid)] = {k: (tensors[f"optim.{pid}.{k}"] if v == "tensor" else v) for k, v in pstate.items()}
-    return {"state": state, "param_groups": meta["param_groups"]}
-
-
-def _atomic_write_json(path: str, obj: dict[str, Any]) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-class _Checkpointer:
-    """Tensors go to ``tensors-<n>.safetensors``; ``trainer_state.json`` names the current one and is
-    replaced last (``os.replace``), so an interruption at any point leaves a consistent checkpoint."""
-
-    def __init__(self, directory: str) -> None:
-        self.dir = directory
-        os.makedirs(directory, exist_ok=True)
-
-    def load(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
-        path = os.path.join(self.dir, CHECKPOINT_JSON)
-        if not os.path.exists(path):
-            return None
-        with open(path) as f:
-            state = json.load(f)
-        return state, load_file(os.path.join(self.dir, state["tensors_file"]))
-
-    def save(self, state: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
-        name = f"tensors-{state['global_epoch']:06d}.safetensors"
-        tmp = os.path.join(self.dir, f".{name}.tmp-{os.getpid()}")
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp)
-        os.replace(tmp, os.path.join(self.dir, name))
-        _atomic_write_json(os.path.join(self.dir, CHECKPOINT_JSON), {**state, "tensors_file": name})
-        for other in os.listdir(self.dir):
-            if other.startswith("tensors-") and other != name:
-                os.remove(os.path.join(self.dir, other))
-
-
 # ------------------------------------------------------------------------------------------------ training
 def _split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     perm = np.random.default_rng(seed).permutation(n)
@@ -271,7 +211,7 @@ def fit_deep_svdd(
         x_np = l2_normalize(x_np)
     accelerator = accelerator or Accelerator()
     device = accelerator.device
-    ckpt = _Checkpointer(checkpoint_dir) if checkpoint_dir else None
+    ckpt = checkpoint_dir
     fingerprint = _fingerprint(x_np)
 
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
@@ -304,7 +244,7 @@ def fit_deep_svdd(
         best_state: dict[str, torch.Tensor] | None = None
         center: torch.Tensor | None = None
         optimizer = _make_optimizer(head, config, st["phase"])
-        resumed = ckpt.load() if ckpt else None
+        resumed = load_checkpoint(ckpt) if ckpt else None
         if resumed is not None:
             saved, tensors = resumed
             if saved.get("config") != config.to_dict() or saved.get("fingerprint") != fingerprint:
@@ -320,7 +260,7 @@ def fit_deep_svdd(
                 best_state = {k[5:]: v.to(device) for k, v in tensors.items() if k.startswith("best.")}
             optimizer = _make_optimizer(head, config, st["phase"])
             if st.get("optimizer") is not None:
-                optimizer.load_state_dict(_unflatten_optimizer(tensors, st["optimizer"]))
+                optimizer.load_state_dict(unflatten_optimizer(tensors, st["optimizer"]))
             torch.set_rng_state(tensors["rng.torch"])
             generator.set_state(tensors["rng.generator"])
             if device.type == "cuda" and "rng.cuda" in tensors:
@@ -339,13 +279,13 @@ def fit_deep_svdd(
                 tensors["center"] = center
             opt_meta = None
             if with_optimizer:
-                opt_tensors, opt_meta = _flatten_optimizer(optimizer)
+                opt_tensors, opt_meta = flatten_optimizer(optimizer)
                 tensors.update(opt_tensors)
             tensors["rng.torch"] = torch.get_rng_state()
             tensors["rng.generator"] = generator.get_state()
             if device.type == "cuda":
                 tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
-            ckpt.save({**st, "optimizer": opt_meta}, tensors)
+            save_checkpoint(ckpt, {**st, "optimizer": opt_meta}, tensors, step=st["global_epoch"])
 
         bar = tqdm(
             total=config.pretrain_epochs + config.epochs,

@@ -1,4 +1,5 @@
-"""Atomic pretraining checkpoints: tensors in safetensors, the rest in JSON (never pickle).
+"""Atomic training checkpoints (head training and encoder pretraining): tensors in safetensors, the rest in
+JSON (never pickle).
 
 `tensors-<step>.safetensors` is written first, then `trainer_state.json` naming it replaces the old one
 (`os.replace`), so an interruption at any point leaves the previous consistent checkpoint.
@@ -40,6 +41,7 @@ def unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) 
 
 
 def load_checkpoint(directory: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
+    """The last checkpoint in `directory` as (JSON state, tensors), or None."""
     path = Path(directory) / STATE_JSON
     if not path.is_file():
         return None
@@ -47,10 +49,11 @@ def load_checkpoint(directory: str | Path) -> tuple[dict[str, Any], dict[str, to
     return state, load_file(Path(directory) / state["tensors_file"])
 
 
-def save_checkpoint(directory: str | Path, state: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+def save_checkpoint(directory: str | Path, state: dict[str, Any], tensors: dict[str, torch.Tensor], step: int) -> None:
+    """Write `tensors` then the JSON `state` naming them (replacing the previous checkpoint atomically)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    name = f"tensors-{state['step']:07d}.safetensors"
+    name = f"tensors-{step:07d}.safetensors"
     tmp = directory / f".{name}.tmp-{os.getpid()}"
     save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
     os.replace(tmp, directory / name)
