@@ -165,6 +165,11 @@ class LoopSVDDFeatureExtractor(SequenceFeatureExtractor):
             self._filters[key] = torch.from_numpy(bank).to(device=device, dtype=dtype)
         return self._filters[key]
 
+    @staticmethod
+    def _band(filters: torch.Tensor) -> tuple[int, int]:
+        used = torch.nonzero(filters.abs().sum(dim=1) > 0).flatten()
+        return int(used[0]), int(used[-1]) + 1
+
     def log_mel(self, waveforms: torch.Tensor, kind: str) -> torch.Tensor:
         """`(n, samples)` -> `(n, frames, n_mels)` dB log-mel power spectrogram (centred, reflect-padded STFT)."""
         dtype = getattr(torch, self.compute_dtype)
@@ -179,8 +184,11 @@ class LoopSVDDFeatureExtractor(SequenceFeatureExtractor):
             pad_mode="reflect",
             return_complex=True,
         )
-        power = torch.view_as_real(spec).square().sum(-1)  # (n, freq, frames)
-        mel = torch.matmul(power.transpose(1, 2), self.mel_filters(kind, x.device))  # (n, frames, mels)
+        filters = self.mel_filters(kind, x.device)
+        lo, hi = self._band(filters)  # only the bins the mel filters use (50 Hz - 14 kHz: ~300 of 513)
+        spec = spec[:, lo:hi]
+        power = spec.real.square().addcmul_(spec.imag, spec.imag)  # (n, freq, frames); |X|^2 without a sqrt
+        mel = torch.matmul(filters[lo:hi].T, power).transpose(1, 2)  # (n, frames, mels)
         log_mel = mel.clamp_min_(1e-10).log10_().mul_(10.0)
         if self.top_db is not None:
             peak = log_mel.amax(dim=(1, 2), keepdim=True)

@@ -8,7 +8,6 @@ batched path; `fast` is the same with the precision mode (dynamic int8 Linear la
 
 from __future__ import annotations
 
-import copy
 import platform
 import time
 from collections.abc import Callable
@@ -19,12 +18,12 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from .embedding import score_waveforms
+from .embedding import embed_waveforms, score_waveforms
 from .encoders import build_model
 from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from .modeling_loop_svdd import LoopSVDDModel
-
-PRECISIONS = ("fp32", "int8", "bf16")
+from .precision import apply_precision
+from .svdd_head import init_center
 
 
 def make_loops(n: int, seed: int = 0, min_s: float = 1.0, max_s: float = 30.0, sr: int = 48_000) -> list[np.ndarray]:
@@ -40,24 +39,6 @@ def make_loops(n: int, seed: int = 0, min_s: float = 1.0, max_s: float = 30.0, s
         tone = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 5))
         loops.append((0.3 * env * tone + 0.01 * rng.standard_normal(t.size)).astype(np.float32))
     return loops
-
-
-def apply_precision(model: LoopSVDDModel, precision: str) -> LoopSVDDModel:
-    """A copy of `model` for the fast mode: `int8` = dynamic int8 quantisation of every Linear layer (CPU);
-    `bf16` = bf16 weights (GPUs and CPUs with native bf16); `fp32` = unchanged."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision == "fp32":
-        return model
-    if precision == "bf16":
-        return copy.deepcopy(model).to(torch.bfloat16).eval()
-    import warnings
-
-    from torch.ao.quantization import quantize_dynamic
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return quantize_dynamic(copy.deepcopy(model).cpu().eval(), {torch.nn.Linear}, dtype=torch.qint8)
 
 
 @contextmanager
@@ -169,6 +150,11 @@ def run_speed(
         padding="repeatpad",
     )
     log(f"{n_loops} loops, {n_windows} windows of 10 s; HTS-AT {encoder}, random weights; device {model.device}")
+    # Centre the (untrained) head on these loops' fp32 latents, as Deep SVDD's centre initialisation would: scores
+    # then measure distance from the typical loop, like a trained model's, and the ranking is meaningful.
+    with torch.inference_mode():
+        emb = embed_waveforms(model, extractor, loops, extractor.sampling_rate)[0]
+        model.set_svdd_state(center=init_center(model.score_embeddings(emb)[1]))
     run_batched(model, extractor, loops[:2], batch_size)  # warm-up (allocator, kernels)
     log("naive ...")
     naive_scores, naive_s = run_naive(model, loops, clap)

@@ -22,6 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--windows", action="store_true", help="include per-window (10 s) scores")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--strict", action="store_true", help="exit with status 1 if any file fails")
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "int8", "bf16"),
+        default="fp32",
+        help="int8: ~2x faster on CPU (dynamic int8 encoder), same ranking (see `loop-svdd speed`)",
+    )
     p.set_defaults(func=run)
 
 
@@ -35,6 +41,10 @@ def run(args: argparse.Namespace) -> int:
         model, extractor = load_detector(args.model)
     except ModelLoadError as err:
         raise CLIError(str(err)) from err
+    if args.precision != "fp32":
+        from ..precision import apply_precision
+
+        model = apply_precision(model, args.precision)
     report = score_files(model, extractor, args.files, batch_size=args.batch_size)
     if args.json:
         if not args.windows:
