@@ -73,11 +73,22 @@ def load_detector(source: str | Path, **kwargs: Any) -> tuple[LoopSVDDModel, Loo
             why = f" (found {', '.join(pickles)}: pickle files are never loaded, they can run code)" if pickles else ""
             raise ModelLoadError(f"{source}: no model.safetensors{why}")
     try:
-        model = LoopSVDDModel.from_pretrained(source, use_safetensors=True, **kwargs)
+        model, info = LoopSVDDModel.from_pretrained(source, use_safetensors=True, output_loading_info=True, **kwargs)
         extractor = LoopSVDDFeatureExtractor.from_pretrained(source, **kwargs)
+    except RuntimeError as err:  # transformers reports shape mismatches as RuntimeError
+        raise ModelLoadError(
+            f"{source}: the weights in model.safetensors do not fit config.json (head or encoder sizes differ)"
+        ) from err
     except (OSError, ValueError, KeyError, TypeError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelLoadError(f"cannot load the model {source!r}: {reason}") from err
+    missing = [k for k in info.get("missing_keys", []) if not k.endswith("num_batches_tracked")]
+    if missing or info.get("mismatched_keys"):
+        bad = missing or [str(k) for k in info["mismatched_keys"]]
+        raise ModelLoadError(
+            f"{source}: model.safetensors lacks weights that config.json needs ({', '.join(bad[:3])}"
+            f"{', ...' if len(bad) > 3 else ''}); refusing to run with random weights in their place"
+        )
     if extractor.fusion != model.config.is_fused:
         raise ModelLoadError(
             f"{source}: the feature extractor ({'fused' if extractor.fusion else 'unfused'}) does not match the "

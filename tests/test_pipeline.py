@@ -191,3 +191,19 @@ def test_pickle_folders_are_refused(tmp_path):
     torch.save({"w": torch.zeros(1)}, tmp_path / "pytorch_model.bin")
     with pytest.raises(ModelLoadError, match="pickle files are never loaded"):
         load_detector(tmp_path)
+
+
+@pytest.mark.parametrize("change", ["widths", "ensemble"])
+def test_weights_that_do_not_fit_the_config_are_refused(encoder_dir, tmp_path, change):
+    """A config edited by hand (or a half-copied folder) must not load with random weights in some places."""
+    import shutil
+
+    shutil.copytree(encoder_dir, tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    if change == "widths":
+        config["hidden_dims"] = [16, 8]  # same latent size, other layer widths
+    else:
+        config["ensemble_size"] = 2  # a second head the weights file does not have
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="do not fit|lacks weights"):
+        load_detector(tmp_path / "m")
