@@ -151,10 +151,19 @@ def test_browser_upload_scores_and_renders(server, audio, tmp_path):
         )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1100})
-            page.set_default_timeout(30_000)
+            page.set_default_timeout(60_000)
             page.goto(server, wait_until="domcontentloaded")
-            page.locator("#loop-files input[type=file]").set_input_files(str(audio["normal"]))
-            page.get_by_text("steady.wav").first.wait_for()
+            # Gradio hydrates its components after the page loads: wait until the app is interactive.
+            page.locator("#score-button").wait_for()
+            page.locator("#model-panel").get_by_text("RANDOM weights").first.wait_for()
+            for attempt in range(3):  # an upload set before the handlers attach is dropped: set it again
+                page.locator("#loop-files input[type=file]").set_input_files(str(audio["normal"]))
+                try:
+                    page.get_by_text("steady.wav").first.wait_for(timeout=20_000)
+                    break
+                except Exception:  # noqa: BLE001 - playwright TimeoutError; retried, then re-raised below
+                    if attempt == 2:
+                        raise
             page.locator("#score-button").click()
             page.locator("#status").get_by_text("Scored 1 loop(s)").wait_for()
             page.locator("#spectrogram img").wait_for()
