@@ -13,8 +13,15 @@ ACTIVATIONS = ("elu", "relu", "leaky_relu", "gelu", "tanh")
 WINDOW_POOLINGS = ("mean",)
 
 # HTS-AT shapes (REFERENCE §3). "base" is the shape of the LAION music checkpoints (unfused, 1024-d);
-# "tiny" the shape of the fused checkpoints (768-d).
+# "tiny" the shape of the fused checkpoints (768-d); "small" is this project's own (256-d, a few MB: the shipped
+# default encoder, pretrained on loops).
 HTSAT_SIZES: dict[str, dict[str, Any]] = {
+    "small": {
+        "patch_embeds_hidden_size": 32,
+        "hidden_size": 256,
+        "depths": [1, 1, 2, 1],
+        "num_attention_heads": [2, 4, 8, 8],
+    },
     "tiny": {
         "patch_embeds_hidden_size": 96,
         "hidden_size": 768,

@@ -28,16 +28,7 @@ from .augment import ViewConfig, make_pair_batch
 from .mels import mels_fingerprint
 from .objective import ProjectionHead, nt_xent, positive_accuracy
 
-# HTS-AT shapes for pretraining: "small" is this project's own (a few MB), the others are CLAP's.
-PRETRAIN_SIZES: dict[str, dict[str, Any]] = {
-    "small": {
-        "patch_embeds_hidden_size": 32,
-        "hidden_size": 256,
-        "depths": [1, 1, 2, 1],
-        "num_attention_heads": [2, 4, 8, 8],
-    },
-    **HTSAT_SIZES,
-}
+PRETRAIN_SIZES = HTSAT_SIZES  # "small" (the shipped default), "tiny", "base"
 CHECKPOINT_DIR = "checkpoints"
 PRETRAINING_JSON = "pretraining.json"
 
