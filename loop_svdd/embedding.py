@@ -11,7 +11,6 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import datasets
 import numpy as np
@@ -110,6 +109,12 @@ def score_waveforms(
     return results
 
 
+@torch.inference_mode()
+def model_scores(model: LoopSVDDModel, embeddings: np.ndarray) -> np.ndarray:
+    """Anomaly scores `(n,)` of precomputed clip embeddings `(n, D)` (no encoder pass)."""
+    return model.score_embeddings(torch.from_numpy(embeddings).to(model.device))[0].float().cpu().numpy()
+
+
 def embed_dataset(
     model: LoopSVDDModel,
     extractor: LoopSVDDFeatureExtractor,
@@ -144,29 +149,6 @@ def embed_dataset(
         if not progress:
             datasets.enable_progress_bars()
     return np.asarray(embedded.with_format("numpy")["embedding"], dtype=np.float32).reshape(len(dataset), -1)
-
-
-def embed_dataset_distributed(
-    model: LoopSVDDModel,
-    extractor: LoopSVDDFeatureExtractor,
-    dataset: datasets.Dataset,
-    accelerator: Any,
-    batch_size: int = 8,
-    progress: bool = True,
-) -> np.ndarray:
-    """`embed_dataset` split over the processes of an `accelerate launch` (each embeds a contiguous shard on
-    its own device); every process returns the full `(len(dataset), D)` array, in dataset order."""
-    n_proc, rank = accelerator.num_processes, accelerator.process_index
-    if n_proc == 1:
-        return embed_dataset(model, extractor, dataset, batch_size=batch_size, progress=progress)
-    shard = dataset.shard(num_shards=n_proc, index=rank, contiguous=True)
-    local = embed_dataset(model.to(accelerator.device), extractor, shard, batch_size, progress and rank == 0)
-    tensor = torch.from_numpy(local).to(accelerator.device)
-    sizes = accelerator.gather(torch.tensor([len(local)], device=accelerator.device)).cpu().tolist()
-    padded = accelerator.pad_across_processes(tensor, dim=0)
-    gathered = accelerator.gather(padded).cpu().numpy()
-    per = padded.shape[0]
-    return np.concatenate([gathered[i * per : i * per + size] for i, size in enumerate(sizes)])
 
 
 def embed_stream(

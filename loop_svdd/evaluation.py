@@ -7,21 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from .data import CorpusError, RowFilter, load_corpus, select
-from .embedding import embed_dataset
+from .embedding import embed_dataset, model_scores
 from .metrics import compute_anomaly_metrics
 from .model_io import load_detector, read_json
 from .modeling_loop_svdd import LoopSVDDModel
 from .training.from_corpus import SUMMARY_FILE, row_names
 
 BASELINES = ("isolation_forest", "pca", "knn", "ocsvm")
-
-
-@torch.inference_mode()
-def model_scores(model: LoopSVDDModel, embeddings: np.ndarray) -> np.ndarray:
-    return model.score_embeddings(torch.from_numpy(embeddings).to(model.device))[0].float().cpu().numpy()
 
 
 def _metrics_by_group(

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from .data import RowFilter, load_corpus
+from .embedding import model_scores
 from .encoders import DEFAULT_ENCODER, describe_encoder
-from .evaluation import BASELINES, evaluate_embeddings, format_table, model_scores
+from .evaluation import BASELINES, evaluate_embeddings, format_table
 from .model_io import write_json_atomic
 from .training.deep_svdd import SVDDTrainingConfig
 from .training.from_corpus import row_names, train_on_corpus

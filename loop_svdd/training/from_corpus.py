@@ -10,10 +10,9 @@ from typing import Any
 
 import datasets
 import numpy as np
-import torch
 
 from ..data import CorpusError, RowFilter, audio_column, load_corpus, select
-from ..embedding import embed_dataset
+from ..embedding import embed_dataset, model_scores
 from ..encoders import DEFAULT_ENCODER, build_model, describe_encoder
 from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from ..model_io import save_detector
@@ -113,9 +112,7 @@ def train_on_corpus(
         scales.append(float(max(np.median(np.abs(member)), 1e-12)))
     state = {"center": [r.center for r in results], "radius": [r.radius for r in results], "score_scales": scales}
     model.set_svdd_state(**state)
-    with torch.inference_mode():
-        calib = embeddings[calib_rows if len(calib_rows) else fit_rows]
-        calibration = model.score_embeddings(torch.from_numpy(calib))[0].numpy()
+    calibration = model_scores(model, embeddings[calib_rows if len(calib_rows) else fit_rows])
     threshold = float(np.quantile(calibration, training.threshold_quantile))
     model.set_svdd_state(**state, threshold=threshold, calibration_scores=calibration.tolist())
     names = row_names(dataset)
