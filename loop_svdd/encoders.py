@@ -7,10 +7,15 @@
   reported as untrained wherever results are shown;
 - anything else: a CLAP Hub id, a transformers CLAP folder, a LAION-CLAP `.pt` file, or a LoopSVDD model
   folder whose encoder is reused.
+
+Commands that build a new detector without `--encoder` call :func:`resolve_default_encoder`: the paper's
+encoder (`laion/larger_clap_music`) when it is in the local Hugging Face cache or the Hub answers, else `default`.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +28,9 @@ from .modeling_loop_svdd import LoopSVDDModel
 DEFAULT_ENCODER = "default"  # the small HTS-AT pretrained on loops, shipped in assets/default_encoder
 DEFAULT_ENCODER_DIR = Path(__file__).parent / "assets" / "default_encoder"
 RANDOM_ENCODER_SEED = 0
+PAPER_ENCODER = "laion/larger_clap_music"  # the paper's HTS-AT (CLAP music checkpoint, unfused, 1024-d)
+HUB_CHECK_TIMEOUT_S = 3.0
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")  # pickles are refused by conversion.py
 
 
 def is_random_encoder(name: str) -> bool:
@@ -63,6 +71,47 @@ def build_model(encoder: str = DEFAULT_ENCODER, **config_kwargs: Any) -> tuple[L
     from .conversion import from_clap
 
     return from_clap(encoder, **config_kwargs)
+
+
+def paper_encoder_cached(repo_id: str = PAPER_ENCODER) -> bool:
+    """Whether `repo_id`'s config and safetensors weights are in the local Hugging Face cache (no network)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    def cached(name: str) -> bool:
+        return isinstance(try_to_load_from_cache(repo_id, name), str)
+
+    return cached("config.json") and any(cached(name) for name in WEIGHT_FILES)
+
+
+def hub_has_encoder(repo_id: str = PAPER_ENCODER, timeout: float = HUB_CHECK_TIMEOUT_S) -> bool:
+    """Whether the Hub answers within `timeout` s with a `repo_id` that has safetensors weights; False at once
+    in offline mode (`HF_HUB_OFFLINE=1`)."""
+    from huggingface_hub import HfApi, constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    try:
+        info = HfApi().model_info(repo_id, timeout=timeout)
+    except Exception:  # noqa: BLE001 - any failure (DNS, timeout, HTTP, offline) means "not reachable"
+        return False
+    return any(s.rfilename in WEIGHT_FILES for s in info.siblings or [])
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def resolve_default_encoder(log: Callable[[str], Any] | None = _to_stderr) -> str:
+    """The encoder a new detector gets when none is named: `laion/larger_clap_music` if it is cached or the Hub
+    can be reached, else the embedded `default` (saying so in one line through `log`)."""
+    if paper_encoder_cached() or hub_has_encoder():
+        return PAPER_ENCODER
+    if log is not None:
+        log(
+            f"encoder: {PAPER_ENCODER} is not in the local Hugging Face cache and the Hub cannot be reached; "
+            "using the embedded default encoder (pass --encoder to choose)"
+        )
+    return DEFAULT_ENCODER
 
 
 def describe_encoder(config: LoopSVDDConfig) -> str:

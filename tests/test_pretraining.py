@@ -115,3 +115,74 @@ def test_shipped_default_encoder():
     untrained, _ = embed_waveforms(random.eval(), extractor, loops, SR)
     assert trained.shape == untrained.shape and torch.isfinite(trained).all()
     assert not torch.allclose(trained, untrained, atol=1e-3)
+
+
+# -- which encoder a new detector gets by default ---------------------------------------------------------------
+def _fake_hub_cache(root, with_weights: bool = True):
+    """A Hugging Face cache holding a tiny random CLAP under the paper encoder's repo id (no network involved)."""
+    from conftest import SMALL_AUDIO
+    from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
+
+    from loop_svdd.encoders import PAPER_ENCODER
+
+    repo = root / f"models--{PAPER_ENCODER.replace('/', '--')}"
+    commit = "0" * 40
+    snapshot = repo / "snapshots" / commit
+    torch.manual_seed(0)
+    text = {"vocab_size": 99, "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2}
+    clap = ClapModel(ClapConfig(audio_config=SMALL_AUDIO, text_config={**text, "intermediate_size": 37}))
+    clap.save_pretrained(snapshot)
+    ClapFeatureExtractor(frequency_min=50).save_pretrained(snapshot)
+    if not with_weights:
+        (snapshot / "model.safetensors").unlink()
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    return root
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    def use(root):
+        monkeypatch.setenv("HF_HUB_CACHE", str(root))
+        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(root))
+        return root
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return use
+
+
+def test_default_encoder_falls_back_offline_with_one_line(hub_cache, tmp_path, monkeypatch):
+    from loop_svdd import encoders
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the Hub was called in offline mode")
+
+    monkeypatch.setattr("huggingface_hub.HfApi.model_info", no_network)
+    hub_cache(tmp_path / "empty")
+    lines: list[str] = []
+    assert encoders.resolve_default_encoder(log=lines.append) == encoders.DEFAULT_ENCODER
+    assert len(lines) == 1 and encoders.PAPER_ENCODER in lines[0] and "embedded" in lines[0]
+    hub_cache(_fake_hub_cache(tmp_path / "partial", with_weights=False))  # config cached, weights not
+    assert encoders.resolve_default_encoder(log=lines.append) == encoders.DEFAULT_ENCODER
+    assert not encoders.paper_encoder_cached()
+
+
+def test_train_uses_the_cached_paper_encoder(hub_cache, corpus, tmp_path, capsys):
+    from loop_svdd.cli import main
+    from loop_svdd.encoders import PAPER_ENCODER, paper_encoder_cached, resolve_default_encoder
+    from loop_svdd.model_io import load_detector
+
+    hub_cache(_fake_hub_cache(tmp_path / "hub"))
+    assert paper_encoder_cached() and resolve_default_encoder(log=None) == PAPER_ENCODER
+    fast = ["--hidden-dims", "32", "8", "--epochs", "2", "--pretrain-epochs", "1", "--ensemble", "1", "--no-progress"]
+    args = ["train", str(corpus), "--normal", "instrument=bass", *fast]
+    assert main([*args, "--output-dir", str(tmp_path / "clap")]) == 0
+    assert "embedded" not in capsys.readouterr().err
+    model, _ = load_detector(tmp_path / "clap")
+    assert model.config.encoder_name_or_path == PAPER_ENCODER and model.config.embedding_dim == 128
+    # --encoder still overrides the default.
+    assert main([*args, "--output-dir", str(tmp_path / "own"), "--encoder", "default"]) == 0
+    assert "pretrain-encoder" in load_detector(tmp_path / "own")[0].config.encoder_name_or_path

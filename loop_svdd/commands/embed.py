@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("corpus")
     p.add_argument("--output-dir", required=True)
-    p.add_argument("--encoder", default=None, help="as for `loop-svdd train` (default: the embedded default)")
+    p.add_argument("--encoder", default=None, help="as for `loop-svdd train` (same default)")
     p.add_argument("--label-column", default="instrument")
     p.add_argument("--split", default="train")
     p.add_argument("--streaming", action="store_true")
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..data import CorpusError, audio_column, load_corpus, with_decoding
     from ..embedding import embed_dataset, embed_stream
-    from ..encoders import DEFAULT_ENCODER, build_model
+    from ..encoders import build_model, resolve_default_encoder
     from ..training.from_corpus import row_names
 
     accelerator = Accelerator()
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     try:
-        model, extractor = build_model(args.encoder or DEFAULT_ENCODER)
+        model, extractor = build_model(args.encoder or resolve_default_encoder())
         model = model.to(accelerator.device)
         dataset = load_corpus(args.corpus, split=args.split, streaming=args.streaming)
         if args.streaming:

@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--encoder",
         default=None,
         help="CLAP Hub id, CLAP folder, LAION .pt, LoopSVDD folder, or "
-        "random-tiny/random-base (default: the embedded default encoder)",
+        "random-tiny/random-base, or 'default' (the embedded encoder). Without it: laion/larger_clap_music "
+        "when it is in the Hugging Face cache or the Hub answers, else the embedded encoder",
     )
     p.add_argument("--split", default="train")
     p.add_argument("--head-type", choices=("ae", "residual_ae"), default=None)
@@ -72,7 +73,7 @@ def training_config_from_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from ..data import CorpusError, RowFilter
-    from ..encoders import DEFAULT_ENCODER, describe_encoder
+    from ..encoders import describe_encoder, resolve_default_encoder
     from ..training.deep_svdd import TrainingDivergedError
     from ..training.from_corpus import train_on_corpus
 
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             args.corpus,
             normal,
             args.output_dir,
-            encoder=args.encoder or DEFAULT_ENCODER,
+            encoder=args.encoder or resolve_default_encoder(),
             training=config,
             holdout_fraction=args.holdout,
             ensemble_size=args.ensemble,
