@@ -186,3 +186,101 @@ def test_train_uses_the_cached_paper_encoder(hub_cache, corpus, tmp_path, capsys
     # --encoder still overrides the default.
     assert main([*args, "--output-dir", str(tmp_path / "own"), "--encoder", "default"]) == 0
     assert "pretrain-encoder" in load_detector(tmp_path / "own")[0].config.encoder_name_or_path
+
+
+# -- leave-sources-out: pretraining without a source, evaluating on it ------------------------------------------
+def _two_source_corpus(root, per_cell: int = 8):
+    """Loops of two sources ('fa', 'fb') x two instruments, like a corpus of two soundfonts."""
+    (root / "data").mkdir(parents=True)
+    with open(root / "metadata.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file_name", "instrument", "source_kind", "source", "program_family"])
+        i = 0
+        for source in ("fa", "fb"):
+            for inst, freq in (("bass", 55.0), ("keys", 660.0)):
+                for k in range(per_cell):
+                    sf.write(
+                        root / "data" / f"{i}.wav", synth_loop(1.0 + 0.1 * k, seed=i, freq=freq * (1 + k / 20)), SR
+                    )
+                    w.writerow([f"data/{i}.wav", inst, "soundfont", source, "x"])
+                    i += 1
+    return root
+
+
+@pytest.mark.slow
+def test_pretrain_encoder_holds_out_a_source(tmp_path, capsys):
+    import json
+
+    from loop_svdd.cli import main
+    from loop_svdd.pretraining.measure import heard_sources
+
+    corpus = _two_source_corpus(tmp_path / "corpus", per_cell=2)
+    out = tmp_path / "enc"
+    args = ["pretrain-encoder", str(corpus), "--steps", "1", "--batch-size", "2", "--no-progress"]
+    assert main([*args, "--output-dir", str(out), "--hold-out-source", "fb"]) == 0
+    info = json.loads((out / "pretraining.json").read_text())
+    assert info["n_loops"] == 4 and info["sources"] == ["fa"] and info["held_out_sources"] == ["fb"]
+    assert "without fb" in info["data"] and heard_sources(str(out)) == {"fa", "soundfont"}
+    assert main([*args, "--output-dir", str(tmp_path / "x"), "--hold-out-source", "nope"]) == 2
+    assert "nothing to hold out" in capsys.readouterr().err
+    held_all = ["--hold-out-source", "soundfont"]
+    assert main([*args, "--output-dir", str(tmp_path / "y"), *held_all]) == 2
+    assert "need at least 2" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_held_out_source_measures_gain_over_random_twin(tmp_path, capsys):
+    from conftest import small_model
+
+    from loop_svdd.data import load_corpus
+    from loop_svdd.model_io import save_detector
+    from loop_svdd.pretraining.measure import (
+        RANDOM_LIKE,
+        embed_corpus,
+        held_out_source,
+        main,
+        random_twin,
+        source_classes,
+    )
+
+    model = small_model(seed=5)  # other weights than the seeded random twin
+    encoder = str(tmp_path / "enc")
+    save_detector(model, LoopSVDDFeatureExtractor.from_model_config(model.config), encoder)
+    corpus = _two_source_corpus(tmp_path / "corpus")
+    assert random_twin(encoder) == RANDOM_LIKE + encoder and random_twin("default") == "random-small"
+    assert sorted(set(source_classes(load_corpus(corpus)))) == ["bass", "keys"]
+    assert not np.allclose(embed_corpus(encoder, corpus), embed_corpus(RANDOM_LIKE + encoder, corpus))
+    report = held_out_source(corpus, "fb", [encoder], detectors=["knn"], seeds=[0])
+    assert report["n_loops"] == 16 and report["heard_source"] == {encoder: None}
+    twin = report["results"][RANDOM_LIKE + encoder]["detectors"]["knn"]
+    ours = report["results"][encoder]["detectors"]["knn"]
+    assert sorted(ours["per_class"]) == ["bass", "keys"]
+    gain = report["gain_over_random"][encoder]["knn"]
+    assert gain == pytest.approx(ours["mean_auroc"] - twin["mean_auroc"])
+    assert main([str(corpus), "--source", "fb", "--encoder", encoder, "--detectors", "knn", "--seeds", "0"]) == 0
+    assert "gain of" in capsys.readouterr().out
+    assert main([str(corpus), "--source", "nope", "--encoder", encoder]) == 2
+    assert "only 0 loops" in capsys.readouterr().err
+
+
+def test_game_music_excerpts(tmp_path, monkeypatch):
+    from loop_svdd.corpus import sources
+    from loop_svdd.corpus.excerpts import build_excerpt_corpus
+    from loop_svdd.data import load_corpus
+    from loop_svdd.pretraining.measure import source_classes
+
+    music = tmp_path / "music"
+    music.mkdir()
+    for i in range(2):
+        sf.write(music / f"track{i}.ogg", synth_loop(12.0, seed=i, freq=110.0 * (i + 1)), SR, format="OGG")
+    monkeypatch.setitem(sources.GAME_MUSIC, "fakegame", (str(music), "*.ogg", "fake-music", "CC0-1.0"))
+    first = build_excerpt_corpus(tmp_path / "a", games=["fakegame"], per_track=2, seconds=(3.0, 4.0), seed=1)
+    again = build_excerpt_corpus(tmp_path / "b", games=["fakegame"], per_track=2, seconds=(3.0, 4.0), seed=1)
+    assert (first / "metadata.csv").read_text() == (again / "metadata.csv").read_text()
+    ds = load_corpus(first)
+    assert len(ds) == 4 and set(ds["source_kind"]) == {"game-music"} and set(source_classes(ds)) == {"fakegame"}
+    assert all(3.0 <= d <= 4.01 for d in ds["duration_s"])
+    with pytest.raises(sources.CorpusError, match="unknown game"):
+        build_excerpt_corpus(tmp_path / "c", games=["nogame"])
+    with pytest.raises(sources.CorpusError, match="kept out"):
+        sources.find_soundfont("/usr/share/sounds/sf2/freepats/x.sf2")

@@ -31,6 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="COLUMN=VALUE",
         help="keep only matching loops (repeat to AND; COLUMN!=VALUE excludes), e.g. --where source!=TimGM6mb",
     )
+    p.add_argument(
+        "--hold-out-source",
+        action="append",
+        default=[],
+        metavar="SOURCE",
+        help="leave out every loop whose source or source kind is SOURCE (repeat), for the leave-sources-out "
+        "measurement (python -m loop_svdd.pretraining.measure); recorded in pretraining.json",
+    )
     p.add_argument("--split", default="train")
     p.add_argument("--steps", type=int, default=90)
     p.add_argument("--batch-size", type=int, default=16, help="loops per step (two views each)")
@@ -72,12 +80,16 @@ def run(args: argparse.Namespace) -> int:
         filters = [RowFilter.parse(f) for f in args.where]
         dataset = load_corpus(args.corpus, split=args.split)
         rows = select(dataset, filters)
+        rows, provenance = hold_out(dataset, rows, args.hold_out_source)
         if len(rows) < 2:
-            raise CLIError(f"only {len(rows)} loops match {' and '.join(map(str, filters))}: need at least 2")
+            wanted = [*map(str, filters), *(f"source!={s}" for s in args.hold_out_source)]
+            raise CLIError(f"only {len(rows)} loops match {' and '.join(wanted)}: need at least 2")
         from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 
         mels = corpus_mels(dataset, LoopSVDDFeatureExtractor(), rows, progress=not args.no_progress)
         where = f" where {' and '.join(map(str, filters))}" if filters else ""
+        if args.hold_out_source:
+            where += f" without {', '.join(args.hold_out_source)}"
         description = f"{len(mels)} loops of {args.corpus}{where}"
         if args.log_with:
             import torch
@@ -90,7 +102,13 @@ def run(args: argparse.Namespace) -> int:
             )
             accelerator.init_trackers("loop-svdd-pretrain", config=config.to_dict())
         result = pretrain_encoder(
-            mels, args.output_dir, config, accelerator, progress=not args.no_progress, description=description
+            mels,
+            args.output_dir,
+            config,
+            accelerator,
+            progress=not args.no_progress,
+            description=description,
+            provenance=provenance,
         )
     except (CorpusError, ValueError, OSError, FloatingPointError) as err:
         raise CLIError(str(err).splitlines()[0]) from err
@@ -103,3 +121,25 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"encoder saved to {result.output_dir} (use it with --encoder {result.output_dir})")
     return 0
+
+
+def hold_out(dataset, rows, sources: list[str]):
+    """`rows` without the loops whose `source` or `source_kind` is one of `sources` (case-insensitive), and the
+    provenance to record: the sources and source kinds kept, and those held out."""
+    import numpy as np
+
+    def column(name: str) -> np.ndarray:
+        values = dataset[name] if name in dataset.column_names else [""] * len(dataset)
+        return np.array([str(v) for v in values], dtype=object)[rows]
+
+    source, kind = column("source"), column("source_kind")
+    held = {s.lower() for s in sources}
+    keep = np.array([s.lower() not in held and k.lower() not in held for s, k in zip(source, kind, strict=True)])
+    if sources and keep.all():
+        raise CLIError(f"no loop has source or source kind {', '.join(sources)}: nothing to hold out")
+    provenance = {
+        "sources": sorted(set(source[keep]) - {""}),
+        "source_kinds": sorted(set(kind[keep]) - {""}),
+        "held_out_sources": list(sources),
+    }
+    return np.asarray(rows)[keep], provenance

@@ -16,15 +16,32 @@ class CorpusError(RuntimeError):
 
 
 SF2_DIRS = tuple(
-    Path(p) for p in os.environ.get("LOOP_SVDD_SF2_PATH", "/usr/share/sounds/sf2:/usr/share/soundfonts").split(":")
+    Path(p)
+    for p in os.environ.get(
+        "LOOP_SVDD_SF2_PATH", "/usr/share/sounds/sf2:/usr/share/sounds/sf3:/usr/share/soundfonts"
+    ).split(":")
 )
+# Kept for an outside evaluation: never rendered, trained or tested on by this project.
+RESERVED_PACKAGES = ("freepats", "timidity", "lmms-common", "warzone2100-music")
+RESERVED_MARKERS = ("freepats", "timidity", "lmms", "warzone2100")
 HYDROGEN_DIR = Path(os.environ.get("LOOP_SVDD_HYDROGEN_DIR", "/usr/share/hydrogen/data/drumkits"))
 SONIC_PI_DIR = Path(os.environ.get("LOOP_SVDD_SONIC_PI_DIR", "/usr/share/sonic-pi/samples"))
 
-# name -> (file, Debian package, SPDX licence)
+# name -> (file, Debian package, licence as in the package's copyright file)
 SOUNDFONTS = {
     "FluidR3_GM": ("FluidR3_GM.sf2", "fluid-soundfont-gm", "MIT"),
     "TimGM6mb": ("TimGM6mb.sf2", "timgm6mb-soundfont", "GPL-2.0-only"),
+    # More timbres for encoder pretraining and out-of-domain evaluation (not used by the quickstart):
+    "OPL3_FM": ("OPL-3_FM_128M.sf2", "opl3-soundfont", "CC-BY-SA-4.0"),  # FM synthesis (Yamaha OPL3)
+    "sf_GMbank": ("sf_GMbank.sf2", "csound-soundfont", "public-domain"),
+    "MuseScore_General_Lite": ("MuseScore_General_Lite.sf3", "musescore-general-soundfont-small", "MIT"),
+}
+# Game soundtracks (Debian `*-music` packages): name -> (folder, file pattern, package, licence).
+GAME_MUSIC = {
+    "hyperrogue": ("/usr/share/hyperrogue/music", "*.ogg", "hyperrogue-music", "CC-BY-SA-3.0/4.0, CC0-1.0 (per track)"),
+    "singularity": ("/usr/share/games/singularity/music", "*.ogg", "singularity-music", "CC-BY-SA (see copyright)"),
+    "drascula": ("/usr/share/scummvm/drascula/audio", "*.ogg", "drascula-music", "Drascula-License (free)"),
+    "asc": ("/usr/share/games/asc/music", "*.mp3", "asc-music", "GPL-2.0-or-later"),
 }
 DEFAULT_SOUNDFONTS = ("FluidR3_GM", "TimGM6mb")
 
@@ -125,8 +142,15 @@ def find_fluidsynth() -> str:
     return exe
 
 
+def refuse_reserved(path: str | Path) -> None:
+    """Raise if `path` belongs to a package reserved for outside evaluation (`RESERVED_PACKAGES`)."""
+    if any(marker in str(path).lower() for marker in RESERVED_MARKERS):
+        raise CorpusError(f"{path}: from a package kept out of this project ({', '.join(RESERVED_PACKAGES)})")
+
+
 def find_soundfont(name_or_path: str) -> SoundFont:
-    """A soundfont by known name (``FluidR3_GM``, ``TimGM6mb``) or by path to an ``.sf2`` file."""
+    """A soundfont by known name (``FluidR3_GM``, ``TimGM6mb``, ``OPL3_FM``, ...) or by path to an ``.sf2``."""
+    refuse_reserved(name_or_path)
     if name_or_path in SOUNDFONTS:
         filename, package, licence = SOUNDFONTS[name_or_path]
         for d in SF2_DIRS:
@@ -253,3 +277,23 @@ def find_recordings() -> list[Path]:
     if not files:
         raise CorpusError(f"no Sonic Pi loops in {SONIC_PI_DIR}: apt-get install sonic-pi-samples")
     return files
+
+
+def find_game_music(names: list[str] | tuple[str, ...] | None = None) -> dict[str, list[Path]]:
+    """Tracks of the installed game soundtracks (`GAME_MUSIC`), by game; `names` picks some (all installed
+    ones by default, each named one must be installed)."""
+    unknown = sorted(set(names or ()) - set(GAME_MUSIC))
+    if unknown:
+        raise CorpusError(f"unknown game soundtrack(s) {unknown}: known are {', '.join(GAME_MUSIC)}")
+    found = {}
+    for name in names or GAME_MUSIC:
+        folder, pattern, package, _ = GAME_MUSIC[name]
+        files = sorted(Path(folder).glob(pattern))
+        if files:
+            found[name] = files
+        elif names:
+            raise CorpusError(f"no {name} soundtrack in {folder}: apt-get install {package}")
+    if not found:
+        packages = " ".join(v[2] for v in GAME_MUSIC.values())
+        raise CorpusError(f"no game soundtrack installed: apt-get install {packages}")
+    return found

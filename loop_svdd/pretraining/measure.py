@@ -1,8 +1,18 @@
 """Measuring an encoder for anomaly detection: one-vs-rest splits of a corpus with every detector on the
-encoder's embeddings (the protocol of :mod:`loop_svdd.benchmark`), to compare random and pretrained encoders."""
+encoder's embeddings (the protocol of :mod:`loop_svdd.benchmark`), to compare random and pretrained encoders.
+
+Leave-sources-out (out of domain): pretrain without source S (`loop-svdd pretrain-encoder --hold-out-source S`),
+then :func:`held_out_source` evaluates one-vs-rest detection on the loops of S only and reports the gain over
+random weights of the encoder's shape. As a script::
+
+    python -m loop_svdd.pretraining.measure CORPUS --source S --encoder DIR [--encoder DIR2] [--seeds 0 1 2]
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,13 +35,80 @@ def corpus_classes(dataset: datasets.Dataset) -> np.ndarray:
     return np.array(out)
 
 
+def source_classes(dataset: datasets.Dataset) -> np.ndarray:
+    """Classes inside one source: the instrument for soundfont loops and recordings, the kit kind (acoustic,
+    electronic, hand percussion) for drum-kit loops, the game for game-music excerpts."""
+    kind_column = {"drumkit": "program_family", "game-music": "source"}
+    cols = {c: dataset[c] for c in ("instrument", "program_family", "source")}
+    return np.array(
+        [str(cols[kind_column.get(kind, "instrument")][i]) for i, kind in enumerate(dataset["source_kind"])]
+    )
+
+
+def source_mask(dataset: datasets.Dataset, source: str) -> np.ndarray:
+    """Rows whose `source` or `source_kind` is `source` (case-insensitive)."""
+    wanted = source.lower()
+    return np.array(
+        [
+            wanted in (str(a).lower(), str(b).lower())
+            for a, b in zip(dataset["source"], dataset["source_kind"], strict=True)
+        ]
+    )
+
+
+def heard_sources(encoder: str) -> set[str] | None:
+    """The sources (and source kinds) a pretrained encoder folder was trained on, from its `pretraining.json`
+    (None when it does not say: a random or foreign encoder)."""
+    from ..encoders import DEFAULT_ENCODER, DEFAULT_ENCODER_DIR
+
+    path = Path(DEFAULT_ENCODER_DIR if encoder == DEFAULT_ENCODER else encoder) / "pretraining.json"
+    if not path.is_file():
+        return None
+    info = json.loads(path.read_text())
+    if "sources" not in info:
+        return None
+    return {str(s).lower() for s in [*info["sources"], *info.get("source_kinds", [])]}
+
+
+RANDOM_LIKE = "random-like:"  # prefix: seeded random weights of the named encoder's shape
+
+
+def random_twin(encoder: str) -> str:
+    """Random weights of `encoder`'s shape: `random-<size>` for a named HTS-AT size (the shipped encoder is
+    `small`), else `random-like:<encoder>` (see :func:`build_encoder`)."""
+    from ..configuration_loop_svdd import HTSAT_SIZES
+    from ..encoders import build_model, is_random_encoder
+
+    if is_random_encoder(encoder) or encoder.startswith(RANDOM_LIKE):
+        return encoder
+    ac = build_model(encoder)[0].config.audio_config
+    for size, shape in HTSAT_SIZES.items():
+        if all(list(np.atleast_1d(getattr(ac, k))) == list(np.atleast_1d(v)) for k, v in shape.items()):
+            return f"random-{size}"
+    return RANDOM_LIKE + encoder
+
+
+def build_encoder(encoder: str):
+    """:func:`loop_svdd.encoders.build_model`, plus `random-like:<encoder>` (seeded random weights of its shape)."""
+    import torch
+
+    from ..encoders import RANDOM_ENCODER_SEED, build_model
+    from ..modeling_loop_svdd import LoopSVDDModel
+
+    if not encoder.startswith(RANDOM_LIKE):
+        return build_model(encoder)
+    model, extractor = build_model(encoder.removeprefix(RANDOM_LIKE))
+    model.config.encoder_pretrained = False
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_ENCODER_SEED)
+        return LoopSVDDModel(model.config).eval(), extractor
+
+
 def embed_corpus(encoder: str, corpus: str | Path, batch_size: int = 8, progress: bool = False) -> np.ndarray:
     """`(n, D)` clip embeddings of every loop of `corpus` by `encoder` (cached by `embed_dataset`)."""
     from ..data import load_corpus
     from ..embedding import embed_dataset
-    from ..encoders import build_model
-
-    model, extractor = build_model(encoder)
+    model, extractor = build_encoder(encoder)
     return embed_dataset(model, extractor, load_corpus(corpus), batch_size=batch_size, progress=progress)
 
 
@@ -66,3 +143,79 @@ def comparison_table(summaries: dict[str, dict[str, Any]], detector: str = "deep
         + " |"
     )
     return "\n".join(lines)
+
+
+def held_out_source(
+    corpus: str | Path,
+    source: str | None,
+    encoders: Sequence[str],
+    detectors: Sequence[str] = ("deep_svdd",),
+    seeds: Sequence[int] = (0, 1, 2),
+    progress: bool = False,
+) -> dict[str, Any]:
+    """One-vs-rest detection (classes: :func:`source_classes`) on the loops of `source` in `corpus` (all its
+    loops when None), for each encoder and for random weights of its shape; gains = encoder - random twin."""
+    from ..data import load_corpus
+
+    dataset = load_corpus(corpus)
+    mask = source_mask(dataset, source) if source else np.ones(len(dataset), dtype=bool)
+    if mask.sum() < 2 * MIN_CLASS_SIZE:
+        raise ValueError(f"only {int(mask.sum())} loops of source {source!r} in {corpus}")
+    classes = source_classes(dataset)[mask]
+    twins = {enc: random_twin(enc) for enc in encoders}
+    results = {}
+    for enc in dict.fromkeys([*encoders, *twins.values()]):
+        results[enc] = one_vs_rest(embed_corpus(enc, corpus, progress=progress)[mask], classes, detectors, seeds)
+    report: dict[str, Any] = {"corpus": str(corpus), "source": source, "n_loops": int(mask.sum()), "results": results}
+    report["heard_source"] = {
+        e: (None if heard_sources(e) is None else source is not None and source.lower() in heard_sources(e))
+        for e in encoders
+    }
+    report["gain_over_random"] = {
+        enc: {
+            d: results[enc]["detectors"][d]["mean_auroc"] - results[twin]["detectors"][d]["mean_auroc"]
+            for d in detectors
+        }
+        for enc, twin in twins.items()
+    }
+    return report
+
+
+def held_out_lines(report: dict[str, Any], detector: str = "deep_svdd") -> list[str]:
+    """A per-class table and the gain line of :func:`held_out_source`'s report."""
+    lines = [f"source {report['source'] or 'all'} ({report['n_loops']} loops) of {report['corpus']}, {detector}:"]
+    lines.append(comparison_table(report["results"], detector))
+    for enc, gains in report["gain_over_random"].items():
+        heard = report["heard_source"][enc]
+        note = "" if heard is None else (" (WARNING: the encoder heard this source)" if heard else " (never heard)")
+        lines.append(f"gain of {enc} over random weights of its shape: {gains[detector]:+.3f}{note}")
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m loop_svdd.pretraining.measure",
+        description="Out-of-domain check of pretrained encoders: one-vs-rest detection on the loops of one "
+        "source, against random weights of each encoder's shape.",
+    )
+    p.add_argument("corpus", help="corpus holding the held-out source's loops")
+    p.add_argument("--source", default=None, help="source or source kind to evaluate on (default: every loop)")
+    p.add_argument("--encoder", action="append", required=True, help="encoder(s) to measure (repeat)")
+    p.add_argument("--detectors", nargs="+", default=["deep_svdd"])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--json", default=None, help="also write the full report here")
+    args = p.parse_args(argv)
+    try:
+        report = held_out_source(args.corpus, args.source, args.encoder, args.detectors, args.seeds)
+    except (ValueError, OSError) as err:
+        print(f"measure: {str(err).splitlines()[0]}", file=sys.stderr)
+        return 2
+    for detector in args.detectors:
+        print("\n".join(held_out_lines(report, detector)))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

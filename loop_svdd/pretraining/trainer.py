@@ -129,10 +129,12 @@ def pretrain_encoder(
     progress: bool = True,
     description: str = "loops",
     on_step_end: Callable[[dict[str, Any]], None] | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> PretrainResult:
     """Pretrain an HTS-AT encoder on the log-mels `mels` (see :func:`~loop_svdd.pretraining.mels.corpus_mels`)
     and write a LoopSVDD model folder (its head untrained) to `output_dir`; checkpoints go to
-    `output_dir/checkpoints`. `on_step_end` is called after each step's checkpoint (raise to stop early)."""
+    `output_dir/checkpoints`. `on_step_end` is called after each step's checkpoint (raise to stop early);
+    `provenance` (e.g. the sources trained on and held out) is added to `pretraining.json`."""
     from accelerate import Accelerator
 
     from ..model_io import save_detector
@@ -255,6 +257,7 @@ def pretrain_encoder(
         "config": config.to_dict(),
         "final_loss": st["history"]["loss"][-1],
         "history": st["history"],
+        **(provenance or {}),
     }
     name = (
         f"loop-svdd pretrain-encoder (SimCLR, {lm.config.audio_config.hidden_size}-d HTS-AT from {config.init}, "
