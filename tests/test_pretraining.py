@@ -280,6 +280,8 @@ def test_game_music_excerpts(tmp_path, monkeypatch):
     ds = load_corpus(first)
     assert len(ds) == 4 and set(ds["source_kind"]) == {"game-music"} and set(source_classes(ds)) == {"fakegame"}
     assert all(3.0 <= d <= 4.01 for d in ds["duration_s"])
+    build_excerpt_corpus(tmp_path / "b", games=["fakegame"], per_track=1, seconds=(2.0, 2.0), seed=2, append=True)
+    assert len(load_corpus(tmp_path / "b")) == 6
     with pytest.raises(sources.CorpusError, match="unknown game"):
         build_excerpt_corpus(tmp_path / "c", games=["nogame"])
     with pytest.raises(sources.CorpusError, match="kept out"):

@@ -134,8 +134,10 @@ def hold_out(dataset, rows, sources: list[str]):
 
     source, kind = column("source"), column("source_kind")
     held = {s.lower() for s in sources}
-    keep = np.array([s.lower() not in held and k.lower() not in held for s, k in zip(source, kind, strict=True)])
-    if sources and keep.all():
+    keep = np.array(
+        [s.lower() not in held and k.lower() not in held for s, k in zip(source, kind, strict=True)], dtype=bool
+    )
+    if sources and len(keep) and keep.all():
         raise CLIError(f"no loop has source or source kind {', '.join(sources)}: nothing to hold out")
     provenance = {
         "sources": sorted(set(source[keep]) - {""}),

@@ -86,15 +86,43 @@ def build_excerpt_corpus(
     max_tracks: int | None = None,
     seed: int = 0,
     overwrite: bool = False,
+    append: bool = False,
 ) -> Path:
     """Write an audiofolder corpus of game-music excerpts to `out_dir` (deterministic for `seed`); `max_tracks`
-    caps the tracks taken per game (seeded choice)."""
+    caps the tracks taken per game (seeded choice). `append` adds them to the corpus already in `out_dir` (e.g.
+    one from :func:`~loop_svdd.corpus.build_corpus`), so that a pretraining corpus draws from both."""
     if per_track < 1 or not 0 < seconds[0] <= seconds[1]:
         raise CorpusError(f"need per_track >= 1 and 0 < seconds[0] <= seconds[1], got {per_track}, {seconds}")
-    rng = np.random.default_rng(seed)
     out = Path(out_dir)
-    _prepare(out, overwrite)
-    rows = []
+    rows: list[dict[str, object]] = []
+    if append:
+        if not (out / "metadata.csv").is_file():
+            raise CorpusError(f"{out} holds no corpus (no metadata.csv) to append to")
+        with open(out / "metadata.csv", newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    else:
+        _prepare(out, overwrite)
+    added = _write_excerpts(out, games, per_track, seconds, max_tracks, seed, len(rows))
+    if not added:
+        raise CorpusError("no excerpt could be taken (tracks too short or silent)")
+    with open(out / "metadata.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows + added)
+    return out
+
+
+def _write_excerpts(
+    out: Path,
+    games: Sequence[str] | None,
+    per_track: int,
+    seconds: tuple[float, float],
+    max_tracks: int | None,
+    seed: int,
+    first_index: int,
+) -> list[dict[str, object]]:
+    rng = np.random.default_rng(seed)
+    rows: list[dict[str, object]] = []
     for game, tracks in find_game_music(list(games) if games else None).items():
         if max_tracks is not None and len(tracks) > max_tracks:
             tracks = [tracks[i] for i in sorted(rng.choice(len(tracks), max_tracks, replace=False))]
@@ -109,13 +137,7 @@ def build_excerpt_corpus(
                 audio = decode_excerpt(track, start, dur)
                 if audio.size < SAMPLE_RATE or float(np.sqrt(np.mean(audio**2))) < SILENT_RMS:
                     continue
-                row = _row(game, track, start, audio, len(rows), seed)
+                row = _row(game, track, start, audio, first_index + len(rows), seed)
                 sf.write(out / str(row["file_name"]), audio, SAMPLE_RATE, subtype="PCM_24", format="FLAC")
                 rows.append(row)
-    if not rows:
-        raise CorpusError("no excerpt could be taken (tracks too short or silent)")
-    with open(out / "metadata.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    return out
+    return rows

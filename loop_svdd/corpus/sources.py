@@ -34,7 +34,6 @@ SOUNDFONTS = {
     # More timbres for encoder pretraining and out-of-domain evaluation (not used by the quickstart):
     "OPL3_FM": ("OPL-3_FM_128M.sf2", "opl3-soundfont", "CC-BY-SA-4.0"),  # FM synthesis (Yamaha OPL3)
     "sf_GMbank": ("sf_GMbank.sf2", "csound-soundfont", "public-domain"),
-    "MuseScore_General_Lite": ("MuseScore_General_Lite.sf3", "musescore-general-soundfont-small", "MIT"),
 }
 # Game soundtracks (Debian `*-music` packages): name -> (folder, file pattern, package, licence).
 GAME_MUSIC = {

@@ -45,12 +45,12 @@ def source_classes(dataset: datasets.Dataset) -> np.ndarray:
     )
 
 
-def source_mask(dataset: datasets.Dataset, source: str) -> np.ndarray:
-    """Rows whose `source` or `source_kind` is `source` (case-insensitive)."""
-    wanted = source.lower()
+def source_mask(dataset: datasets.Dataset, sources: str | Sequence[str]) -> np.ndarray:
+    """Rows whose `source` or `source_kind` is one of `sources` (case-insensitive)."""
+    wanted = {s.lower() for s in ([sources] if isinstance(sources, str) else sources)}
     return np.array(
         [
-            wanted in (str(a).lower(), str(b).lower())
+            bool(wanted & {str(a).lower(), str(b).lower()})
             for a, b in zip(dataset["source"], dataset["source_kind"], strict=True)
         ]
     )
@@ -108,6 +108,7 @@ def embed_corpus(encoder: str, corpus: str | Path, batch_size: int = 8, progress
     """`(n, D)` clip embeddings of every loop of `corpus` by `encoder` (cached by `embed_dataset`)."""
     from ..data import load_corpus
     from ..embedding import embed_dataset
+
     model, extractor = build_encoder(encoder)
     return embed_dataset(model, extractor, load_corpus(corpus), batch_size=batch_size, progress=progress)
 
@@ -147,30 +148,30 @@ def comparison_table(summaries: dict[str, dict[str, Any]], detector: str = "deep
 
 def held_out_source(
     corpus: str | Path,
-    source: str | None,
+    source: str | Sequence[str] | None,
     encoders: Sequence[str],
     detectors: Sequence[str] = ("deep_svdd",),
     seeds: Sequence[int] = (0, 1, 2),
     progress: bool = False,
 ) -> dict[str, Any]:
-    """One-vs-rest detection (classes: :func:`source_classes`) on the loops of `source` in `corpus` (all its
-    loops when None), for each encoder and for random weights of its shape; gains = encoder - random twin."""
+    """One-vs-rest detection (classes: :func:`source_classes`) on the loops of `source` (one or several) in
+    `corpus` (all its loops when None), for each encoder and for random weights of its shape; gains are
+    encoder minus random twin."""
     from ..data import load_corpus
 
     dataset = load_corpus(corpus)
     mask = source_mask(dataset, source) if source else np.ones(len(dataset), dtype=bool)
+    if isinstance(source, str):
+        source = [source]
     if mask.sum() < 2 * MIN_CLASS_SIZE:
-        raise ValueError(f"only {int(mask.sum())} loops of source {source!r} in {corpus}")
+        raise ValueError(f"only {int(mask.sum())} loops of source {source} in {corpus}")
     classes = source_classes(dataset)[mask]
     twins = {enc: random_twin(enc) for enc in encoders}
     results = {}
     for enc in dict.fromkeys([*encoders, *twins.values()]):
         results[enc] = one_vs_rest(embed_corpus(enc, corpus, progress=progress)[mask], classes, detectors, seeds)
     report: dict[str, Any] = {"corpus": str(corpus), "source": source, "n_loops": int(mask.sum()), "results": results}
-    report["heard_source"] = {
-        e: (None if heard_sources(e) is None else source is not None and source.lower() in heard_sources(e))
-        for e in encoders
-    }
+    report["heard_source"] = {e: _heard_any(e, source) for e in encoders}
     report["gain_over_random"] = {
         enc: {
             d: results[enc]["detectors"][d]["mean_auroc"] - results[twin]["detectors"][d]["mean_auroc"]
@@ -181,9 +182,17 @@ def held_out_source(
     return report
 
 
+def _heard_any(encoder: str, sources: Sequence[str] | None) -> bool | None:
+    heard = heard_sources(encoder)
+    if heard is None:
+        return None
+    return bool(heard & {s.lower() for s in sources}) if sources else True
+
+
 def held_out_lines(report: dict[str, Any], detector: str = "deep_svdd") -> list[str]:
     """A per-class table and the gain line of :func:`held_out_source`'s report."""
-    lines = [f"source {report['source'] or 'all'} ({report['n_loops']} loops) of {report['corpus']}, {detector}:"]
+    name = ", ".join(report["source"] or ["all"])
+    lines = [f"source {name} ({report['n_loops']} loops) of {report['corpus']}, {detector}:"]
     lines.append(comparison_table(report["results"], detector))
     for enc, gains in report["gain_over_random"].items():
         heard = report["heard_source"][enc]
@@ -199,7 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "source, against random weights of each encoder's shape.",
     )
     p.add_argument("corpus", help="corpus holding the held-out source's loops")
-    p.add_argument("--source", default=None, help="source or source kind to evaluate on (default: every loop)")
+    p.add_argument(
+        "--source", action="append", default=None, help="source or source kind to evaluate on (repeat; default: all)"
+    )
     p.add_argument("--encoder", action="append", required=True, help="encoder(s) to measure (repeat)")
     p.add_argument("--detectors", nargs="+", default=["deep_svdd"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
