@@ -220,7 +220,7 @@ def test_pretrain_encoder_holds_out_a_source(tmp_path, capsys):
     assert main([*args, "--output-dir", str(out), "--hold-out-source", "fb"]) == 0
     info = json.loads((out / "pretraining.json").read_text())
     assert info["n_loops"] == 4 and info["sources"] == ["fa"] and info["held_out_sources"] == ["fb"]
-    assert "without fb" in info["data"] and heard_sources(str(out)) == {"fa", "soundfont"}
+    assert "without fb" in info["data"] and heard_sources(str(out)) == {"fa"}
     assert main([*args, "--output-dir", str(tmp_path / "x"), "--hold-out-source", "nope"]) == 2
     assert "nothing to hold out" in capsys.readouterr().err
     held_all = ["--hold-out-source", "soundfont"]
@@ -252,6 +252,9 @@ def test_held_out_source_measures_gain_over_random_twin(tmp_path, capsys):
     assert not np.allclose(embed_corpus(encoder, corpus), embed_corpus(RANDOM_LIKE + encoder, corpus))
     report = held_out_source(corpus, "fb", [encoder], detectors=["knn"], seeds=[0])
     assert report["n_loops"] == 16 and report["heard_source"] == {encoder: None}
+    (tmp_path / "enc" / "pretraining.json").write_text('{"sources": ["fa"], "source_kinds": ["soundfont"]}')
+    assert held_out_source(corpus, "fb", [encoder], ["knn"], [0])["heard_source"] == {encoder: False}
+    assert held_out_source(corpus, None, [encoder], ["knn"], [0])["heard_source"] == {encoder: True}
     twin = report["results"][RANDOM_LIKE + encoder]["detectors"]["knn"]
     ours = report["results"][encoder]["detectors"]["knn"]
     assert sorted(ours["per_class"]) == ["bass", "keys"]

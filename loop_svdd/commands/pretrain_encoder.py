@@ -12,9 +12,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "pretrain-encoder",
         help="pretrain an HTS-AT encoder on loops (self-supervised, SimCLR)",
         description="Train the HTS-AT audio encoder on the loops of a corpus without labels: two augmented views "
-        "of a loop (crop, time shift, gain, EQ tilt, mixing with another loop, masking) are pulled together "
-        "by NT-Xent. Writes a LoopSVDD model folder whose encoder `--encoder DIR` reuses. Runs on CPU, a GPU "
-        "or several (`accelerate launch`); interrupted runs resume from OUTPUT_DIR/checkpoints.",
+        "of a loop (crop, time shift, time stretch, pitch shift, gain, mixing with another loop, masking) are "
+        "pulled together by NT-Xent. Writes a LoopSVDD model folder whose encoder `--encoder DIR` reuses. Runs on "
+        "CPU, a GPU or several (`accelerate launch`); interrupted runs resume from OUTPUT_DIR/checkpoints.",
     )
     p.add_argument("corpus", help="Hub dataset id, local audiofolder directory, or save_to_disk folder")
     p.add_argument("--output-dir", required=True, help="where the model folder and checkpoints are written")

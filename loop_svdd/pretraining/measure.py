@@ -57,7 +57,7 @@ def source_mask(dataset: datasets.Dataset, sources: str | Sequence[str]) -> np.n
 
 
 def heard_sources(encoder: str) -> set[str] | None:
-    """The sources (and source kinds) a pretrained encoder folder was trained on, from its `pretraining.json`
+    """The sources (soundfonts, kits, games...) a pretrained encoder folder was trained on, from its `pretraining.json`
     (None when it does not say: a random or foreign encoder)."""
     from ..encoders import DEFAULT_ENCODER, DEFAULT_ENCODER_DIR
 
@@ -67,7 +67,7 @@ def heard_sources(encoder: str) -> set[str] | None:
     info = json.loads(path.read_text())
     if "sources" not in info:
         return None
-    return {str(s).lower() for s in [*info["sources"], *info.get("source_kinds", [])]}
+    return {str(s).lower() for s in info["sources"]}
 
 
 RANDOM_LIKE = "random-like:"  # prefix: seeded random weights of the named encoder's shape
@@ -171,7 +171,8 @@ def held_out_source(
     for enc in dict.fromkeys([*encoders, *twins.values()]):
         results[enc] = one_vs_rest(embed_corpus(enc, corpus, progress=progress)[mask], classes, detectors, seeds)
     report: dict[str, Any] = {"corpus": str(corpus), "source": source, "n_loops": int(mask.sum()), "results": results}
-    report["heard_source"] = {e: _heard_any(e, source) for e in encoders}
+    present = {str(v).lower() for v in np.asarray(dataset["source"], dtype=object)[mask]}
+    report["heard_source"] = {e: _heard_any(e, present) for e in encoders}
     report["gain_over_random"] = {
         enc: {
             d: results[enc]["detectors"][d]["mean_auroc"] - results[twin]["detectors"][d]["mean_auroc"]
@@ -182,11 +183,10 @@ def held_out_source(
     return report
 
 
-def _heard_any(encoder: str, sources: Sequence[str] | None) -> bool | None:
+def _heard_any(encoder: str, present: set[str]) -> bool | None:
+    """Whether `encoder` was pretrained on any of the (lower-cased) sources `present`."""
     heard = heard_sources(encoder)
-    if heard is None:
-        return None
-    return bool(heard & {s.lower() for s in sources}) if sources else True
+    return None if heard is None else bool(heard & present)
 
 
 def held_out_lines(report: dict[str, Any], detector: str = "deep_svdd") -> list[str]:
