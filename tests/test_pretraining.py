@@ -170,6 +170,35 @@ def test_default_encoder_falls_back_offline_with_one_line(hub_cache, tmp_path, m
     assert not encoders.paper_encoder_cached()
 
 
+def test_default_encoder_asks_the_hub_only_when_online(hub_cache, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from huggingface_hub import constants
+
+    from loop_svdd import encoders
+
+    hub_cache(tmp_path / "empty")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    calls = []
+
+    def model_info(self, repo_id, timeout=None):
+        calls.append((repo_id, timeout))
+        return SimpleNamespace(siblings=[SimpleNamespace(rfilename=name) for name in files])
+
+    monkeypatch.setattr("huggingface_hub.HfApi.model_info", model_info)
+    files = ["config.json", "model.safetensors"]
+    assert encoders.resolve_default_encoder(log=None) == encoders.PAPER_ENCODER
+    assert calls == [(encoders.PAPER_ENCODER, encoders.HUB_CHECK_TIMEOUT_S)]
+    files = ["config.json", "pytorch_model.bin"]  # pickles only: refused, so not usable
+    assert encoders.resolve_default_encoder(log=None) == encoders.DEFAULT_ENCODER
+
+    def unreachable(self, repo_id, timeout=None):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr("huggingface_hub.HfApi.model_info", unreachable)
+    assert encoders.resolve_default_encoder(log=None) == encoders.DEFAULT_ENCODER
+
+
 def test_train_uses_the_cached_paper_encoder(hub_cache, corpus, tmp_path, capsys):
     from loop_svdd.cli import main
     from loop_svdd.encoders import PAPER_ENCODER, paper_encoder_cached, resolve_default_encoder
@@ -264,6 +293,8 @@ def test_held_out_source_measures_gain_over_random_twin(tmp_path, capsys):
     assert "gain of" in capsys.readouterr().out
     assert main([str(corpus), "--source", "nope", "--encoder", encoder]) == 2
     assert "only 0 loops" in capsys.readouterr().err
+    assert main([str(_audiofolder(tmp_path / "plain")), "--encoder", encoder]) == 2
+    assert "no column(s) program_family, source_kind" in capsys.readouterr().err
 
 
 def test_game_music_excerpts(tmp_path, monkeypatch):

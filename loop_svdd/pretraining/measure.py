@@ -160,6 +160,9 @@ def held_out_source(
     from ..data import load_corpus
 
     dataset = load_corpus(corpus)
+    missing = sorted({"instrument", "source", "source_kind", "program_family"} - set(dataset.column_names))
+    if missing:
+        raise ValueError(f"{corpus}: no column(s) {', '.join(missing)} (a corpus from build_corpus is needed)")
     mask = source_mask(dataset, source) if source else np.ones(len(dataset), dtype=bool)
     if isinstance(source, str):
         source = [source]
