@@ -108,7 +108,7 @@ def resolve_default_encoder(log: Callable[[str], Any] | None = _to_stderr) -> st
         return PAPER_ENCODER
     if log is not None:
         log(
-            f"encoder: {PAPER_ENCODER} is not in the local Hugging Face cache and the Hub cannot be reached; "
+            f"note: {PAPER_ENCODER} is not in the local Hugging Face cache and the Hub cannot be reached; "
             "using the embedded default encoder (pass --encoder to choose)"
         )
     return DEFAULT_ENCODER
