@@ -81,3 +81,25 @@ def test_detectors_are_sklearn_estimators(name, data):
     np.testing.assert_allclose(
         clone(det).fit(train).decision_function(x_test), det.fit(train).decision_function(x_test), rtol=1e-12
     )
+
+
+def test_deep_svdd_detector_is_the_model_that_ships(data, tmp_path):
+    """The benchmark's detector fits the heads a LoopSVDDModel ships: same buffers, same scores."""
+    from loop_svdd import LoopSVDDConfig, LoopSVDDModel
+    from loop_svdd.svdd_head import HeadConfig
+
+    train, x_test, _ = data  # 64-d embeddings: an HTS-AT whose pooled size is 64
+    det = DeepSVDD(epochs=6, pretrain_epochs=2, ensemble_size=2, hidden_dims=[16, 8]).fit(train)
+    audio = {"patch_embeds_hidden_size": 8, "hidden_size": 64, "depths": [1, 1, 1, 1], "num_attention_heads": [1] * 4}
+    config = LoopSVDDConfig(audio_config=audio, ensemble_size=2, **HeadConfig.of(det.training_config()).head_kwargs())
+    model = LoopSVDDModel(config).eval()
+    model.load_heads(det.heads_)
+    for mine, theirs in zip(model.heads, det.heads_, strict=True):
+        for name in ("center", "radius", "score_scale", "input_mean"):
+            assert torch.equal(getattr(mine, name), getattr(theirs, name)), name
+    model.save_pretrained(tmp_path)
+    loaded = LoopSVDDModel.from_pretrained(tmp_path).eval()
+    with torch.inference_mode():
+        for m in (model, loaded):
+            shipped = m.score_embeddings(torch.from_numpy(x_test))[0].double().numpy()
+            np.testing.assert_allclose(shipped, det.decision_function(x_test), rtol=1e-6, atol=1e-6)

@@ -202,3 +202,22 @@ def test_weights_that_do_not_fit_the_config_are_refused(encoder_dir, tmp_path, c
     (tmp_path / "m" / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelLoadError, match="do not fit|lacks weights"):
         load_detector(tmp_path / "m")
+
+
+def test_embedding_cache_fingerprint_survives_save_and_reload(tmp_path):
+    """`train` saves the model; `evaluate` reloads it and must find the embeddings `train` cached."""
+    from conftest import small_model
+
+    from loop_svdd import LoopSVDDFeatureExtractor
+    from loop_svdd.embedding import encoder_fingerprint
+    from loop_svdd.model_io import load_detector, save_detector
+
+    model = small_model(False)
+    extractor = LoopSVDDFeatureExtractor.from_model_config(model.config)
+    before = encoder_fingerprint(model, extractor)
+    save_detector(model, extractor, tmp_path)
+    loaded, loaded_extractor = load_detector(tmp_path)
+    assert "auto_map" in loaded_extractor.to_dict()  # what saving adds, and what must not count
+    assert encoder_fingerprint(loaded, loaded_extractor) == before
+    loaded_extractor.frequency_max = 12000  # a setting that changes embeddings still does
+    assert encoder_fingerprint(loaded, loaded_extractor) != before

@@ -37,19 +37,7 @@ from ..checkpointing import (
     unflatten_optimizer,
 )
 from ..errors import LoopSVDDError
-from ..svdd_head import OBJECTIVES, HeadConfig, SVDDAutoencoder, ensemble_scale, get_radius, init_center_c
-
-__all__ = [
-    "OBJECTIVES",
-    "PRESETS",
-    "AETrainer",
-    "DeepSVDDTrainer",
-    "SVDDFitResult",
-    "SVDDTrainingConfig",
-    "TrainingDivergedError",
-    "fit_deep_svdd",
-    "fit_ensemble",
-]
+from ..svdd_head import HeadConfig, SVDDAutoencoder, ensemble_scale, get_radius, init_center_c
 
 CHECKPOINT_FORMAT = 2  # 2: centre and radius are head buffers
 

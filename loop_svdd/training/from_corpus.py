@@ -47,6 +47,31 @@ def split_normals(indices: np.ndarray, holdout_fraction: float, seed: int) -> tu
     return np.sort(order[n_test:]), np.sort(order[:n_test])
 
 
+@dataclass
+class _Rows:
+    """The rows of a corpus a training run uses: normal loops for fitting, calibration and evaluation."""
+
+    train: np.ndarray  # fit + calibration
+    fit: np.ndarray
+    calibration: np.ndarray
+    heldout: np.ndarray
+
+
+def _split_rows(dataset: datasets.Dataset, normal: list[RowFilter], holdout: float, training) -> _Rows:
+    if not 0.0 <= holdout < 1.0:
+        raise ValueError(f"holdout_fraction must be in [0, 1), got {holdout}")
+    normal_rows = select(dataset, normal)
+    if len(normal_rows) < 4:
+        raise CorpusError(
+            f"only {len(normal_rows)} loop(s) match {' and '.join(map(str, normal)) or 'the corpus'}; need at least 4"
+        )
+    train_rows, test_rows = split_normals(normal_rows, holdout, training.seed)
+    fit_rows, calib_rows = split_normals(train_rows, training.val_fraction, training.seed + 1)
+    if len(fit_rows) < 2:
+        raise CorpusError(f"only {len(fit_rows)} loop(s) left to fit the head on; add normal loops")
+    return _Rows(train_rows, fit_rows, calib_rows, test_rows)
+
+
 def train_on_corpus(
     corpus: str | Path,
     normal: list[RowFilter],
@@ -70,19 +95,8 @@ def train_on_corpus(
     training = training or SVDDTrainingConfig()
     if ensemble_size is not None:
         training = replace(training, ensemble_size=ensemble_size)
-    if not 0.0 <= holdout_fraction < 1.0:
-        raise ValueError(f"holdout_fraction must be in [0, 1), got {holdout_fraction}")
     dataset = load_corpus(corpus, split=split)
-    normal_rows = select(dataset, normal)
-    if len(normal_rows) < 4:
-        raise CorpusError(
-            f"only {len(normal_rows)} loop(s) match {' and '.join(map(str, normal)) or 'the corpus'}; need at least 4"
-        )
-    train_rows, test_rows = split_normals(normal_rows, holdout_fraction, training.seed)
-
-    fit_rows, calib_rows = split_normals(train_rows, training.val_fraction, training.seed + 1)
-    if len(fit_rows) < 2:
-        raise CorpusError(f"only {len(fit_rows)} loop(s) left to fit the head on; add normal loops")
+    rows = _split_rows(dataset, normal, holdout_fraction, training)
     model, extractor = build_model(
         encoder,
         **HeadConfig.of(training).head_kwargs(),
@@ -98,25 +112,31 @@ def train_on_corpus(
         accelerator=accelerator,
         checkpoint_dir=str(output_dir / "checkpoints"),
         progress=progress,
-    ).fit(embeddings[fit_rows])
+    ).fit(embeddings[rows.fit])
     model.load_heads(detector.heads_)
-    results = detector.results_
-    calibration = model_scores(model, embeddings[calib_rows if len(calib_rows) else fit_rows])
+    calibration = model_scores(model, embeddings[rows.calibration if len(rows.calibration) else rows.fit])
     threshold = float(np.quantile(calibration, training.threshold_quantile))
     model.set_svdd_state(threshold=threshold, calibration_scores=calibration.tolist())
+    summary = _summary(corpus, split, dataset, normal, rows, model, training, threshold, detector.results_)
+    save_detector(model, extractor, output_dir, {SUMMARY_FILE: summary})
+    return CorpusTrainingResult(model.eval(), extractor, output_dir, summary, embeddings)
+
+
+def _summary(corpus, split, dataset, normal, rows: _Rows, model, training, threshold, results) -> dict[str, Any]:
+    """`training_summary.json`: what was trained on what, for evaluation and the model card."""
     names = row_names(dataset)
-    summary = {
+    return {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "corpus": str(corpus),
         "split": split,
         "corpus_rows": len(dataset),
         "normal_filter": [str(f) for f in normal],
-        "train_rows": train_rows.tolist(),
-        "calibration_rows": calib_rows.tolist(),
+        "train_rows": rows.train.tolist(),
+        "calibration_rows": rows.calibration.tolist(),
         "ensemble_size": training.ensemble_size,
-        "heldout_rows": test_rows.tolist(),
-        "train_files": [names[i] for i in train_rows],
-        "heldout_files": [names[i] for i in test_rows],
+        "heldout_rows": rows.heldout.tolist(),
+        "train_files": [names[i] for i in rows.train],
+        "heldout_files": [names[i] for i in rows.heldout],
         "encoder": describe_encoder(model.config),
         "encoder_pretrained": model.config.encoder_pretrained,
         "training": training.to_dict(),
@@ -124,5 +144,3 @@ def train_on_corpus(
         "final_losses": [{k: (v[-1] if v else None) for k, v in r.history.items()} for r in results],
         "epochs_run": [{k: len(v) for k, v in r.history.items()} for r in results],
     }
-    save_detector(model, extractor, output_dir, {SUMMARY_FILE: summary})
-    return CorpusTrainingResult(model.eval(), extractor, output_dir, summary, embeddings)
