@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 
 from .detectors import DETECTORS, make_detector
+from .errors import LoopSVDDError
 from .metrics import compute_anomaly_metrics
 
 TRAIN_FRACTION = 0.7
 
 
-class BenchmarkDataError(ValueError):
+class BenchmarkDataError(LoopSVDDError, ValueError):
     """The embeddings folder is missing or malformed."""
 
 

@@ -66,3 +66,26 @@ def save_checkpoint(directory: str | Path, state: dict[str, Any], tensors: dict[
     for other in directory.iterdir():
         if other.name.startswith("tensors-") and other.name != name:
             other.unlink()
+
+
+def rng_tensors(
+    device: torch.device, generator: torch.Generator | None = None, rank: int = 0
+) -> dict[str, torch.Tensor]:
+    """The RNG state a resumed run needs: torch's CPU generator, `generator`, and this rank's CUDA generator."""
+    tensors = {"rng.torch": torch.get_rng_state()}
+    if generator is not None:
+        tensors["rng.generator"] = generator.get_state()
+    if device.type == "cuda":
+        tensors[f"rng.cuda.{rank}"] = torch.cuda.get_rng_state(device)
+    return tensors
+
+
+def restore_rng(
+    tensors: dict[str, torch.Tensor], device: torch.device, generator: torch.Generator | None = None, rank: int = 0
+) -> None:
+    """Undo :func:`rng_tensors`."""
+    torch.set_rng_state(tensors["rng.torch"])
+    if generator is not None:
+        generator.set_state(tensors["rng.generator"])
+    if device.type == "cuda" and f"rng.cuda.{rank}" in tensors:
+        torch.cuda.set_rng_state(tensors[f"rng.cuda.{rank}"], device)

@@ -9,6 +9,8 @@ import importlib
 import importlib.util
 import sys
 
+from .errors import LoopSVDDError
+
 # Order shown in --help. A module listed here that does not exist (yet) is skipped.
 COMMANDS = (
     "quickstart",
@@ -26,7 +28,7 @@ COMMANDS = (
 )
 
 
-class CLIError(Exception):
+class CLIError(LoopSVDDError):
     """An error to report to the user as one line, without a traceback."""
 
 
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except CLIError as err:
+    except LoopSVDDError as err:  # CLIError and every package error: one line, no traceback
         print(f"loop-svdd {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

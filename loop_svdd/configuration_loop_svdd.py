@@ -7,10 +7,12 @@ from typing import Any
 
 from transformers import ClapAudioConfig, PretrainedConfig
 
-HEAD_TYPES = ("ae", "residual_ae")
-OBJECTIVES = ("one-class", "soft-boundary")
-ACTIVATIONS = ("elu", "relu", "leaky_relu", "gelu", "tanh")
+from .svdd_head import HeadConfig
+
 WINDOW_POOLINGS = ("mean",)
+# Fields that older versions kept in config.json; the model now keeps them as head buffers (model.safetensors)
+# and migrates them there when it loads such a folder.
+LEGACY_SVDD_STATE = ("center", "radius", "score_scales")
 
 # HTS-AT shapes (REFERENCE §3). "base" is the shape of the LAION music checkpoints (unfused, 1024-d);
 # "tiny" the shape of the fused checkpoints (768-d); "small" is this project's own (256-d, a few MB: the shipped
@@ -37,13 +39,6 @@ HTSAT_SIZES: dict[str, dict[str, Any]] = {
 }
 
 
-def _floats(value):
-    """Floats, keeping one level of nesting: 1.0 / [1, 2] / [[1, 2], [3, 4]]."""
-    if isinstance(value, (list, tuple)):
-        return [_floats(v) if isinstance(v, (list, tuple)) else float(v) for v in value]
-    return float(value)
-
-
 class LoopSVDDConfig(PretrainedConfig):
     r"""Configuration of [`LoopSVDDModel`].
 
@@ -51,26 +46,18 @@ class LoopSVDDConfig(PretrainedConfig):
         audio_config (`dict` or `ClapAudioConfig`, *optional*):
             Fields of `transformers.ClapAudioConfig`: the HTS-AT shape and whether it is fused
             (`enable_fusion`). Defaults to HTSAT-base unfused, the shape of `laion/larger_clap_music`.
-        head_type (`str`, defaults to `"ae"`): `"ae"` (plain autoencoder) or `"residual_ae"` (U-Net-style skips).
-        hidden_dims (`list[int]`, defaults to `[512, 256, 128, 64, 32]`): widths of the head's encoder half; the
-            last one is the latent (hypersphere) dimension.
-        activation (`str`, defaults to `"elu"`), dropout (`float`, defaults to 0.2): head layers (dropout only
-            acts during autoencoder pretraining).
-        objective (`str`, defaults to `"one-class"`): `"one-class"` or `"soft-boundary"` Deep SVDD.
-        nu (`float`, defaults to 0.1): soft-boundary trade-off, in (0, 1].
-        center (`list[float]` or `list[list[float]]`, *optional*): the hypersphere centre, learned by training (one
-            per head when `ensemble_size > 1`). `None` means the origin of the latent space (an untrained model
-            still scores, for smoke runs).
-        radius (`float` or `list[float]`, defaults to 0.0): soft-boundary radius R (scores are `dist^2 - R^2`),
-            one per head when `ensemble_size > 1`.
+        head_type, hidden_dims, activation, dropout, objective, nu, l2_normalize: the Deep SVDD head's shape and
+            objective; names and defaults are those of `loop_svdd.svdd_head.HeadConfig` (the `tuned` preset:
+            `"ae"`, `[512, 256]`, `"elu"`, 0.2, `"one-class"`, 0.1, `True`). The last of `hidden_dims` is the
+            latent (hypersphere) size; dropout only acts during autoencoder pretraining.
         ensemble_size (`int`, defaults to 1): number of heads (trained with different seeds); the score is the
-            mean over heads of each head's score divided by its `score_scales` entry.
-        score_scales (`list[float]`, *optional*): per-head divisor (the median training score of each head).
+            mean over heads of each head's score divided by its `score_scale` buffer. The hypersphere centre,
+            soft-boundary radius and score scale of each head are buffers in `model.safetensors` (folders from
+            older versions that kept `center`/`radius`/`score_scales` here still load).
         threshold (`float`, *optional*): score above which a loop is called anomalous, calibrated on held-out
             normal loops (`threshold_quantile` of their scores).
         threshold_quantile (`float`, defaults to 0.95).
         calibration_scores (`list[float]`, *optional*): sorted held-out normal scores, for percentiles.
-        l2_normalize (`bool`, defaults to `False`): scale clip and window embeddings to unit length before the head.
         window_pooling (`str`, defaults to `"mean"`): how window embeddings of a long loop (unfused encoders)
             are fused into one clip embedding.
         encoder_name_or_path (`str`, *optional*): where the encoder weights came from (provenance for cards).
@@ -83,20 +70,10 @@ class LoopSVDDConfig(PretrainedConfig):
     def __init__(
         self,
         audio_config: dict[str, Any] | ClapAudioConfig | None = None,
-        head_type: str = "ae",
-        hidden_dims: list[int] | tuple[int, ...] = (512, 256, 128, 64, 32),
-        activation: str = "elu",
-        dropout: float = 0.2,
-        objective: str = "one-class",
-        nu: float = 0.1,
-        center: list[float] | list[list[float]] | None = None,
-        radius: float | list[float] = 0.0,
         ensemble_size: int = 1,
-        score_scales: list[float] | None = None,
         threshold: float | None = None,
         threshold_quantile: float = 0.95,
         calibration_scores: list[float] | None = None,
-        l2_normalize: bool = False,
         window_pooling: str = "mean",
         encoder_name_or_path: str | None = None,
         encoder_pretrained: bool = False,
@@ -109,25 +86,27 @@ class LoopSVDDConfig(PretrainedConfig):
         elif not isinstance(audio_config, ClapAudioConfig):
             raise TypeError(f"audio_config must be a dict or a ClapAudioConfig, got {type(audio_config).__name__}")
         self.audio_config = audio_config
-        self.head_type = head_type
-        self.hidden_dims = [int(d) for d in hidden_dims]
-        self.activation = activation
-        self.dropout = float(dropout)
-        self.objective = objective
-        self.nu = float(nu)
+        defaults = HeadConfig()
+        for name in HeadConfig.field_names():  # the head's fields: one source of names and defaults
+            setattr(self, name, kwargs.pop(name, getattr(defaults, name)))
+        # Kept aside for LoopSVDDModel, which moves them into its head buffers (never written back here).
+        self.legacy_svdd_state = {k: kwargs.pop(k) for k in LEGACY_SVDD_STATE if kwargs.get(k) is not None}
+        for k in LEGACY_SVDD_STATE:
+            kwargs.pop(k, None)
         self.ensemble_size = int(ensemble_size)
-        self.center = None if center is None else _floats(center)
-        self.radius = _floats(radius)
-        self.score_scales = None if score_scales is None else [float(v) for v in score_scales]
         self.threshold = None if threshold is None else float(threshold)
         self.threshold_quantile = float(threshold_quantile)
         self.calibration_scores = None if calibration_scores is None else [float(s) for s in calibration_scores]
-        self.l2_normalize = bool(l2_normalize)
         self.window_pooling = window_pooling
         self.encoder_name_or_path = encoder_name_or_path
         self.encoder_pretrained = bool(encoder_pretrained)
         super().__init__(**kwargs)
         self.validate_fields()
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out.pop("legacy_svdd_state", None)
+        return out
 
     @property
     def embedding_dim(self) -> int:
@@ -153,57 +132,16 @@ class LoopSVDDConfig(PretrainedConfig):
             )
         if len(ac.depths) != len(ac.num_attention_heads):
             raise ValueError("audio_config.depths and audio_config.num_attention_heads must have the same length")
-        if self.head_type not in HEAD_TYPES:
-            raise ValueError(f"head_type must be one of {HEAD_TYPES}, got {self.head_type!r}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
-        if not self.hidden_dims or any(d < 1 for d in self.hidden_dims):
-            raise ValueError(f"hidden_dims must be a non-empty list of positive widths, got {self.hidden_dims}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
-        if not 0.0 < self.nu <= 1.0:
-            raise ValueError(f"nu must be in (0, 1], got {self.nu}")
+        head = HeadConfig.of(self)  # validates the head fields
+        self.hidden_dims, self.dropout, self.nu = head.hidden_dims, head.dropout, head.nu
         if self.ensemble_size < 1:
             raise ValueError(f"ensemble_size must be >= 1, got {self.ensemble_size}")
-        k = self.ensemble_size
-        if self.center is not None:
-            centers = self.centers()
-            if len(centers) != k:
-                raise ValueError(f"center holds {len(centers)} centre(s) but ensemble_size is {k}")
-            for c in centers:
-                if len(c) != self.latent_dim:
-                    raise ValueError(
-                        f"center has {len(c)} coordinates but the head's latent size (hidden_dims[-1]) is "
-                        f"{self.latent_dim}"
-                    )
-                if not all(math.isfinite(v) for v in c):
-                    raise ValueError("center contains NaN or infinite values")
-        radii = self.radii()
-        if len(radii) != k or not all(math.isfinite(r) and r >= 0 for r in radii):
-            raise ValueError(f"radius must be {k} finite number(s) >= 0, got {self.radius}")
-        if self.score_scales is not None and (
-            len(self.score_scales) != k or not all(math.isfinite(v) and v > 0 for v in self.score_scales)
-        ):
-            raise ValueError(f"score_scales must be {k} positive finite numbers, got {self.score_scales}")
         if self.threshold is not None and not math.isfinite(self.threshold):
             raise ValueError(f"threshold must be finite, got {self.threshold}")
         if not 0.0 < self.threshold_quantile < 1.0:
             raise ValueError(f"threshold_quantile must be in (0, 1), got {self.threshold_quantile}")
         if self.window_pooling not in WINDOW_POOLINGS:
             raise ValueError(f"window_pooling must be one of {WINDOW_POOLINGS}, got {self.window_pooling!r}")
-
-    def centers(self) -> list[list[float]]:
-        """The centre of each head (empty when untrained)."""
-        if self.center is None:
-            return []
-        return [self.center] if not isinstance(self.center[0], list) else self.center
-
-    def radii(self) -> list[float]:
-        """The soft-boundary radius of each head."""
-        r = self.radius
-        return [r] * self.ensemble_size if isinstance(r, float) else r
 
     @classmethod
     def from_htsat_size(cls, size: str = "base", enable_fusion: bool = False, **kwargs: Any) -> LoopSVDDConfig:

@@ -8,9 +8,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 
-
-class CorpusError(ValueError):
-    """A corpus that cannot be loaded or a selection that matches nothing; one-line message."""
+from .errors import CorpusError
 
 
 @dataclass(frozen=True)

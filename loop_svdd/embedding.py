@@ -7,10 +7,13 @@ three loads the cached Arrow file instead of running the encoder.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
 
 import datasets
 import numpy as np
@@ -18,12 +21,9 @@ import torch
 
 from .data import audio_column, waveform_of, with_decoding
 from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
-from .modeling_loop_svdd import LoopSVDDModel
+from .modeling_loop_svdd import MAX_WINDOWS_PER_FORWARD, LoopSVDDModel, LoopSVDDOutput
 
-# Windows per encoder forward: small batches are the fastest on CPU (cache-bound: measured 0.29-0.36 s/window
-# at 4 vs 0.35-0.38 s at 16 for HTSAT-base on 2 cores); GPUs want large ones. Either way memory stays bounded.
-MAX_WINDOWS_PER_FORWARD = {"cpu": 4}
-DEFAULT_MAX_WINDOWS = 64
+__all__ = ["MAX_WINDOWS_PER_FORWARD", "ScoredLoop", "embed_dataset", "embed_waveforms", "score_waveforms"]
 
 
 def encoder_fingerprint(model: LoopSVDDModel, extractor: LoopSVDDFeatureExtractor) -> str:
@@ -32,19 +32,70 @@ def encoder_fingerprint(model: LoopSVDDModel, extractor: LoopSVDDFeatureExtracto
     for name, tensor in sorted(model.encoder.state_dict().items()):
         h.update(name.encode())
         h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    settings = {k: v for k, v in extractor.to_dict().items() if k not in ("max_windows_per_batch",)}
+    # Settings that do not change an embedding are left out: the batch size, and what saving adds (`auto_map`,
+    # so that a model saved and reloaded keeps the cache of the corpus it was trained on).
+    ignored = ("max_windows_per_batch", "auto_map", "processor_class")
+    settings = {k: v for k, v in extractor.to_dict().items() if k not in ignored}
     h.update(json.dumps(settings, sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
 
 
 @dataclass
-class LoopScore:
-    """The score of one loop and of each of its windows."""
+class ScoredLoop:
+    """A scored loop: the one record that scoring, the CLI and the demo share.
 
+    ``window_scores`` / ``window_start_s``: one score per 10 s window (one window for loops up to 10 s and for
+    fused encoders); ``embedding``: the clip embedding, when kept; ``name``: what to show (default: the file's).
+    """
+
+    file: str
+    duration_s: float
     score: float
-    embedding: np.ndarray
+    percentile: float | None = None
+    verdict: str = "uncalibrated"
     window_scores: list[float] = field(default_factory=list)
     window_start_s: list[float] = field(default_factory=list)
+    embedding: np.ndarray | None = field(default=None, repr=False)
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self.file = str(self.file)
+        self.name = self.name or Path(self.file).name
+
+    def judged(self, threshold: float | None, calibration_scores: list[float] | None) -> ScoredLoop:
+        """Set the verdict and percentile from a model's threshold and held-out normal scores."""
+        self.verdict = verdict(self.score, threshold)
+        self.percentile = percentile_of(self.score, calibration_scores)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field but the embedding (JSON-able; ``ScoredLoop(**d)`` rebuilds it)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "embedding"}
+
+    def to_json(self) -> dict[str, Any]:
+        """What `loop-svdd score --json` prints for a loop."""
+        windows = [{"start_s": t, "score": v} for t, v in zip(self.window_start_s, self.window_scores, strict=True)]
+        return {
+            "file": self.file,
+            "score": self.score,
+            "verdict": self.verdict,
+            "percentile": self.percentile,
+            "duration_s": self.duration_s,
+            "windows": windows,
+        }
+
+
+def verdict(score: float, threshold: float | None) -> str:
+    if threshold is None:
+        return "uncalibrated"
+    return "anomalous" if score > threshold else "normal"
+
+
+def percentile_of(score: float, calibration_scores: list[float] | None) -> float | None:
+    """Percentage of held-out normal loops scoring at or below `score`."""
+    if not calibration_scores:
+        return None
+    return 100.0 * bisect.bisect_right(calibration_scores, score) / len(calibration_scores)
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:
@@ -53,6 +104,19 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 
 
 @torch.inference_mode()
+def forward_waveforms(
+    model: LoopSVDDModel,
+    extractor: LoopSVDDFeatureExtractor,
+    waveforms: list[np.ndarray],
+    sampling_rate: int,
+    max_windows: int | None = None,
+) -> LoopSVDDOutput:
+    """`model.forward` on raw loops (features from `extractor`); windows go through the encoder `max_windows` at
+    a time, so memory is bounded whatever the loop lengths."""
+    inputs = extractor(waveforms, sampling_rate=sampling_rate, device=model.device)
+    return model(**inputs, max_windows=max_windows, return_dict=True)
+
+
 def embed_waveforms(
     model: LoopSVDDModel,
     extractor: LoopSVDDFeatureExtractor,
@@ -60,52 +124,53 @@ def embed_waveforms(
     sampling_rate: int,
     max_windows: int | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Clip embeddings `(n, D)` of a batch of loops, plus the window embeddings and their bookkeeping.
-
-    Windows go through the encoder `max_windows` at a time, so memory is bounded whatever the loop lengths.
-    """
-    max_windows = max_windows or MAX_WINDOWS_PER_FORWARD.get(model.device.type, DEFAULT_MAX_WINDOWS)
-    inputs = extractor(waveforms, sampling_rate=sampling_rate, device=model.device)
-    feats, longer = inputs["input_features"], inputs["is_longer"]
-    window_emb = torch.cat(
-        [
-            model.get_window_embeddings(feats[i : i + max_windows], longer[i : i + max_windows])
-            for i in range(0, len(feats), max_windows)
-        ]
-    )
-    clip_emb = model.pool_windows(window_emb, inputs["window_clip_index"])
-    return clip_emb, {
-        "window_embeddings": window_emb,
-        "window_clip_index": inputs["window_clip_index"],
-        "window_start_s": inputs["window_start_s"],
+    """Clip embeddings `(n, D)` of a batch of loops, plus the window embeddings and their bookkeeping."""
+    out = forward_waveforms(model, extractor, waveforms, sampling_rate, max_windows)
+    return out.embedding, {
+        "window_embeddings": out.window_embeddings,
+        "window_clip_index": out.window_clip_index,
+        "window_start_s": out.window_start_s,
     }
 
 
-@torch.inference_mode()
+def records_of(output: LoopSVDDOutput, files: list[str], durations: list[float], keep_embedding: bool = True):
+    """One `ScoredLoop` per loop of a `forward` output (verdicts are set by `ScoredLoop.judged`)."""
+    idx = output.window_clip_index.cpu()
+    starts = output.window_start_s
+    records = []
+    for i, (file, duration) in enumerate(zip(files, durations, strict=True)):
+        sel = idx == i
+        records.append(
+            ScoredLoop(
+                file=file,
+                duration_s=duration,
+                score=float(output.anomaly_score[i]),
+                window_scores=output.window_scores.cpu()[sel].float().tolist(),
+                window_start_s=[0.0] if starts is None else starts.cpu()[sel].tolist(),
+                embedding=output.embedding[i].float().cpu().numpy() if keep_embedding else None,
+            )
+        )
+    return records
+
+
 def score_waveforms(
     model: LoopSVDDModel,
     extractor: LoopSVDDFeatureExtractor,
     waveforms: Iterable[np.ndarray],
     sampling_rate: int,
     batch_size: int = 8,
-) -> list[LoopScore]:
-    """Score loops in batches (windows of many loops go through the encoder together)."""
-    results: list[LoopScore] = []
-    for batch in _chunks(list(waveforms), batch_size):
-        clip_emb, windows = embed_waveforms(model, extractor, batch, sampling_rate)
-        scores, _ = model.score_embeddings(clip_emb)
-        win_scores, _ = model.score_embeddings(windows["window_embeddings"])
-        idx = windows["window_clip_index"].cpu().numpy()
-        for i in range(len(batch)):
-            sel = idx == i
-            results.append(
-                LoopScore(
-                    score=float(scores[i]),
-                    embedding=clip_emb[i].float().cpu().numpy(),
-                    window_scores=win_scores[torch.from_numpy(sel)].float().cpu().tolist(),
-                    window_start_s=windows["window_start_s"][torch.from_numpy(sel)].cpu().tolist(),
-                )
-            )
+    files: list[str] | None = None,
+) -> list[ScoredLoop]:
+    """Score loops through `model.forward`, `batch_size` loops at a time (their windows go through the encoder
+    together), judged against the model's threshold."""
+    waves = list(waveforms)
+    files = files or [f"loop-{i}" for i in range(len(waves))]
+    results: list[ScoredLoop] = []
+    cfg = model.config
+    for batch, names in zip(_chunks(waves, batch_size), _chunks(files, batch_size), strict=True):
+        out = forward_waveforms(model, extractor, batch, sampling_rate)
+        durations = [len(w) / sampling_rate for w in batch]
+        results += [r.judged(cfg.threshold, cfg.calibration_scores) for r in records_of(out, names, durations)]
     return results
 
 

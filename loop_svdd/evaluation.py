@@ -61,7 +61,7 @@ def evaluate_embeddings(
             detector = make_detector(name, random_state=seed).fit(embeddings[train_rows])
             scores = np.full(len(embeddings), np.nan)
             rows = np.r_[normal_rows, anomaly_rows]
-            scores[rows] = detector.score_samples(embeddings[rows])
+            scores[rows] = detector.decision_function(embeddings[rows])
             results[name] = _metrics_by_group(scores, normal_rows, anomaly_rows, groups, detector.threshold_)
     return results
 

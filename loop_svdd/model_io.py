@@ -10,13 +10,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .errors import LoopSVDDError
 from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from .modeling_loop_svdd import LoopSVDDModel
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(LoopSVDDError, ValueError):
     """A model folder or Hub id that cannot be loaded safely; one-line reason."""
 
 

@@ -2,18 +2,28 @@
 
 Data flows one way: log-mel windows -> HTS-AT pooled embedding (before CLAP's projection, as in the paper) ->
 window embeddings fused into one clip embedding -> head latent -> squared distance to the centre = score.
+`forward` is the one inference path: the CLI, the demo, the speed benchmark and long-file streaming all call it.
+The Deep SVDD maths (score, loss, ensemble scaling) is `svdd_head`'s, shared with the trainer and the detector.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from transformers import ClapAudioModel, PreTrainedModel
+from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_loop_svdd import LoopSVDDConfig
-from .svdd_head import SVDDAutoencoder
+from .svdd_head import SVDDAutoencoder, ensemble_loss, ensemble_score
+
+# Windows per encoder forward: small batches are the fastest on CPU (cache-bound: measured 0.29-0.36 s/window
+# at 4 vs 0.35-0.38 s at 16 for HTSAT-base on 2 cores); GPUs want large ones. Either way memory stays bounded.
+MAX_WINDOWS_PER_FORWARD = {"cpu": 4}
+DEFAULT_MAX_WINDOWS = 64
+_SVDD_BUFFERS = ("center", "radius", "score_scale")
 
 
 @dataclass
@@ -50,12 +60,16 @@ class LoopSVDDPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = False
 
     def _init_weights(self, module: torch.nn.Module) -> None:
+        # transformers' init functions skip tensors already loaded from a checkpoint (a folder written before the
+        # Deep SVDD state became buffers lacks only those: the loaded weights must survive their initialisation).
         if isinstance(module, SVDDAutoencoder):
             for sub in module.modules():
                 if isinstance(sub, torch.nn.Linear):
-                    torch.nn.init.kaiming_uniform_(sub.weight, a=5**0.5)
-            module.input_mean.zero_()
-            module.input_std.fill_(1.0)
+                    init.kaiming_uniform_(sub.weight, a=5**0.5)
+            for name in ("input_mean", "center", "radius"):
+                init.zeros_(getattr(module, name))
+            init.ones_(module.input_std)
+            init.ones_(module.score_scale)
         elif isinstance(module, torch.nn.BatchNorm1d):
             module.reset_running_stats()
 
@@ -84,54 +98,84 @@ class LoopSVDDModel(LoopSVDDPreTrainedModel):
         # Heads 2..k of an ensemble (empty for a single head, so single-head checkpoints are unchanged).
         self.extra_heads = torch.nn.ModuleList(self._new_head(config) for _ in range(config.ensemble_size - 1))
         self.post_init()
+        # A config.json of an older version carries the Deep SVDD state: move it into the head buffers.
+        self._legacy_svdd_state, config.legacy_svdd_state = dict(getattr(config, "legacy_svdd_state", {})), {}
+        if self._legacy_svdd_state and self.head.center.device.type != "meta":
+            self.set_svdd_state(**self._legacy_svdd_state)
 
     @staticmethod
     def _new_head(config: LoopSVDDConfig) -> SVDDAutoencoder:
-        return SVDDAutoencoder(
-            input_dim=config.embedding_dim,
-            hidden_dims=config.hidden_dims,
-            head_type=config.head_type,
-            activation=config.activation,
-            dropout=config.dropout,
-        )
+        return SVDDAutoencoder.from_config(config.embedding_dim, config)
+
+    @classmethod
+    def from_pretrained(cls, *args: Any, **kwargs: Any):
+        """`PreTrainedModel.from_pretrained`, also for folders written before the centre, radius and score scale
+        became head buffers: their `config.json` values are moved into the buffers."""
+        want_info = kwargs.pop("output_loading_info", False)
+        model, info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
+        if model._legacy_svdd_state:
+            model.set_svdd_state(**model._legacy_svdd_state)
+        missing = info.get("missing_keys")
+        if missing:  # absent buffers of an old folder are the identity (untrained) or migrated just above
+            kept = [k for k in missing if k.rsplit(".", 1)[-1] not in _SVDD_BUFFERS]
+            info["missing_keys"] = type(missing)(kept)
+        return (model, info) if want_info else model
 
     @property
     def heads(self) -> list[SVDDAutoencoder]:
         return [self.head, *self.extra_heads]
 
-    # -- Deep SVDD state (lives in the config so it is readable JSON) ---------------------------------------
+    # -- Deep SVDD state (head buffers: saved in model.safetensors) -------------------------------------------
     def center_tensor(
         self, index: int = 0, device: torch.device | None = None, dtype: torch.dtype = torch.float32
     ) -> torch.Tensor:
         """`(latent_dim,)` hypersphere centre of head `index` (the origin for an untrained model)."""
-        centers = self.config.centers()
-        if not centers:
-            return torch.zeros(self.config.latent_dim, device=device, dtype=dtype)
-        return torch.tensor(centers[index], device=device, dtype=dtype)
+        return self.heads[index].center.to(device=device, dtype=dtype)
 
     def set_svdd_state(
         self,
-        center: torch.Tensor | list,
-        radius: float | list[float] = 0.0,
+        center: torch.Tensor | list | None = None,
+        radius: float | list[float] | None = None,
         threshold: float | None = None,
         calibration_scores: list[float] | None = None,
         score_scales: list[float] | None = None,
     ) -> None:
         """Store what Deep SVDD training learned: centre(s) `(latent_dim,)` or `(ensemble_size, latent_dim)`,
-        radius (or radii), per-head score scales, the calibrated threshold and held-out normal scores."""
-        if isinstance(center, (list, tuple)) and center and isinstance(center[0], torch.Tensor):
-            center = torch.stack(list(center))
-        centers = torch.as_tensor(center, dtype=torch.float64).reshape(-1, self.config.latent_dim).tolist()
-        self.config.center = centers[0] if self.config.ensemble_size == 1 else centers
-        radii = [float(radius)] if isinstance(radius, (int, float)) else [float(r) for r in radius]
-        self.config.radius = radii[0] if self.config.ensemble_size == 1 else radii
+        radius (or radii) and per-head score scales go into the head buffers; the calibrated threshold and
+        held-out normal scores into the config."""
+        k = self.config.ensemble_size
+        if center is not None:
+            if isinstance(center, (list, tuple)) and center and isinstance(center[0], torch.Tensor):
+                center = torch.stack(list(center))
+            centers = torch.as_tensor(center, dtype=torch.float32)
+            centers = centers.reshape(-1, centers.shape[-1]) if centers.ndim else centers.reshape(1, 1)
+            if len(centers) != k:
+                raise ValueError(f"center holds {len(centers)} centre(s) but ensemble_size is {k}")
+            for head, c in zip(self.heads, centers, strict=True):
+                head.set_state(center=c)
+        if radius is not None:
+            radii = [float(radius)] * k if isinstance(radius, (int, float)) else [float(r) for r in radius]
+            if len(radii) != k:
+                raise ValueError(f"radius holds {len(radii)} value(s) but ensemble_size is {k}")
+            for head, r in zip(self.heads, radii, strict=True):
+                head.set_state(radius=r)
         if score_scales is not None:
-            self.config.score_scales = [float(v) for v in score_scales]
+            if len(score_scales) != k:
+                raise ValueError(f"score_scales must be {k} positive finite numbers, got {score_scales}")
+            for head, v in zip(self.heads, score_scales, strict=True):
+                head.set_state(score_scale=v)
         if threshold is not None:
             self.config.threshold = float(threshold)
         if calibration_scores is not None:
             self.config.calibration_scores = sorted(float(s) for s in calibration_scores)
         self.config.validate_fields()
+
+    def load_heads(self, heads: list[SVDDAutoencoder]) -> None:
+        """Take over trained heads (weights and Deep SVDD buffers), e.g. a fitted `DeepSVDD` detector's."""
+        if len(heads) != len(self.heads):
+            raise ValueError(f"got {len(heads)} head(s) for a model with ensemble_size {len(self.heads)}")
+        for mine, theirs in zip(self.heads, heads, strict=True):
+            mine.load_state_dict(theirs.state_dict())
 
     # -- the pipeline ---------------------------------------------------------------------------------------
     def _check_inputs(self, input_features: torch.Tensor) -> None:
@@ -187,25 +231,21 @@ class LoopSVDDModel(LoopSVDDPreTrainedModel):
         return self.pool_windows(self.get_window_embeddings(input_features, is_longer), window_clip_index)
 
     def score_embeddings(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """`(n, embedding_dim)` -> (`(n,)` anomaly scores, `(n, latent_dim)` latents of the first head).
+        """`(n, embedding_dim)` -> (`(n,)` anomaly scores, `(n, latent_dim)` latents of the first head): see
+        `svdd_head.ensemble_score`."""
+        return ensemble_score(self.heads, embeddings)
 
-        A head's score is the squared distance of its latent to its centre (minus R^2 for soft-boundary); an
-        ensemble scores the mean over heads of each head's score divided by its scale.
-        """
-        embeddings = embeddings.to(self.head.input_mean.dtype)
-        if self.config.l2_normalize:
-            embeddings = torch.nn.functional.normalize(embeddings, dim=-1)
-        radii = self.config.radii()
-        scales = self.config.score_scales or [1.0] * self.config.ensemble_size
-        total, first_latent = 0.0, None
-        for i, head in enumerate(self.heads):
-            latent = head.encode(embeddings)
-            dist = (latent - self.center_tensor(i, latent.device, latent.dtype)).square().sum(dim=-1)
-            if self.config.objective == "soft-boundary":
-                dist = dist - radii[i] ** 2
-            total = total + dist / scales[i]
-            first_latent = latent if first_latent is None else first_latent
-        return total / len(self.heads), first_latent
+    def embed_windows(
+        self, input_features: torch.Tensor, is_longer: torch.Tensor | None = None, max_windows: int | None = None
+    ) -> torch.Tensor:
+        """`get_window_embeddings` at most `max_windows` windows at a time (memory bounded whatever the loop
+        lengths; the result does not depend on the chunking). Default: 4 on CPU, 64 on accelerators."""
+        max_windows = max_windows or MAX_WINDOWS_PER_FORWARD.get(self.device.type, DEFAULT_MAX_WINDOWS)
+        chunks = []
+        for i in range(0, len(input_features), max_windows):
+            longer = None if is_longer is None else is_longer[i : i + max_windows]
+            chunks.append(self.get_window_embeddings(input_features[i : i + max_windows], longer))
+        return torch.cat(chunks)
 
     def forward(
         self,
@@ -215,6 +255,7 @@ class LoopSVDDModel(LoopSVDDPreTrainedModel):
         window_start_s: torch.Tensor | None = None,
         return_loss: bool = False,
         return_dict: bool | None = None,
+        max_windows: int | None = None,
     ) -> LoopSVDDOutput | tuple:
         r"""
         Args:
@@ -224,10 +265,12 @@ class LoopSVDDModel(LoopSVDDPreTrainedModel):
             window_clip_index (`torch.LongTensor` of shape `(num_windows,)`, *optional*): the loop of each
                 window; `None` means one window per loop.
             window_start_s (`torch.FloatTensor` of shape `(num_windows,)`, *optional*): passed through.
-            return_loss (`bool`): also return the Deep SVDD objective over the batch.
+            return_loss (`bool`): also return the Deep SVDD objective over the batch
+                (`svdd_head.ensemble_loss`: for one head, exactly the loss its trainer minimises).
+            max_windows (`int`, *optional*): windows per encoder pass (memory bound); 4 on CPU, 64 otherwise.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        window_embeddings = self.get_window_embeddings(input_features, is_longer)
+        window_embeddings = self.embed_windows(input_features, is_longer, max_windows)
         embedding = self.pool_windows(window_embeddings, window_clip_index)
         scores, latent = self.score_embeddings(embedding)
         if window_clip_index is None:
@@ -235,12 +278,7 @@ class LoopSVDDModel(LoopSVDDPreTrainedModel):
             window_clip_index = torch.arange(len(scores), device=scores.device)
         else:
             window_scores = self.score_embeddings(window_embeddings)[0]
-        loss = None
-        if return_loss:
-            if self.config.objective == "soft-boundary":
-                loss = self.config.radii()[0] ** 2 + torch.relu(scores).mean() / self.config.nu
-            else:
-                loss = scores.mean()
+        loss = ensemble_loss(self.heads, embedding) if return_loss else None
         output = LoopSVDDOutput(
             loss=loss,
             anomaly_score=scores,
@@ -254,4 +292,4 @@ class LoopSVDDModel(LoopSVDDPreTrainedModel):
         return output if return_dict else output.to_tuple()
 
 
-__all__ = ["LoopSVDDModel", "LoopSVDDOutput", "LoopSVDDPreTrainedModel"]
+__all__ = ["MAX_WINDOWS_PER_FORWARD", "LoopSVDDModel", "LoopSVDDOutput", "LoopSVDDPreTrainedModel"]

@@ -1,9 +1,9 @@
-"""Scoring audio files with a detector: decode (in a background thread), batch, score, rank, report."""
+"""Scoring audio files with a detector: decode (in a background thread), batch, score through
+`LoopSVDDModel.forward`, rank, report. Files too long to hold are streamed window by window."""
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -12,23 +12,11 @@ import numpy as np
 import torch
 
 from .audio import AudioDecodeError, audio_duration, find_audio_files, iter_segments, load_audio
-from .embedding import LoopScore, embed_waveforms, score_waveforms
+from .embedding import ScoredLoop, forward_waveforms, percentile_of, score_waveforms, verdict
 from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from .modeling_loop_svdd import LoopSVDDModel
 
-
-def percentile_of(score: float, calibration_scores: list[float] | None) -> float | None:
-    """Percentage of held-out normal loops scoring at or below `score`."""
-    if not calibration_scores:
-        return None
-    return 100.0 * bisect.bisect_right(calibration_scores, score) / len(calibration_scores)
-
-
-def verdict(score: float, threshold: float | None) -> str:
-    if threshold is None:
-        return "uncalibrated"
-    return "anomalous" if score > threshold else "normal"
-
+__all__ = ["ScoredLoop", "percentile_of", "score_files", "score_long_file", "score_paths", "verdict"]
 
 STREAM_ABOVE_S = 120.0  # longer files are decoded and embedded window by window (bounded memory)
 
@@ -40,15 +28,25 @@ class LongFile:
         self.duration_s = duration_s
 
 
-def _decoded(files: list[Path], sampling_rate: int) -> Iterator[tuple[Path, np.ndarray | LongFile | None, str | None]]:
+Decoder = Callable[[Path, int], "np.ndarray | LongFile"]
+
+
+def decode_file(path: Path, sampling_rate: int) -> np.ndarray | LongFile:
+    """The waveform, or a `LongFile` marker above `STREAM_ABOVE_S` (raises `AudioDecodeError`)."""
+    duration = audio_duration(path) if path.is_file() and path.stat().st_size > 0 else None
+    if duration is not None and duration > STREAM_ABOVE_S:
+        return LongFile(duration)
+    return load_audio(path, sampling_rate)
+
+
+def _decoded(
+    files: list[Path], sampling_rate: int, decode: Decoder = decode_file
+) -> Iterator[tuple[Path, np.ndarray | LongFile | None, str | None]]:
     """Decode files a few ahead of the consumer, so decoding overlaps with the encoder."""
 
     def job(path: Path) -> tuple[Path, np.ndarray | LongFile | None, str | None]:
         try:
-            duration = audio_duration(path) if path.is_file() and path.stat().st_size > 0 else None
-            if duration is not None and duration > STREAM_ABOVE_S:
-                return path, LongFile(duration), None
-            return path, load_audio(path, sampling_rate), None
+            return path, decode(path, sampling_rate), None
         except AudioDecodeError as err:
             return path, None, str(err).removeprefix(f"{path}: ")
 
@@ -65,27 +63,71 @@ def _decoded(files: list[Path], sampling_rate: int) -> Iterator[tuple[Path, np.n
 @torch.inference_mode()
 def score_long_file(
     model: LoopSVDDModel, extractor: LoopSVDDFeatureExtractor, path: Path, duration_s: float, windows_per_step: int = 4
-) -> LoopScore:
-    """Score a long file window by window: at most `windows_per_step` windows are decoded and held at once.
-    Gives the score of the whole-file path (mean of the window embeddings)."""
+) -> ScoredLoop:
+    """Score a long file window by window through `model.forward` (each window a loop of its own): at most
+    `windows_per_step` windows are decoded and held at once. Gives the score of the whole-file path (the mean of
+    the window embeddings, scored by the model's head)."""
     sr, w = extractor.sampling_rate, extractor.nb_max_samples
     starts = extractor.window_starts(int(round(duration_s * sr)))
-    embeddings, begin_s, chunk = [], [], []
+    embeddings, window_scores, begin_s, chunk = [], [], [], []
     segments = iter_segments(path, sr, [st / sr for st in starts], w / sr)
     for start, wave in zip(starts, segments, strict=True):
         if wave.size:
             chunk.append(wave[:w])
             begin_s.append(start / sr)
         if len(chunk) == windows_per_step or (start == starts[-1] and chunk):
-            embeddings.append(embed_waveforms(model, extractor, chunk, sr)[0])
+            out = forward_waveforms(model, extractor, chunk, sr)
+            embeddings.append(out.embedding)
+            window_scores += out.anomaly_score.float().cpu().tolist()
             chunk = []
     if not embeddings:
         raise AudioDecodeError(f"{path}: the audio has no samples")
-    window_emb = torch.cat(embeddings)
-    clip_emb = window_emb.mean(0, keepdim=True)
-    score = model.score_embeddings(clip_emb)[0]
-    win_scores = model.score_embeddings(window_emb)[0]
-    return LoopScore(float(score[0]), clip_emb[0].float().cpu().numpy(), win_scores.float().cpu().tolist(), begin_s)
+    clip_emb = torch.cat(embeddings).mean(0, keepdim=True)
+    score = float(model.score_embeddings(clip_emb)[0][0])
+    record = ScoredLoop(str(path), duration_s, score, window_scores=window_scores, window_start_s=begin_s)
+    record.embedding = clip_emb[0].float().cpu().numpy()
+    return record.judged(model.config.threshold, model.config.calibration_scores)
+
+
+def score_paths(
+    model: LoopSVDDModel,
+    extractor: LoopSVDDFeatureExtractor,
+    files: list[Path],
+    batch_size: int = 8,
+    decode: Decoder = decode_file,
+    names: list[str] | None = None,
+) -> tuple[list[ScoredLoop], list[tuple[Path, str]]]:
+    """Score `files` (bad ones are reported, not fatal): (records, most anomalous first; `(file, reason)` errors).
+    `decode` may refuse a file with `AudioDecodeError` (e.g. the demo's size limits); `names` label the records."""
+    shown = dict(zip(files, names or [p.name for p in files], strict=True))
+    results: list[ScoredLoop] = []
+    errors: list[tuple[Path, str]] = []
+    batch: list[tuple[Path, np.ndarray]] = []
+
+    def flush() -> None:
+        waves, paths = [w for _, w in batch], [str(p) for p, _ in batch]
+        results.extend(score_waveforms(model, extractor, waves, extractor.sampling_rate, batch_size, paths))
+        batch.clear()
+
+    for path, wave, error in _decoded(files, extractor.sampling_rate, decode):
+        if error is None and isinstance(wave, LongFile):
+            try:
+                results.append(score_long_file(model, extractor, path, wave.duration_s))
+                continue
+            except AudioDecodeError as err:
+                error = str(err).removeprefix(f"{path}: ")
+        if error is not None:
+            errors.append((path, error))
+            continue
+        batch.append((path, wave))
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    for r in results:
+        r.name = shown[Path(r.file)]
+    results.sort(key=lambda r: r.score, reverse=True)
+    return results, errors
 
 
 def score_files(
@@ -96,47 +138,12 @@ def score_files(
 ) -> dict[str, Any]:
     """Score every audio file in `inputs` (files or folders). Bad files are reported, not fatal.
 
-    Returns `{"results": [...ranked, most anomalous first], "errors": [{"file", "error"}], "threshold": ...}`.
+    Returns `{"results": [...ranked, most anomalous first], "errors": [{"file", "error"}], "threshold": ...}`,
+    each result a `ScoredLoop.to_json()`.
     """
-    files = find_audio_files(inputs)
-    results: list[dict[str, Any]] = []
-    errors: list[dict[str, str]] = []
-    batch: list[tuple[Path, np.ndarray]] = []
-    cfg = model.config
-
-    def add(path: Path, duration_s: float, s: LoopScore) -> None:
-        windows = [{"start_s": t, "score": v} for t, v in zip(s.window_start_s, s.window_scores, strict=True)]
-        results.append(
-            {
-                "file": str(path),
-                "score": s.score,
-                "verdict": verdict(s.score, cfg.threshold),
-                "percentile": percentile_of(s.score, cfg.calibration_scores),
-                "duration_s": duration_s,
-                "windows": windows,
-            }
-        )
-
-    def flush() -> None:
-        scores = score_waveforms(model, extractor, [w for _, w in batch], extractor.sampling_rate, batch_size)
-        for (path, wave), s in zip(batch, scores, strict=True):
-            add(path, len(wave) / extractor.sampling_rate, s)
-        batch.clear()
-
-    for path, wave, error in _decoded(files, extractor.sampling_rate):
-        if error is None and isinstance(wave, LongFile):
-            try:
-                add(path, wave.duration_s, score_long_file(model, extractor, path, wave.duration_s))
-                continue
-            except AudioDecodeError as err:
-                error = str(err).removeprefix(f"{path}: ")
-        if error is not None:
-            errors.append({"file": str(path), "error": error})
-            continue
-        batch.append((path, wave))
-        if len(batch) >= batch_size:
-            flush()
-    if batch:
-        flush()
-    results.sort(key=lambda r: r["score"], reverse=True)
-    return {"threshold": cfg.threshold, "results": results, "errors": errors}
+    results, errors = score_paths(model, extractor, find_audio_files(inputs), batch_size)
+    return {
+        "threshold": model.config.threshold,
+        "results": [r.to_json() for r in results],
+        "errors": [{"file": str(path), "error": reason} for path, reason in errors],
+    }

@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
 from loop_svdd.detectors import DETECTORS, DeepSVDD, NotFittedError, make_detector
 
-_DEEP = {"epochs": 15, "pretrain_epochs": 3, "n_ensemble": 1}
+_DEEP = {"epochs": 15, "pretrain_epochs": 3, "ensemble_size": 1}
 FAST = {"deep_svdd": _DEEP, "deep_svdd_residual": _DEEP}
 
 
@@ -32,7 +33,7 @@ def test_detector_contract(name, data):
     assert scores.shape == (len(x_test),)
     assert np.ptp(scores) > 0, "scores are constant"
     assert roc_auc_score(y_test, scores) > 0.9  # higher = more abnormal
-    np.testing.assert_array_equal(scores, det.score_samples(x_test))
+    np.testing.assert_array_equal(-scores, det.score_samples(x_test))  # scikit-learn: higher = more normal
     fitted = [k for k in vars(det) if k.endswith("_")]
     assert {"threshold_", "decision_scores_", "n_features_in_"} <= set(fitted)
     assert det.threshold_ == pytest.approx(np.quantile(det.decision_scores_, 0.95))
@@ -45,10 +46,11 @@ def test_detector_contract(name, data):
 
 def test_deep_svdd_guards(data):
     train, _, _ = data
-    det = DeepSVDD(epochs=5, pretrain_epochs=2, eps=0.1, n_ensemble=2).fit(train)
+    det = DeepSVDD(epochs=5, pretrain_epochs=2, eps=0.1, ensemble_size=2).fit(train)
     assert len(det.heads_) == 2
-    for head, center in zip(det.heads_, det.centers_, strict=True):
-        assert (center.abs() >= 0.1 - 1e-7).all()
+    for head in det.heads_:
+        assert (head.center.abs() >= 0.1 - 1e-7).all()  # Ruff's eps guard, in the head's buffer
+        assert float(head.score_scale) > 0 and float(head.score_scale) != 1.0  # the ensemble's median scaling
         assert not any("bias" in n for n, _ in head.named_parameters())
         assert not any(m.affine for m in head.modules() if isinstance(m, torch.nn.BatchNorm1d))
         assert not head.training
@@ -60,3 +62,44 @@ def test_make_detector_unknown():
         make_detector("nope")
     with pytest.raises(TypeError, match="unknown option"):
         DeepSVDD(not_an_option=1)
+
+
+@pytest.mark.parametrize("name", list(DETECTORS))
+def test_detectors_are_sklearn_estimators(name, data):
+    train, x_test, _ = data
+    det = make_detector(name, random_state=3, **FAST.get(name, {}))
+    params = det.get_params()
+    assert params["random_state"] == 3 and params["threshold_quantile"] == 0.95
+    twin = clone(det)
+    assert type(twin) is type(det) and twin.get_params() == params and not hasattr(twin, "threshold_")
+    twin.set_params(threshold_quantile=0.9)
+    assert twin.get_params()["threshold_quantile"] == 0.9 and det.threshold_quantile == 0.95
+    if name.startswith("deep_svdd"):
+        assert params["ensemble_size"] == 1 and params["epochs"] == 15
+        twin.set_params(epochs=2, lr=1e-3)
+        assert twin.training_config().epochs == 2 and twin.training_config().lr == 1e-3
+    np.testing.assert_allclose(
+        clone(det).fit(train).decision_function(x_test), det.fit(train).decision_function(x_test), rtol=1e-12
+    )
+
+
+def test_deep_svdd_detector_is_the_model_that_ships(data, tmp_path):
+    """The benchmark's detector fits the heads a LoopSVDDModel ships: same buffers, same scores."""
+    from loop_svdd import LoopSVDDConfig, LoopSVDDModel
+    from loop_svdd.svdd_head import HeadConfig
+
+    train, x_test, _ = data  # 64-d embeddings: an HTS-AT whose pooled size is 64
+    det = DeepSVDD(epochs=6, pretrain_epochs=2, ensemble_size=2, hidden_dims=[16, 8]).fit(train)
+    audio = {"patch_embeds_hidden_size": 8, "hidden_size": 64, "depths": [1, 1, 1, 1], "num_attention_heads": [1] * 4}
+    config = LoopSVDDConfig(audio_config=audio, ensemble_size=2, **HeadConfig.of(det.training_config()).head_kwargs())
+    model = LoopSVDDModel(config).eval()
+    model.load_heads(det.heads_)
+    for mine, theirs in zip(model.heads, det.heads_, strict=True):
+        for name in ("center", "radius", "score_scale", "input_mean"):
+            assert torch.equal(getattr(mine, name), getattr(theirs, name)), name
+    model.save_pretrained(tmp_path)
+    loaded = LoopSVDDModel.from_pretrained(tmp_path).eval()
+    with torch.inference_mode():
+        for m in (model, loaded):
+            shipped = m.score_embeddings(torch.from_numpy(x_test))[0].double().numpy()
+            np.testing.assert_allclose(shipped, det.decision_function(x_test), rtol=1e-6, atol=1e-6)

@@ -45,14 +45,10 @@ def clips(lengths=LENGTHS_S):
         ({"nu": 0.0}, "nu"),
         ({"hidden_dims": []}, "hidden_dims"),
         ({"dropout": 1.5}, "dropout"),
-        ({"center": [0.0, 1.0]}, "latent size"),
-        ({"center": [float("nan")] * 8}, "NaN"),
-        ({"radius": -1.0}, "radius"),
         ({"threshold": float("inf")}, "threshold"),
         ({"audio_config": {**SMALL_AUDIO, "hidden_size": 100}}, "hidden_size"),
         ({"activation": "swish"}, "activation"),
-        ({"ensemble_size": 2, "center": [0.5] * 8}, "ensemble_size is 2"),
-        ({"ensemble_size": 2, "score_scales": [1.0]}, "score_scales"),
+        ({"ensemble_size": 0}, "ensemble_size"),
     ],
 )
 def test_config_rejects_bad_fields(kwargs, message):
@@ -61,10 +57,33 @@ def test_config_rejects_bad_fields(kwargs, message):
         LoopSVDDConfig(**kwargs)
 
 
-def test_config_defaults_are_the_papers():
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"center": [0.0, 1.0]}, "latent size"),
+        ({"center": [float("nan")] * 8}, "NaN"),
+        ({"radius": -1.0}, "radius"),
+        ({"center": [0.5] * 8, "ensemble": 2}, "ensemble_size is 2"),
+        ({"score_scales": [1.0], "ensemble": 2}, "score_scales"),
+        ({"score_scales": [0.0]}, "score_scale"),
+    ],
+)
+def test_svdd_state_rejects_bad_values(kwargs, message):
+    model = small_model(False, ensemble_size=kwargs.pop("ensemble", 1))
+    with pytest.raises(ValueError, match=message):
+        model.set_svdd_state(**kwargs)
+
+
+def test_config_defaults_come_from_one_place():
+    from loop_svdd.svdd_head import HeadConfig
+    from loop_svdd.training import SVDDTrainingConfig
+
     config = LoopSVDDConfig()
     assert config.embedding_dim == 1024 and not config.is_fused  # HTSAT-base, music checkpoints
-    assert config.hidden_dims == [512, 256, 128, 64, 32] and config.activation == "elu" and config.dropout == 0.2
+    head, training = HeadConfig(), SVDDTrainingConfig()
+    for name in HeadConfig.field_names():  # the model ships what training fits by default (the tuned preset)
+        assert getattr(config, name) == getattr(head, name) == getattr(training, name), name
+    assert config.hidden_dims == [512, 256] and config.l2_normalize and config.activation == "elu"
     assert LoopSVDDConfig.from_htsat_size("tiny", enable_fusion=True).embedding_dim == 768
 
 
@@ -251,7 +270,7 @@ def test_ensemble_state_round_trip(tmp_path):
                 )
                 ** 2
             ).sum(-1)
-            for h, c in zip(model.heads, model.config.centers(), strict=True)
+            for h, c in zip(model.heads, ([0.3] * 8, [-0.3] * 8), strict=True)
         ]
         expected = (each[0] / 2.0 + each[1] / 4.0) / 2
         assert torch.allclose(model.score_embeddings(emb)[0], expected, rtol=1e-5)
@@ -370,3 +389,98 @@ def test_laion_checkpoint_parity(tmp_path, htsat, fusion):
 def test_convert_rejects_non_htsat_state_dict():
     with pytest.raises(CheckpointError, match="HTS-AT"):
         convert_laion_state_dict({"text_branch.embeddings.weight": torch.zeros(2, 2)})
+
+
+def test_svdd_state_lives_in_head_buffers(tmp_path):
+    model = small_model(False, ensemble_size=2, objective="soft-boundary")
+    model.set_svdd_state(
+        center=[torch.full((8,), 0.3), torch.full((8,), -0.2)], radius=[0.5, 0.25], score_scales=[2.0, 4.0]
+    )
+    model.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert not {"center", "radius", "score_scales", "legacy_svdd_state"} & set(config)
+    from safetensors.torch import load_file
+
+    tensors = load_file(tmp_path / "model.safetensors")
+    assert torch.equal(tensors["extra_heads.0.center"], torch.full((8,), -0.2))
+    assert float(tensors["head.radius"]) == 0.5 and float(tensors["extra_heads.0.score_scale"]) == 4.0
+
+
+def _write_old_format(model, folder, state):
+    """A folder as versions before the buffers wrote it: no centre/radius/scale tensors, the state in config.json."""
+    from safetensors.torch import load_file, save_file
+
+    model.save_pretrained(folder)
+    tensors = load_file(folder / "model.safetensors")
+    buffers = ("center", "radius", "score_scale")
+    save_file(
+        {k: v for k, v in tensors.items() if k.rsplit(".", 1)[-1] not in buffers},
+        folder / "model.safetensors",
+        metadata={"format": "pt"},
+    )
+    config = json.loads((folder / "config.json").read_text())
+    config.update(state)
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize("ensemble_size", [1, 2])
+def test_folders_written_before_the_buffers_still_load(tmp_path, ensemble_size):
+    from loop_svdd.model_io import load_detector
+
+    model = small_model(False, ensemble_size=ensemble_size, objective="soft-boundary")
+    old_state = (
+        {"center": [0.25] * 8, "radius": 0.5}
+        if ensemble_size == 1
+        else {"center": [[0.25] * 8, [-0.5] * 8], "radius": [0.5, 0.1], "score_scales": [2.0, 3.0]}
+    )
+    model.set_svdd_state(**old_state)
+    fe = LoopSVDDFeatureExtractor.from_model_config(model.config)
+    emb = torch.randn(6, 128)
+    with torch.inference_mode():
+        expected = model.score_embeddings(emb)[0]
+    _write_old_format(model, tmp_path, old_state)
+    fe.save_pretrained(tmp_path)
+    for loaded in (LoopSVDDModel.from_pretrained(tmp_path).eval(), load_detector(tmp_path)[0]):
+        assert torch.equal(loaded.head.center, torch.full((8,), 0.25)) and float(loaded.head.radius) == 0.5
+        assert torch.equal(loaded.head.input_std, model.head.input_std)  # loaded weights survive the migration
+        with torch.inference_mode():
+            torch.testing.assert_close(loaded.score_embeddings(emb)[0], expected)
+    # saved again, the state moves to the buffers for good
+    loaded.save_pretrained(tmp_path / "again")
+    assert "center" not in json.loads((tmp_path / "again" / "config.json").read_text())
+
+
+def test_forward_loss_is_the_trainers_loss():
+    from loop_svdd.svdd_head import ensemble_loss
+
+    for objective in ("one-class", "soft-boundary"):
+        model = small_model(False, ensemble_size=2, objective=objective)
+        model.set_svdd_state(center=torch.randn(2, 8), radius=[0.3, 0.6], score_scales=[2.0, 0.5])
+        inputs = LoopSVDDFeatureExtractor.from_model_config(model.config)(clips((1.0, 3.0, 12.0)), sampling_rate=SR)
+        with torch.inference_mode():
+            out = model(**inputs, return_loss=True)
+            per_head = [h.svdd_loss(h.distance(out.embedding)) / h.score_scale for h in model.heads]
+        assert out.loss.item() == pytest.approx(float(sum(per_head) / 2), rel=1e-6)
+        with torch.no_grad():
+            assert out.loss.item() == pytest.approx(float(ensemble_loss(model.heads, out.embedding)), rel=1e-6)
+        # one head with scale 1 (as while it trains): the plain Deep SVDD objective
+        single = small_model(False, objective=objective)
+        single.set_svdd_state(center=torch.randn(8), radius=0.4)
+        with torch.inference_mode():
+            out = single(**inputs, return_loss=True)
+            dist = ((single.head.encode(out.embedding) - single.head.center) ** 2).sum(-1)
+        r2 = 0.4**2
+        plain = dist.mean() if objective == "one-class" else r2 + torch.clamp(dist - r2, min=0).mean() / 0.1
+        assert out.loss.item() == pytest.approx(plain.item(), rel=1e-5)
+
+
+def test_forward_chunks_windows_without_changing_results():
+    model = small_model(False)
+    model.set_svdd_state(center=torch.full((8,), 0.3))
+    inputs = LoopSVDDFeatureExtractor.from_model_config(model.config)(clips((3.0, 25.0, 14.3)), sampling_rate=SR)
+    with torch.inference_mode():
+        whole = model(**inputs, max_windows=64)
+        chunked = model(**inputs, max_windows=1)
+    assert len(inputs["input_features"]) > 3
+    torch.testing.assert_close(chunked.anomaly_score, whole.anomaly_score, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(chunked.window_scores, whole.window_scores, rtol=1e-5, atol=1e-6)

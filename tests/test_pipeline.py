@@ -86,22 +86,17 @@ def test_train_score_evaluate_every_entry_point(corpus, encoder_dir, tmp_path, c
     )
     assert result.summary["train_rows"] == json.loads((cli_dir / "training_summary.json").read_text())["train_rows"]
     model, fe = load_detector(cli_dir)
-    assert model.config.center is not None and model.config.threshold is not None
+    assert model.config.threshold is not None and all(h.center.abs().min() >= 0.1 for h in model.heads)  # Ruff's eps
     assert model.config.head_type == head_type and model.config.objective == objective
-    assert model.config.ensemble_size == 3 and len(model.heads) == 3 and len(model.config.score_scales) == 3
-    assert all(abs(c) >= 0.1 for center in model.config.centers() for c in center)  # Ruff's eps guard
-    # The ensemble score is the mean of each head's score divided by its scale (the DeepSVDD detector's rule).
+    assert model.config.ensemble_size == 3 and len(model.heads) == 3
+    assert len({float(h.score_scale) for h in model.heads}) == 3  # each head's own median scaling
+    # The ensemble score is the mean of each head's raw score divided by its scale.
     emb = torch.randn(5, model.config.embedding_dim)
-    from loop_svdd.training.deep_svdd import score as head_score
-
-    per_head = [
-        head_score(h, torch.tensor(c), r, objective, emb.numpy(), model.config.l2_normalize) / s
-        for h, c, r, s in zip(
-            model.heads, model.config.centers(), model.config.radii(), model.config.score_scales, strict=True
-        )
-    ]
     with torch.inference_mode():
-        assert np.allclose(model.score_embeddings(emb)[0].numpy(), np.mean(per_head, axis=0), rtol=1e-4)
+        per_head = [h.score(emb) / h.score_scale for h in model.heads]
+        assert torch.allclose(model.score_embeddings(emb)[0], sum(per_head) / 3, rtol=1e-5)
+        raw = model.head.distance(emb) - (model.head.radius**2 if objective == "soft-boundary" else 0)
+        assert torch.allclose(per_head[0] * model.head.score_scale, raw, rtol=1e-5)
 
     # score: a ranked table and JSON; the high 'keys' loops rank above the held-out bass loops.
     heldout = result.summary["heldout_files"]
@@ -207,3 +202,22 @@ def test_weights_that_do_not_fit_the_config_are_refused(encoder_dir, tmp_path, c
     (tmp_path / "m" / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelLoadError, match="do not fit|lacks weights"):
         load_detector(tmp_path / "m")
+
+
+def test_embedding_cache_fingerprint_survives_save_and_reload(tmp_path):
+    """`train` saves the model; `evaluate` reloads it and must find the embeddings `train` cached."""
+    from conftest import small_model
+
+    from loop_svdd import LoopSVDDFeatureExtractor
+    from loop_svdd.embedding import encoder_fingerprint
+    from loop_svdd.model_io import load_detector, save_detector
+
+    model = small_model(False)
+    extractor = LoopSVDDFeatureExtractor.from_model_config(model.config)
+    before = encoder_fingerprint(model, extractor)
+    save_detector(model, extractor, tmp_path)
+    loaded, loaded_extractor = load_detector(tmp_path)
+    assert "auto_map" in loaded_extractor.to_dict()  # what saving adds, and what must not count
+    assert encoder_fingerprint(loaded, loaded_extractor) == before
+    loaded_extractor.frequency_max = 12000  # a setting that changes embeddings still does
+    assert encoder_fingerprint(loaded, loaded_extractor) != before

@@ -243,4 +243,4 @@ def test_training_killed_with_sigkill_resumes_to_the_same_result(corpus, encoder
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     cfg_a = json.loads((tmp_path / "ref" / "config.json").read_text())
     cfg_b = json.loads((run_dir / "config.json").read_text())
-    assert cfg_a["center"] == cfg_b["center"] and cfg_a["threshold"] == cfg_b["threshold"]
+    assert cfg_a["threshold"] == cfg_b["threshold"]  # the centres are head buffers, compared above

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from loop_svdd.training import SVDDTrainingConfig, TrainingDivergedError, fit_deep_svdd, score
+from loop_svdd.svdd_head import score_array
+from loop_svdd.training import PRESETS, SVDDTrainingConfig, TrainingDivergedError, fit_deep_svdd
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,8 @@ def test_result_and_determinism(x):
     assert (res.center.abs() >= 0.1 - 1e-7).all()
     assert len(res.val_scores) == 8
     assert res.threshold == pytest.approx(np.quantile(res.val_scores, 0.95))
-    s = score(res.head, res.center, res.radius, "one-class", x)
+    torch.testing.assert_close(res.head.center, res.center, rtol=0, atol=0)  # the centre ships in the head
+    s = score_array([res.head], x).numpy()
     assert s.shape == (40,) and np.ptp(s) > 0 and (s >= 0).all()
     np.testing.assert_array_equal(fit_deep_svdd(x, _config(), progress=False).val_scores, res.val_scores)
     assert not np.array_equal(fit_deep_svdd(x, _config(seed=1), progress=False).val_scores, res.val_scores)
@@ -68,8 +70,8 @@ def test_result_and_determinism(x):
 
 def test_soft_boundary_radius(x):
     res = fit_deep_svdd(x, _config(objective="soft-boundary", warmup_epochs=0), progress=False)
-    assert res.radius > 0
-    assert (score(res.head, res.center, res.radius, "soft-boundary", x) < 0).any()
+    assert res.radius > 0 and float(res.head.radius) == pytest.approx(res.radius)
+    assert (score_array([res.head], x).numpy() < 0).any()
 
 
 def test_nan_input_and_divergence(x):
@@ -87,3 +89,36 @@ def test_nan_input_and_divergence(x):
 def test_config_validation(kw):
     with pytest.raises(ValueError):
         SVDDTrainingConfig(**kw)
+
+
+@pytest.mark.parametrize("objective", ["one-class", "soft-boundary"])
+def test_trainer_loss_is_the_models_loss(x, objective):
+    """The validation loss the trainer records is the head's own loss, the one `forward(return_loss=True)` uses."""
+    from loop_svdd.svdd_head import ensemble_loss
+
+    config = _config(objective=objective, warmup_epochs=0, epochs=3, patience=100)
+    res = fit_deep_svdd(x, config, progress=False)
+    # the head kept is the best epoch's (lowest validation loss)
+    val = torch.from_numpy(x[np.sort(np.random.default_rng(config.seed).permutation(len(x))[:8])])
+    with torch.no_grad():
+        loss = float(ensemble_loss([res.head], val))
+        manual = res.head.distance(val)
+        if objective == "soft-boundary":
+            r2 = res.head.radius**2
+            manual = r2 + torch.clamp(manual - r2, min=0).mean() / config.nu
+        else:
+            manual = manual.mean()
+    assert loss == pytest.approx(float(manual), rel=1e-6)
+    if objective == "one-class":
+        assert loss == pytest.approx(min(res.history["svdd_val_loss"]), rel=1e-5)
+
+
+def test_presets_select_the_two_sets_of_defaults():
+    assert SVDDTrainingConfig() == SVDDTrainingConfig.from_preset("tuned")
+    paper = SVDDTrainingConfig.from_preset("paper", seed=3)
+    assert paper.hidden_dims == [512, 256, 128, 64, 32] and not paper.l2_normalize and paper.lr == 1e-3
+    assert paper.seed == 3 and PRESETS["paper"]["epochs"] == paper.epochs
+    tuned = SVDDTrainingConfig()
+    assert tuned.hidden_dims == [512, 256] and tuned.l2_normalize and tuned.lr == 1e-4
+    with pytest.raises(ValueError, match="unknown preset"):
+        SVDDTrainingConfig.from_preset("fast")

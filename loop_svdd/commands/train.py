@@ -43,7 +43,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="loops per encoder batch when embedding")
     p.add_argument("--threshold-quantile", type=float, default=None)
     p.add_argument("--holdout", type=float, default=0.2, help="fraction of normal loops kept out for evaluation")
-    p.add_argument("--ensemble", type=int, default=3, help="number of heads (seeds) averaged; 1 = a single head")
+    p.add_argument(
+        "--preset",
+        choices=("tuned", "paper"),
+        default="tuned",
+        help="training settings the other flags override: tuned (what ships: 512-256 head, L2, lr 1e-4) or paper "
+        "(1024-512-256-128-64-32, no L2, lr 1e-3, 50 + 50 epochs)",
+    )
+    p.add_argument(
+        "--ensemble-size",
+        "--ensemble",  # the old name, kept working
+        dest="ensemble_size",
+        type=int,
+        default=None,
+        help="number of heads (seeds) averaged; 1 = a single head (default: the preset's, 3)",
+    )
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--log-with", default=None, help="an Accelerate tracker (tensorboard, wandb, ...)")
     p.add_argument("--no-progress", action="store_true")
@@ -64,17 +78,18 @@ def training_config_from_args(args: argparse.Namespace):
         "batch_size": args.train_batch_size,
         "threshold_quantile": args.threshold_quantile,
         "seed": args.seed,
+        "ensemble_size": args.ensemble_size,
     }
     try:
-        return SVDDTrainingConfig(**{k: v for k, v in overrides.items() if v is not None})
+        return SVDDTrainingConfig.from_preset(args.preset, **{k: v for k, v in overrides.items() if v is not None})
     except ValueError as err:
         raise CLIError(str(err)) from err
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data import CorpusError, RowFilter
+    from ..data import RowFilter
     from ..encoders import describe_encoder, resolve_default_encoder
-    from ..training.deep_svdd import TrainingDivergedError
+    from ..errors import LoopSVDDError
     from ..training.from_corpus import train_on_corpus
 
     config = training_config_from_args(args)
@@ -93,13 +108,12 @@ def run(args: argparse.Namespace) -> int:
             encoder=args.encoder or resolve_default_encoder(),
             training=config,
             holdout_fraction=args.holdout,
-            ensemble_size=args.ensemble,
             batch_size=args.batch_size,
             split=args.split,
             progress=not args.no_progress,
             accelerator=accelerator,
         )
-    except (CorpusError, TrainingDivergedError, ValueError, OSError) as err:
+    except (LoopSVDDError, ValueError, OSError) as err:
         raise CLIError(str(err).splitlines()[0]) from err
     finally:
         if accelerator is not None:

@@ -8,12 +8,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import CorpusError
 from .midi import sf2_presets
-
-
-class CorpusError(RuntimeError):
-    """A missing tool, soundfont or package, or an impossible request (message says how to fix it)."""
-
 
 SF2_DIRS = tuple(
     Path(p)

@@ -4,7 +4,7 @@ CSV for the results."""
 from __future__ import annotations
 
 import csv
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +12,11 @@ import numpy as np
 import torch
 
 from ..audio import AudioDecodeError, load_audio
-from ..embedding import score_waveforms
+from ..embedding import ScoredLoop
 from ..encoders import describe_encoder
 from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from ..modeling_loop_svdd import LoopSVDDModel
-from ..scoring import percentile_of, verdict
+from ..scoring import score_paths
 from .plots import score_distribution_image, spectrogram_image
 
 TABLE_HEADERS = ["rank", "file", "score", "verdict", "percentile", "duration (s)", "windows"]
@@ -31,19 +31,7 @@ class Limits:
     max_file_mb: float = 20.0
 
 
-@dataclass
-class LoopResult:
-    name: str
-    path: str
-    score: float
-    verdict: str
-    percentile: float | None
-    duration_s: float
-    window_scores: list[float] = field(default_factory=list)
-    window_start_s: list[float] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+LoopResult = ScoredLoop  # the demo's name for the one scored-loop record
 
 
 def _decode(path: Path, sampling_rate: int, limits: Limits) -> np.ndarray:
@@ -62,36 +50,19 @@ def analyse_files(
     paths: list[str | Path],
     limits: Limits = Limits(),
     names: list[str] | None = None,
-) -> tuple[list[LoopResult], list[tuple[str, str]]]:
-    """Score `paths`; return (results, most anomalous first) and per-file errors `(name, reason)`."""
-    names = names or [Path(p).name for p in paths]
-    errors: list[tuple[str, str]] = []
-    decoded: list[tuple[str, str, np.ndarray]] = []
-    for name, path in zip(names, paths, strict=True):
-        try:
-            decoded.append((name, str(path), _decode(Path(path), extractor.sampling_rate, limits)))
-        except AudioDecodeError as err:
-            errors.append((name, str(err).removeprefix(f"{path}: ")))
-    cfg = model.config
-    scores = score_waveforms(model, extractor, [w for _, _, w in decoded], extractor.sampling_rate, batch_size=4)
-    results = [
-        LoopResult(
-            name=name,
-            path=path,
-            score=s.score,
-            verdict=verdict(s.score, cfg.threshold),
-            percentile=percentile_of(s.score, cfg.calibration_scores),
-            duration_s=len(wave) / extractor.sampling_rate,
-            window_scores=list(s.window_scores),
-            window_start_s=list(s.window_start_s),
-        )
-        for (name, path, wave), s in zip(decoded, scores, strict=True)
-    ]
-    results.sort(key=lambda r: r.score, reverse=True)
-    return results, errors
+) -> tuple[list[ScoredLoop], list[tuple[str, str]]]:
+    """Score `paths` under `limits` (`scoring.score_paths`); return (results, most anomalous first) and per-file
+    errors `(name, reason)`."""
+    files = [Path(p) for p in paths]
+    names = names or [p.name for p in files]
+    results, errors = score_paths(
+        model, extractor, files, batch_size=4, decode=lambda p, sr: _decode(p, sr, limits), names=names
+    )
+    shown = dict(zip(files, names, strict=True))
+    return results, [(shown[path], reason) for path, reason in errors]
 
 
-def table_rows(results: list[LoopResult]) -> list[list[Any]]:
+def table_rows(results: list[ScoredLoop]) -> list[list[Any]]:
     return [
         [
             i,
@@ -106,7 +77,7 @@ def table_rows(results: list[LoopResult]) -> list[list[Any]]:
     ]
 
 
-def write_csv(results: list[LoopResult], path: str | Path) -> Path:
+def write_csv(results: list[ScoredLoop], path: str | Path) -> Path:
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(TABLE_HEADERS)
@@ -115,9 +86,9 @@ def write_csv(results: list[LoopResult], path: str | Path) -> Path:
 
 
 @torch.inference_mode()
-def spectrogram_for(extractor: LoopSVDDFeatureExtractor, result: LoopResult, threshold: float | None) -> np.ndarray:
+def spectrogram_for(extractor: LoopSVDDFeatureExtractor, result: ScoredLoop, threshold: float | None) -> np.ndarray:
     """The loop's log-mel (the encoder's own front end) with its per-window scores."""
-    wave = load_audio(result.path, extractor.sampling_rate, max_seconds=result.duration_s + 1.0)
+    wave = load_audio(result.file, extractor.sampling_rate, max_seconds=result.duration_s + 1.0)
     kind = "htk" if extractor.fusion else "slaney"
     log_mel = extractor.log_mel(torch.from_numpy(wave)[None], kind)[0].numpy()
     return spectrogram_image(
@@ -131,7 +102,7 @@ def spectrogram_for(extractor: LoopSVDDFeatureExtractor, result: LoopResult, thr
     )
 
 
-def distribution_for(model: LoopSVDDModel, results: list[LoopResult], selected: int) -> np.ndarray:
+def distribution_for(model: LoopSVDDModel, results: list[ScoredLoop], selected: int) -> np.ndarray:
     """Scores of the held-out normal loops with every scored loop marked and `selected` highlighted."""
     marks = [(f"{r.name} ({r.score:.3g})", r.score) for r in results]
     return score_distribution_image(

@@ -1,14 +1,20 @@
-"""PyOD-style detector contract: ``fit(X)`` on normals, ``decision_function(X)`` higher = more abnormal."""
+"""The detector contract: scikit-learn estimators (`BaseEstimator`, `OutlierMixin`: `get_params`, `clone`) with
+PyOD's conventions: ``fit(X)`` on normals, ``decision_function(X)`` higher = more abnormal, ``predict`` 1 for
+anomalies, fitted attributes ending in ``_``."""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 
 import numpy as np
+from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
+from ..errors import LoopSVDDError
 
 
-class NotFittedError(RuntimeError):
-    """Raised when a detector is used before ``fit``."""
+class NotFittedError(LoopSVDDError, _SklearnNotFittedError):
+    """Raised when a detector is used before ``fit`` (also scikit-learn's ``NotFittedError``)."""
 
 
 def check_array(X, n_features: int | None = None) -> np.ndarray:
@@ -25,21 +31,20 @@ def check_array(X, n_features: int | None = None) -> np.ndarray:
     return X
 
 
-class BaseDetector(ABC):
-    """Base class for one-class anomaly detectors (PyOD conventions).
+class BaseDetector(OutlierMixin, BaseEstimator):
+    """Base class of the one-class anomaly detectors.
 
     Args:
         threshold_quantile: ``threshold_`` is this quantile of the training scores (0.95: 5% of the
             training normals would be flagged, like PyOD's ``contamination=0.05``).
         random_state: seed of everything random in ``fit``.
 
-    Fitted attributes end with an underscore: ``decision_scores_`` (training scores), ``threshold_``,
-    ``n_features_in_``.
+    Subclasses list every parameter in their ``__init__`` signature and store it unchanged (scikit-learn's
+    rule), so ``get_params`` and ``sklearn.base.clone`` work. Fitted attributes end with an underscore:
+    ``decision_scores_`` (training scores), ``threshold_``, ``n_features_in_``.
     """
 
     def __init__(self, threshold_quantile: float = 0.95, random_state: int | None = 0) -> None:
-        if not 0.0 < threshold_quantile <= 1.0:
-            raise ValueError(f"threshold_quantile must be in (0, 1], got {threshold_quantile}")
         self.threshold_quantile = threshold_quantile
         self.random_state = random_state
 
@@ -53,6 +58,8 @@ class BaseDetector(ABC):
 
     def fit(self, X, y=None) -> BaseDetector:
         """Fit on normal samples ``X`` (n, d); ``y`` is ignored (unsupervised)."""
+        if not 0.0 < self.threshold_quantile <= 1.0:
+            raise ValueError(f"threshold_quantile must be in (0, 1], got {self.threshold_quantile}")
         X = check_array(X)
         if len(X) < 2:
             raise ValueError(f"{type(self).__name__} needs at least 2 training samples, got {len(X)}")
@@ -66,18 +73,14 @@ class BaseDetector(ABC):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(X) first")
 
     def decision_function(self, X) -> np.ndarray:
-        """Anomaly scores (n,), higher = more abnormal."""
+        """Anomaly scores (n,), higher = more abnormal (PyOD's convention)."""
         self._check_fitted()
         return np.asarray(self._score(check_array(X, self.n_features_in_)), dtype=np.float64)
 
     def score_samples(self, X) -> np.ndarray:
-        """Same as :meth:`decision_function` (higher = more abnormal, unlike scikit-learn)."""
-        return self.decision_function(X)
+        """scikit-learn's convention: higher = more *normal*, i.e. minus :meth:`decision_function`."""
+        return -self.decision_function(X)
 
     def predict(self, X) -> np.ndarray:
-        """1 for anomalies (score above ``threshold_``), 0 for normals."""
+        """1 for anomalies (score above ``threshold_``), 0 for normals (PyOD's labels)."""
         return (self.decision_function(X) > self.threshold_).astype(int)
-
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_"))
-        return f"{type(self).__name__}({params})"

@@ -13,8 +13,14 @@ from .base import BaseDetector
 class IsolationForest(BaseDetector):
     """scikit-learn's Isolation Forest; score = minus its ``score_samples`` (higher = more abnormal)."""
 
-    def __init__(self, n_estimators: int = 100, standardize: bool = True, **kwargs) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        n_estimators: int = 100,
+        standardize: bool = True,
+        threshold_quantile: float = 0.95,
+        random_state: int | None = 0,
+    ) -> None:
+        super().__init__(threshold_quantile=threshold_quantile, random_state=random_state)
         self.n_estimators = n_estimators
         self.standardize = standardize
 
@@ -33,8 +39,10 @@ class PCAReconstruction(BaseDetector):
     """The paper's PCA baseline: standardise, keep ``n_components`` (a variance fraction by default),
     score = squared reconstruction error in standardised units. (PyOD's PCA scores something else.)"""
 
-    def __init__(self, n_components: float | int = 0.95, **kwargs) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self, n_components: float | int = 0.95, threshold_quantile: float = 0.95, random_state: int | None = 0
+    ) -> None:
+        super().__init__(threshold_quantile=threshold_quantile, random_state=random_state)
         self.n_components = n_components
 
     def _fit(self, X):
@@ -51,8 +59,8 @@ class KNN(BaseDetector):
     """Mean Euclidean distance to the ``n_neighbors`` nearest training points (standardised).
     Training scores leave the point itself out."""
 
-    def __init__(self, n_neighbors: int = 5, **kwargs) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, n_neighbors: int = 5, threshold_quantile: float = 0.95, random_state: int | None = 0) -> None:
+        super().__init__(threshold_quantile=threshold_quantile, random_state=random_state)
         self.n_neighbors = n_neighbors
 
     def _fit(self, X):
@@ -71,8 +79,14 @@ class OneClassSVM(BaseDetector):
     """scikit-learn's One-Class SVM (RBF, ``gamma='scale'``) on standardised inputs; score = minus its
     decision function."""
 
-    def __init__(self, nu: float = 0.5, gamma: str | float = "scale", **kwargs) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        nu: float = 0.5,
+        gamma: str | float = "scale",
+        threshold_quantile: float = 0.95,
+        random_state: int | None = 0,
+    ) -> None:
+        super().__init__(threshold_quantile=threshold_quantile, random_state=random_state)
         self.nu = nu
         self.gamma = gamma
 

@@ -1,75 +1,103 @@
-"""Deep SVDD as a PyOD-style detector over embeddings (wraps :func:`loop_svdd.training.fit_deep_svdd`)."""
+"""Deep SVDD as a detector over embeddings: the very heads a `LoopSVDDModel` ships
+(:func:`loop_svdd.training.fit_ensemble`), scored by :func:`loop_svdd.svdd_head.score_array`."""
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
+from dataclasses import fields
+from typing import Any
 
-import numpy as np
-
-from ..training import SVDDTrainingConfig, fit_deep_svdd, score
+from ..svdd_head import score_array
+from ..training import SVDDTrainingConfig, fit_ensemble
 from .base import BaseDetector
 
-_CONFIG_FIELDS = {f.name for f in fields(SVDDTrainingConfig)} - {"seed", "threshold_quantile", "val_fraction"}
+_OWN = {"seed", "threshold_quantile", "val_fraction", "ensemble_size"}  # set by the detector's own parameters
+_CONFIG_FIELDS = {f.name for f in fields(SVDDTrainingConfig)} - _OWN
 
 
 class DeepSVDD(BaseDetector):
-    """Deep SVDD head on embeddings: autoencoder pretraining, then a fixed-centre hypersphere.
+    """An ensemble of Deep SVDD heads on embeddings: autoencoder pretraining, then a fixed-centre hypersphere.
 
     Args:
-        head_type: ``"ae"`` or ``"residual_ae"`` (the paper's AE / AEwRES).
-        n_ensemble: number of heads trained with seeds ``random_state, random_state + 1, ...``; the score is
-            the mean of their scores, each divided by the median of its own training scores.
+        preset: ``"tuned"`` (what ships) or ``"paper"``: the :data:`~loop_svdd.training.PRESETS` entry the
+            training settings start from.
+        ensemble_size: number of heads, trained with seeds ``random_state, random_state + 1, ...``; the score is
+            the mean of their scores, each divided by the median of its own training scores. None: the preset's.
         accelerator: an ``accelerate.Accelerator`` (one is created if None).
         progress: show tqdm bars while training.
         val_fraction: normals held out for early stopping. 0 by default: with 11-51 training rows, holding
             out 20% cost 0.002-0.003 AUROC on the benchmark; ``threshold_`` comes from training scores.
-        **config: any other :class:`~loop_svdd.training.SVDDTrainingConfig` field (epochs, lr, nu, ...).
+        checkpoint_dir: write resumable checkpoints there (``head<i>`` per head).
+        **training: any other :class:`~loop_svdd.training.SVDDTrainingConfig` field (head_type, epochs, lr, ...);
+            kept as parameters, so ``get_params``/``set_params``/``clone`` see them.
 
-    Fitted attributes: ``heads_``, ``centers_``, ``radii_``, ``scales_``, ``results_`` (the
-    :class:`~loop_svdd.training.SVDDFitResult` of each member), ``decision_scores_``, ``threshold_``.
+    Fitted attributes: ``heads_`` (the :class:`~loop_svdd.svdd_head.SVDDAutoencoder` heads, their centre, radius
+    and score scale in buffers: load them into a model with ``LoopSVDDModel.load_heads``), ``results_`` (the
+    :class:`~loop_svdd.training.SVDDFitResult` of each head), ``decision_scores_``, ``threshold_``.
     """
 
     def __init__(
         self,
-        head_type: str = "ae",
-        n_ensemble: int = 3,
+        preset: str = "tuned",
+        ensemble_size: int | None = None,
         threshold_quantile: float = 0.95,
         random_state: int | None = 0,
         accelerator=None,
         progress: bool = False,
         val_fraction: float = 0.0,
-        **config,
+        checkpoint_dir: str | None = None,
+        **training: Any,
     ) -> None:
         super().__init__(threshold_quantile=threshold_quantile, random_state=random_state)
-        unknown = set(config) - _CONFIG_FIELDS
+        unknown = set(training) - _CONFIG_FIELDS
         if unknown:
             raise TypeError(f"DeepSVDD got unknown option(s): {', '.join(sorted(unknown))}")
-        if n_ensemble < 1:
-            raise ValueError(f"n_ensemble must be >= 1, got {n_ensemble}")
-        self.head_type = head_type
-        self.n_ensemble = n_ensemble
+        self.preset = preset
+        self.ensemble_size = ensemble_size
         self.accelerator = accelerator
         self.progress = progress
-        self.config = SVDDTrainingConfig(
-            head_type=head_type, threshold_quantile=threshold_quantile, val_fraction=val_fraction, **config
-        )
+        self.val_fraction = val_fraction
+        self.checkpoint_dir = checkpoint_dir
+        self._training_keys = tuple(training)
+        for key, value in training.items():
+            setattr(self, key, value)
+
+    @classmethod
+    def from_training_config(cls, config: SVDDTrainingConfig, **kwargs: Any) -> DeepSVDD:
+        """A detector that trains with exactly `config` (its seed, quantile and ensemble size included)."""
+        training = {k: v for k, v in config.to_dict().items() if k in _CONFIG_FIELDS}
+        own = {
+            "ensemble_size": config.ensemble_size,
+            "random_state": config.seed,
+            "threshold_quantile": config.threshold_quantile,
+            "val_fraction": config.val_fraction,
+        }
+        return cls(**{**own, **training, **kwargs})
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {**super().get_params(deep), **{k: getattr(self, k) for k in self._training_keys}}
+
+    def set_params(self, **params: Any) -> DeepSVDD:
+        for key in [k for k in params if k in _CONFIG_FIELDS and k not in self._training_keys]:
+            self._training_keys += (key,)
+            setattr(self, key, params.pop(key))
+        return super().set_params(**params)
+
+    def training_config(self) -> SVDDTrainingConfig:
+        """The :class:`~loop_svdd.training.SVDDTrainingConfig` that ``fit`` trains with."""
+        own = {
+            "seed": 0 if self.random_state is None else int(self.random_state),
+            "threshold_quantile": self.threshold_quantile,
+            "val_fraction": self.val_fraction,
+        }
+        if self.ensemble_size is not None:
+            own["ensemble_size"] = self.ensemble_size
+        return SVDDTrainingConfig.from_preset(self.preset, **{k: getattr(self, k) for k in self._training_keys}, **own)
 
     def _fit(self, X):
-        seed = 0 if self.random_state is None else int(self.random_state)
-        self.results_ = [
-            fit_deep_svdd(X, replace(self.config, seed=seed + i), self.accelerator, progress=self.progress)
-            for i in range(self.n_ensemble)
-        ]
+        config = self.training_config()
+        self.results_ = fit_ensemble(X, config, self.accelerator, self.checkpoint_dir, self.progress)
         self.heads_ = [r.head for r in self.results_]
-        self.centers_ = [r.center for r in self.results_]
-        self.radii_ = [r.radius for r in self.results_]
-        raw = [self._member_scores(i, X) for i in range(self.n_ensemble)]
-        self.scales_ = [float(max(np.median(np.abs(s)), 1e-12)) for s in raw]
-        return np.mean([s / c for s, c in zip(raw, self.scales_, strict=True)], axis=0)
-
-    def _member_scores(self, i: int, X: np.ndarray) -> np.ndarray:
-        r = self.results_[i]
-        return score(r.head, r.center, r.radius, self.config.objective, X, self.config.l2_normalize)
+        return self._score(X)
 
     def _score(self, X):
-        return np.mean([self._member_scores(i, X) / self.scales_[i] for i in range(self.n_ensemble)], axis=0)
+        return score_array(self.heads_, X).numpy()

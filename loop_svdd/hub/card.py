@@ -45,6 +45,18 @@ def _count_parameters(weights: Path) -> str:
     return f"{total / 1e6:.2f} M" if total >= 1e5 else f"{total:,}"
 
 
+def _radii(weights: Path) -> str:
+    """The soft-boundary radius of each head (head buffers in model.safetensors)."""
+    if not weights.is_file():
+        return "unknown"
+    from safetensors import safe_open
+
+    with safe_open(str(weights), framework="pt") as f:
+        keys = sorted((k for k in f.keys() if k.endswith(".radius")), key=lambda k: (not k.startswith("head."), k))
+        radii = [float(f.get_tensor(k)) for k in keys]
+    return ", ".join(f"{r:.4g}" for r in radii) or "unknown"
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
@@ -174,7 +186,11 @@ def generate_model_card(
         "head_line": f"{'residual autoencoder' if config.head_type == 'residual_ae' else 'autoencoder'} encoder "
         f"{config.embedding_dim} -> {' -> '.join(map(str, config.hidden_dims))}, {config.activation}, no biases",
         "objective_line": f"{config.objective} Deep SVDD"
-        + (f" (nu = {config.nu:g}, R = {config.radius:.4g})" if config.objective == "soft-boundary" else ""),
+        + (
+            f" (nu = {config.nu:g}, R = {_radii(model_dir / 'model.safetensors')})"
+            if config.objective == "soft-boundary"
+            else ""
+        ),
         "threshold": threshold,
         "threshold_quantile": config.threshold_quantile,
         "threshold_line": threshold_line,

@@ -20,7 +20,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..checkpointing import flatten_optimizer, load_checkpoint, save_checkpoint, unflatten_optimizer
+from ..checkpointing import (
+    flatten_optimizer,
+    load_checkpoint,
+    restore_rng,
+    rng_tensors,
+    save_checkpoint,
+    unflatten_optimizer,
+)
 from ..configuration_loop_svdd import HTSAT_SIZES, LoopSVDDConfig
 from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from ..modeling_loop_svdd import LoopSVDDModel
@@ -121,6 +128,158 @@ def initial_model(config: PretrainConfig) -> LoopSVDDModel:
     return model
 
 
+class ContrastiveTrainer:
+    """The pretraining loop: one object per run holding the network, optimizer, view generator and JSON state;
+    `train` runs the remaining steps, checkpointing every `checkpoint_every` (a later trainer on the same
+    directory, config and data resumes bit-exactly)."""
+
+    def __init__(
+        self,
+        mels: list[torch.Tensor],
+        config: PretrainConfig,
+        ckpt_dir: Path,
+        accelerator: Any,
+        progress: bool = True,
+        on_step_end: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.mels, self.config, self.ckpt_dir, self.accelerator = mels, config, ckpt_dir, accelerator
+        self.progress, self.on_step_end = progress, on_step_end
+        self.device = accelerator.device
+        self.extractor = LoopSVDDFeatureExtractor()
+        self.n_procs, self.rank = accelerator.num_processes, accelerator.process_index
+        if config.batch_size % self.n_procs or config.batch_size // self.n_procs < 2:
+            raise ValueError(
+                f"batch_size {config.batch_size} must split into >= 2 loops on each of {self.n_procs} processes"
+            )
+        self.local = config.batch_size // self.n_procs
+        self.lm = initial_model(config)
+        torch.manual_seed(config.seed)
+        self.net = ContrastiveModel(self.lm.encoder, self.lm.config.embedding_dim, config.projection_dim)
+        self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=config.lr_at(0), weight_decay=config.weight_decay)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.state: dict[str, Any] = {
+            "config": config.to_dict(),
+            "fingerprint": mels_fingerprint(mels),
+            "step": 0,
+            "elapsed_s": 0.0,
+            "history": {"loss": [], "positive_accuracy": [], "lr": []},
+        }
+        self._resume()
+        self.net, self.optimizer = accelerator.prepare(self.net, self.optimizer)
+        self.inner = accelerator.unwrap_model(self.net)
+
+    def _resume(self) -> None:
+        resumed = load_checkpoint(self.ckpt_dir)
+        if resumed is None:
+            return
+        saved, tensors = resumed
+        if saved.get("config") != self.state["config"] or saved.get("fingerprint") != self.state["fingerprint"]:
+            raise ValueError(
+                f"the checkpoint in {self.ckpt_dir} was written for another config or corpus; "
+                "use another --output-dir or delete it"
+            )
+        self.state = saved
+        self.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        self.optimizer.load_state_dict(unflatten_optimizer(tensors, saved["optimizer"]))
+        restore_rng(tensors, self.device, self.generator, self.rank)
+
+    def save(self) -> None:
+        if not self.accelerator.is_main_process:
+            return
+        tensors = {f"net.{k}": v.clone() for k, v in self.inner.state_dict().items()}
+        opt_tensors, opt_meta = flatten_optimizer(getattr(self.optimizer, "optimizer", self.optimizer))
+        tensors.update(opt_tensors)
+        tensors.update(rng_tensors(self.device, self.generator, self.rank))
+        save_checkpoint(self.ckpt_dir, {**self.state, "optimizer": opt_meta}, tensors, step=self.state["step"])
+
+    def step(self) -> tuple[float, float, float]:
+        """One optimisation step on a batch of view pairs; returns (loss, positive accuracy, lr)."""
+        config, local, st = self.config, self.local, self.state
+        step = st["step"]
+        lr = config.lr_at(step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        picked = torch.randperm(len(self.mels), generator=self.generator)[: config.batch_size].tolist()
+        picked = (picked * math.ceil(config.batch_size / len(picked)))[: config.batch_size]
+        v1, v2 = make_pair_batch(self.mels, picked, self.extractor.num_frames, config.views, self.generator)
+        mine = slice(self.rank * local, (self.rank + 1) * local)
+        views = torch.cat([v1[mine], v2[mine]]).to(self.device)
+        with self.accelerator.autocast():
+            z = self.net(views)
+        loss = nt_xent(z[:local], z[local:], config.temperature)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise FloatingPointError(f"the contrastive loss became {value} at step {step}: lower --lr")
+        self.optimizer.zero_grad()
+        self.accelerator.backward(loss)
+        if config.max_grad_norm:
+            self.accelerator.clip_grad_norm_(self.net.parameters(), config.max_grad_norm)
+        self.optimizer.step()
+        return value, positive_accuracy(z[:local].detach(), z[local:].detach()), lr
+
+    def train(self) -> None:
+        config, st = self.config, self.state
+        bar = tqdm(
+            total=config.steps,
+            initial=st["step"],
+            desc="pretraining",
+            unit="step",
+            disable=not self.progress or not self.accelerator.is_local_main_process,
+        )
+        self.net.train()
+        started = time.perf_counter() - st["elapsed_s"]
+        while st["step"] < config.steps:
+            value, acc, lr = self.step()
+            st["step"] += 1
+            st["elapsed_s"] = time.perf_counter() - started
+            for key, v in (("loss", value), ("positive_accuracy", acc), ("lr", lr)):
+                st["history"][key].append(v)
+            if st["step"] % config.checkpoint_every == 0 or st["step"] == config.steps:
+                self.save()
+            if self.accelerator.trackers:
+                logs = {"pretrain/loss": value, "pretrain/positive_accuracy": acc, "lr": lr}
+                self.accelerator.log(logs, step=st["step"])
+            bar.update(1)
+            bar.set_postfix(loss=f"{value:.3f}", pos_acc=f"{acc:.2f}")
+            if self.on_step_end is not None:
+                self.on_step_end({"step": st["step"], "loss": value, "positive_accuracy": acc, "lr": lr})
+        bar.close()
+
+    def summary(self, description: str) -> dict[str, Any]:
+        config, st = self.config, self.state
+        return {
+            "objective": "SimCLR NT-Xent between two augmented views of a loop (projection head discarded)",
+            "data": description,
+            "n_loops": len(self.mels),
+            "steps": config.steps,
+            "views_seen": 2 * config.batch_size * config.steps,
+            "elapsed_s": round(st["elapsed_s"], 1),
+            "device": str(self.device),
+            "num_processes": self.n_procs,
+            "config": config.to_dict(),
+            "final_loss": st["history"]["loss"][-1],
+            "history": st["history"],
+        }
+
+
+def _encoder_model(trainer: ContrastiveTrainer, description: str) -> LoopSVDDModel:
+    """A LoopSVDD model (untrained head) around the pretrained encoder."""
+    config, lm = trainer.config, trainer.lm
+    name = (
+        f"loop-svdd pretrain-encoder (SimCLR, {lm.config.audio_config.hidden_size}-d HTS-AT from {config.init}, "
+        f"{config.steps} steps x {config.batch_size} loops, seed {config.seed}) on {description}"
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        out_config = LoopSVDDConfig(
+            audio_config=lm.config.audio_config.to_dict(), encoder_name_or_path=name, encoder_pretrained=True
+        )
+        model = LoopSVDDModel(out_config)
+    encoder = trainer.inner.encoder
+    model.encoder.load_state_dict({k: v.detach().float().cpu() for k, v in encoder.state_dict().items()})
+    return model.eval()
+
+
 def pretrain_encoder(
     mels: list[torch.Tensor],
     output_dir: str | Path,
@@ -143,136 +302,17 @@ def pretrain_encoder(
     if len(mels) < 2:
         raise ValueError(f"pretraining needs at least 2 loops, got {len(mels)}")
     output_dir = Path(output_dir)
-    ckpt_dir = output_dir / CHECKPOINT_DIR
     accelerator = accelerator or Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
     device = accelerator.device
-    fingerprint = mels_fingerprint(mels)
-    extractor = LoopSVDDFeatureExtractor()
-    n_procs, rank = accelerator.num_processes, accelerator.process_index
-    if config.batch_size % n_procs or config.batch_size // n_procs < 2:
-        raise ValueError(f"batch_size {config.batch_size} must split into >= 2 loops on each of {n_procs} processes")
-    local = config.batch_size // n_procs
-    cuda = [device.index or 0] if device.type == "cuda" else []
-
-    with torch.random.fork_rng(devices=cuda):
-        lm = initial_model(config)
-        torch.manual_seed(config.seed)
-        net = ContrastiveModel(lm.encoder, lm.config.embedding_dim, config.projection_dim)
-        optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr_at(0), weight_decay=config.weight_decay)
-        generator = torch.Generator().manual_seed(config.seed)
-        st: dict[str, Any] = {
-            "config": config.to_dict(),
-            "fingerprint": fingerprint,
-            "step": 0,
-            "elapsed_s": 0.0,
-            "history": {"loss": [], "positive_accuracy": [], "lr": []},
-        }
-        resumed = load_checkpoint(ckpt_dir)
-        if resumed is not None:
-            saved, tensors = resumed
-            if saved.get("config") != st["config"] or saved.get("fingerprint") != fingerprint:
-                raise ValueError(
-                    f"the checkpoint in {ckpt_dir} was written for another config or corpus; "
-                    "use another --output-dir or delete it"
-                )
-            st = saved
-            net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
-            optimizer.load_state_dict(unflatten_optimizer(tensors, st["optimizer"]))
-            torch.set_rng_state(tensors["rng.torch"])
-            generator.set_state(tensors["rng.generator"])
-            if cuda and f"rng.cuda.{rank}" in tensors:
-                torch.cuda.set_rng_state(tensors[f"rng.cuda.{rank}"], device)
-        net, optimizer = accelerator.prepare(net, optimizer)
-        inner = accelerator.unwrap_model(net)
-
-        def save() -> None:
-            if not accelerator.is_main_process:
-                return
-            tensors = {f"net.{k}": v.clone() for k, v in inner.state_dict().items()}
-            opt_tensors, opt_meta = flatten_optimizer(
-                optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer
-            )
-            tensors.update(opt_tensors)
-            tensors["rng.torch"] = torch.get_rng_state()
-            tensors["rng.generator"] = generator.get_state()
-            if cuda:
-                tensors[f"rng.cuda.{rank}"] = torch.cuda.get_rng_state(device)
-            save_checkpoint(ckpt_dir, {**st, "optimizer": opt_meta}, tensors, step=st["step"])
-
-        bar = tqdm(
-            total=config.steps,
-            initial=st["step"],
-            desc="pretraining",
-            unit="step",
-            disable=not progress or not accelerator.is_local_main_process,
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        trainer = ContrastiveTrainer(
+            mels, config, output_dir / CHECKPOINT_DIR, accelerator, progress=progress, on_step_end=on_step_end
         )
-        net.train()
-        started = time.perf_counter() - st["elapsed_s"]
-        while st["step"] < config.steps:
-            step = st["step"]
-            lr = config.lr_at(step)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            picked = torch.randperm(len(mels), generator=generator)[: config.batch_size].tolist()
-            picked = (picked * math.ceil(config.batch_size / len(picked)))[: config.batch_size]
-            v1, v2 = make_pair_batch(mels, picked, extractor.num_frames, config.views, generator)
-            mine = slice(rank * local, (rank + 1) * local)
-            views = torch.cat([v1[mine], v2[mine]]).to(device)
-            with accelerator.autocast():
-                z = net(views)
-            loss = nt_xent(z[:local], z[local:], config.temperature)
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise FloatingPointError(f"the contrastive loss became {value} at step {step}: lower --lr")
-            optimizer.zero_grad()
-            accelerator.backward(loss)
-            if config.max_grad_norm:
-                accelerator.clip_grad_norm_(net.parameters(), config.max_grad_norm)
-            optimizer.step()
-            acc = positive_accuracy(z[:local].detach(), z[local:].detach())
-            st["step"] = step + 1
-            st["elapsed_s"] = time.perf_counter() - started
-            for key, v in (("loss", value), ("positive_accuracy", acc), ("lr", lr)):
-                st["history"][key].append(v)
-            if st["step"] % config.checkpoint_every == 0 or st["step"] == config.steps:
-                save()
-            if accelerator.trackers:
-                accelerator.log({"pretrain/loss": value, "pretrain/positive_accuracy": acc, "lr": lr}, step=st["step"])
-            bar.update(1)
-            bar.set_postfix(loss=f"{value:.3f}", pos_acc=f"{acc:.2f}")
-            if on_step_end is not None:
-                on_step_end({"step": st["step"], "loss": value, "positive_accuracy": acc, "lr": lr})
-        bar.close()
-
-    encoder = inner.encoder
-    summary = {
-        "objective": "SimCLR NT-Xent between two augmented views of a loop (projection head discarded)",
-        "data": description,
-        "n_loops": len(mels),
-        "steps": config.steps,
-        "views_seen": 2 * config.batch_size * config.steps,
-        "elapsed_s": round(st["elapsed_s"], 1),
-        "device": str(device),
-        "num_processes": n_procs,
-        "config": config.to_dict(),
-        "final_loss": st["history"]["loss"][-1],
-        "history": st["history"],
-        **(provenance or {}),
-    }
-    name = (
-        f"loop-svdd pretrain-encoder (SimCLR, {lm.config.audio_config.hidden_size}-d HTS-AT from {config.init}, "
-        f"{config.steps} steps x {config.batch_size} loops, seed {config.seed}) on {description}"
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        out_config = LoopSVDDConfig(
-            audio_config=lm.config.audio_config.to_dict(), encoder_name_or_path=name, encoder_pretrained=True
-        )
-        model = LoopSVDDModel(out_config)
-    model.encoder.load_state_dict({k: v.detach().float().cpu() for k, v in encoder.state_dict().items()})
-    model.eval()
-    extractor = LoopSVDDFeatureExtractor.from_model_config(out_config)
+        trainer.train()
+    summary = {**trainer.summary(description), **(provenance or {})}
+    model = _encoder_model(trainer, description)
+    extractor = LoopSVDDFeatureExtractor.from_model_config(model.config)
     if accelerator.is_main_process:
         save_detector(model, extractor, output_dir, extra_json={PRETRAINING_JSON: summary})
     accelerator.wait_for_everyone()
-    return PretrainResult(model, extractor, st["history"], output_dir, summary)
+    return PretrainResult(model, extractor, trainer.state["history"], output_dir, summary)

@@ -1,5 +1,23 @@
 """Training loops for the Deep SVDD head."""
 
-from .deep_svdd import SVDDFitResult, SVDDTrainingConfig, TrainingDivergedError, fit_deep_svdd, score
+from .deep_svdd import (
+    PRESETS,
+    AETrainer,
+    DeepSVDDTrainer,
+    SVDDFitResult,
+    SVDDTrainingConfig,
+    TrainingDivergedError,
+    fit_deep_svdd,
+    fit_ensemble,
+)
 
-__all__ = ["SVDDFitResult", "SVDDTrainingConfig", "TrainingDivergedError", "fit_deep_svdd", "score"]
+__all__ = [
+    "PRESETS",
+    "AETrainer",
+    "DeepSVDDTrainer",
+    "SVDDFitResult",
+    "SVDDTrainingConfig",
+    "TrainingDivergedError",
+    "fit_deep_svdd",
+    "fit_ensemble",
+]

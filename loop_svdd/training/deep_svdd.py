@@ -1,12 +1,15 @@
-"""Embedding-level Deep SVDD training (Ruff et al., ICML 2018) on `accelerate`.
+"""Embedding-level Deep SVDD training (Ruff et al., ICML 2018) on `accelerate`, as Ruff's two trainers.
 
-Two phases on a matrix of embeddings of *normal* loops:
+On a matrix of embeddings of *normal* loops:
 
-1. autoencoder pretraining of an :class:`~loop_svdd.svdd_head.SVDDAutoencoder` (MSE on standardised input);
-2. Deep SVDD on its encoder: centre ``c`` = Ruff's eps-fixed mean latent, computed once and then fixed;
-   dropout off; loss = mean squared distance to ``c`` ("one-class") or the soft-boundary loss with radius
-   ``R`` = (1 - nu)-quantile of the distances, updated every epoch after a warm-up.
+1. :class:`AETrainer`: autoencoder pretraining of an :class:`~loop_svdd.svdd_head.SVDDAutoencoder` (MSE on
+   the standardised input);
+2. :class:`DeepSVDDTrainer`: Deep SVDD on its encoder: centre ``c`` = Ruff's eps-fixed mean latent
+   (:func:`~loop_svdd.svdd_head.init_center_c`), computed once and then fixed; dropout off; the head's own loss
+   (:meth:`~loop_svdd.svdd_head.SVDDAutoencoder.svdd_loss`), with the soft-boundary radius
+   (:func:`~loop_svdd.svdd_head.get_radius`) updated every epoch after a warm-up.
 
+The centre and radius end up in the head's buffers: the head this returns is the head that ships.
 A split of the normals (``val_fraction``) drives early stopping and calibrates the threshold.
 With ``checkpoint_dir`` the full state (weights, optimizer, RNG, early-stopping bookkeeping) is written
 atomically at every epoch end (safetensors + JSON, no pickle) and a later call resumes from it bit-exactly.
@@ -17,37 +20,39 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..checkpointing import flatten_optimizer, load_checkpoint, save_checkpoint, unflatten_optimizer
-from ..svdd_head import ACTIVATIONS, HEAD_TYPES, SVDDAutoencoder, init_center
+from ..checkpointing import (
+    flatten_optimizer,
+    load_checkpoint,
+    restore_rng,
+    rng_tensors,
+    save_checkpoint,
+    unflatten_optimizer,
+)
+from ..errors import LoopSVDDError
+from ..svdd_head import HeadConfig, SVDDAutoencoder, ensemble_scale, get_radius, init_center_c
 
-OBJECTIVES = ("one-class", "soft-boundary")
-CHECKPOINT_FORMAT = 1
-PAPER_HIDDEN_DIMS = (512, 256, 128, 64, 32)
+CHECKPOINT_FORMAT = 2  # 2: centre and radius are head buffers
 
 
 @dataclass
-class SVDDTrainingConfig:
-    """Hyper-parameters of :func:`fit_deep_svdd`.
+class SVDDTrainingConfig(HeadConfig):
+    """Hyper-parameters of :func:`fit_deep_svdd` (the head's own fields come from
+    :class:`~loop_svdd.svdd_head.HeadConfig`). The defaults are the ``tuned`` preset, what ships; ``paper`` is
+    the authors' settings (see :data:`PRESETS` and ``docs/benchmark.md``).
 
-    Defaults were chosen on the musicradar-bass-392 one-vs-rest benchmark (see ``docs/benchmark.md``);
-    the train sets there hold 11-51 embeddings. Measured there: the paper's 5-level encoder
-    ``PAPER_HIDDEN_DIMS`` and long autoencoder pretraining at lr 1e-3 both hurt (AUROC 0.73-0.91 vs 0.96);
+    Measured on the musicradar-bass-392 one-vs-rest benchmark (train sets of 11-51 embeddings): the paper's
+    5-level encoder and long autoencoder pretraining at lr 1e-3 both hurt (AUROC 0.73-0.91 vs 0.96);
     L2-normalised inputs, a 2-level encoder and lr 1e-4 helped.
     """
 
-    head_type: str = "ae"
-    hidden_dims: list[int] = field(default_factory=lambda: [512, 256])
-    activation: str = "elu"
-    dropout: float = 0.2
-    objective: str = "one-class"
-    nu: float = 0.1
     eps: float = 0.1
     pretrain_epochs: int = 10
     epochs: int = 50
@@ -59,24 +64,14 @@ class SVDDTrainingConfig:
     val_fraction: float = 0.2
     seed: int = 0
     standardize: bool = True
-    l2_normalize: bool = True
     threshold_quantile: float = 0.95
     warmup_epochs: int = 10
     min_delta: float = 0.0
+    ensemble_size: int = 3
 
     def __post_init__(self) -> None:
-        self.hidden_dims = [int(d) for d in self.hidden_dims]
-        if self.head_type not in HEAD_TYPES:
-            raise ValueError(f"head_type must be one of {HEAD_TYPES}, got {self.head_type!r}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
-        if not self.hidden_dims or any(d <= 0 for d in self.hidden_dims):
-            raise ValueError(f"hidden_dims must be positive layer widths, got {self.hidden_dims}")
+        super().__post_init__()
         checks = {
-            "dropout": 0.0 <= self.dropout < 1.0,
-            "nu": 0.0 < self.nu <= 1.0,
             "eps": self.eps > 0.0,
             "pretrain_epochs": self.pretrain_epochs >= 0,
             "epochs": self.epochs >= 1,
@@ -89,6 +84,7 @@ class SVDDTrainingConfig:
             "threshold_quantile": 0.0 < self.threshold_quantile <= 1.0,
             "warmup_epochs": self.warmup_epochs >= 0,
             "min_delta": self.min_delta >= 0.0,
+            "ensemble_size": self.ensemble_size >= 1,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -96,13 +92,37 @@ class SVDDTrainingConfig:
                 f"invalid SVDDTrainingConfig value(s): {', '.join(f'{b}={getattr(self, b)!r}' for b in bad)}"
             )
 
+    @classmethod
+    def from_preset(cls, preset: str = "tuned", **overrides: Any) -> SVDDTrainingConfig:
+        """The named preset (``"tuned"`` or ``"paper"``) with `overrides`."""
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+        return cls(**{**PRESETS[preset], **overrides})
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+# The two sets of defaults: `tuned` (what ships; the dataclass defaults) and `paper` (the authors' settings:
+# 1024-512-256-128-64-32 on HTSAT-base's 1024-d embeddings, no L2, lr 1e-3, 50 + 50 epochs, 20% validation).
+PRESETS: dict[str, dict[str, Any]] = {
+    "tuned": {},
+    "paper": {
+        "hidden_dims": [512, 256, 128, 64, 32],
+        "l2_normalize": False,
+        "lr": 1e-3,
+        "pretrain_lr": 1e-3,
+        "pretrain_epochs": 50,
+        "epochs": 50,
+        "val_fraction": 0.2,
+    },
+}
+
+
 @dataclass
 class SVDDFitResult:
-    """What :func:`fit_deep_svdd` returns. ``head`` is in eval mode with dropout 0."""
+    """What :func:`fit_deep_svdd` returns. ``head`` is in eval mode with dropout 0; its buffers hold ``center``
+    and ``radius`` (its ``score_scale`` is 1 until an ensemble sets it)."""
 
     head: SVDDAutoencoder
     center: torch.Tensor
@@ -113,54 +133,14 @@ class SVDDFitResult:
     config: SVDDTrainingConfig
 
 
-class TrainingDivergedError(RuntimeError):
+class TrainingDivergedError(LoopSVDDError, RuntimeError):
     """Raised when a loss becomes NaN or infinite."""
 
 
-# --------------------------------------------------------------------------------------------- scoring
-def l2_normalize(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
-def _distances(head: SVDDAutoencoder, center: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return ((head.encode(x) - center) ** 2).sum(dim=1)
-
-
-@torch.no_grad()
-def score(
-    head: SVDDAutoencoder,
-    center: torch.Tensor,
-    radius: float,
-    objective: str,
-    embeddings: np.ndarray,
-    l2_normalize_input: bool = False,
-    batch_size: int = 1024,
-) -> np.ndarray:
-    """Anomaly scores (higher = more abnormal): squared distance to ``center``, minus ``radius**2`` for the
-    soft-boundary objective. ``embeddings`` is (n, input_dim)."""
-    x = np.asarray(embeddings, dtype=np.float32)
-    if x.ndim != 2:
-        raise ValueError(f"embeddings must be 2-D (n, d), got shape {x.shape}")
-    if l2_normalize_input:
-        x = l2_normalize(x)
-    was_training = head.training
-    head.eval()
-    device = center.device
-    out = [
-        _distances(head, center, torch.from_numpy(x[i : i + batch_size]).to(device)).cpu()
-        for i in range(0, len(x), batch_size)
-    ]
-    head.train(was_training)
-    dist = torch.cat(out).double().numpy() if out else np.zeros(0)
-    return dist - radius**2 if objective == "soft-boundary" else dist
-
-
-# ------------------------------------------------------------------------------------------ checkpoints
 def _fingerprint(x: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()[:16]
 
 
-# ------------------------------------------------------------------------------------------------ training
 def _split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     perm = np.random.default_rng(seed).permutation(n)
     n_val = int(math.floor(val_fraction * n))
@@ -184,6 +164,303 @@ def _check_finite(value: float, what: str) -> None:
         )
 
 
+def _new_state(config: SVDDTrainingConfig, fingerprint: str) -> dict[str, Any]:
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "config": config.to_dict(),
+        "fingerprint": fingerprint,
+        "phase": "pretrain" if config.pretrain_epochs > 0 else "svdd",
+        "center_set": False,
+        "epoch": 0,
+        "global_epoch": 0,
+        "best": None,
+        "bad_epochs": 0,
+        "radius": 0.0,
+        "history": {"pretrain_loss": [], "pretrain_val_loss": [], "svdd_loss": [], "svdd_val_loss": []},
+        "done": False,
+    }
+
+
+@dataclass
+class _Run:
+    """What both phases share: the data, the head (``prepared`` for accelerate, ``model`` unwrapped), the
+    batch-order generator, the JSON state and the best weights so far."""
+
+    config: SVDDTrainingConfig
+    accelerator: Any
+    model: SVDDAutoencoder
+    x_train: torch.Tensor
+    x_val: torch.Tensor
+    generator: torch.Generator
+    state: dict[str, Any]
+    checkpoint_dir: str | None = None
+    prepared: Any = None
+    best_state: dict[str, torch.Tensor] | None = None
+    optimizer_state: dict[str, Any] | None = None  # restored from a checkpoint, for the first phase run
+    on_epoch_end: Callable[[dict[str, Any]], None] | None = None
+    bar: Any = field(default=None, repr=False)
+
+
+class _PhaseTrainer:
+    """One phase: epochs of mini-batch AdamW with early stopping on the validation loss (the best epoch's
+    weights are kept), a checkpoint at every epoch end. Subclasses name the phase, its loss and parameters."""
+
+    phase = ""
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+        self.config = run.config
+        self.optimizer: torch.optim.Optimizer | None = None
+
+    # -- what a phase defines ----------------------------------------------------------------------------
+    def n_epochs(self) -> int:
+        raise NotImplementedError
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        raise NotImplementedError
+
+    def lr(self) -> float:
+        raise NotImplementedError
+
+    def batch_loss(self, xb: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        """The phase's loss on `x` with the unwrapped head (validation)."""
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Called before the first epoch (also on resume)."""
+
+    def after_epoch(self) -> None:
+        """Called after each epoch's validation loss."""
+
+    # -- the loop -----------------------------------------------------------------------------------------
+    def train(self) -> None:
+        run = self.run
+        self.start()
+        optimizer = torch.optim.AdamW(
+            self.parameters(), lr=self.lr(), weight_decay=self.config.weight_decay, foreach=True
+        )
+        if run.optimizer_state is not None:
+            optimizer.load_state_dict(run.optimizer_state)
+            run.optimizer_state = None
+        self.optimizer = run.accelerator.prepare(optimizer)
+        while run.state["phase"] == self.phase and not run.state["done"]:
+            train_loss = self.train_epoch()
+            val_loss = self.validate()
+            self.after_epoch()
+            self.end_epoch(train_loss, val_loss)
+
+    def train_epoch(self) -> float:
+        run, model = self.run, self.run.model
+        model.train()
+        total, count = 0.0, 0
+        for idx in _batches(len(run.x_train), self.config.batch_size, run.generator):
+            xb = run.x_train[idx.to(run.x_train.device)]
+            self.optimizer.zero_grad()
+            loss = self.batch_loss(xb)
+            value = float(loss.detach())
+            _check_finite(value, f"{self.phase} training loss")
+            run.accelerator.backward(loss)
+            self.optimizer.step()
+            total += value * len(idx)
+            count += len(idx)
+        return total / max(count, 1)
+
+    @torch.no_grad()
+    def validate(self) -> float:
+        run = self.run
+        run.model.eval()
+        value = float(self.loss(run.x_val if len(run.x_val) else run.x_train))
+        run.model.train()
+        _check_finite(value, f"{self.phase} validation loss")
+        return value
+
+    def end_epoch(self, train_loss: float, val_loss: float) -> None:
+        run, st, cfg = self.run, self.run.state, self.config
+        st["history"][f"{self.phase}_loss"].append(train_loss)
+        st["history"][f"{self.phase}_val_loss"].append(val_loss)
+        st["epoch"] += 1
+        st["global_epoch"] += 1
+        if st["best"] is None or val_loss < st["best"] - cfg.min_delta:
+            st["best"], st["bad_epochs"], st["best_radius"] = val_loss, 0, st["radius"]
+            run.best_state = {k: v.detach().clone() for k, v in run.model.state_dict().items()}
+        else:
+            st["bad_epochs"] += 1
+        finished = st["bad_epochs"] >= cfg.patience or st["epoch"] >= self.n_epochs()
+        if finished:
+            run.model.load_state_dict(run.best_state)  # early stopping: keep the best epoch's weights
+            run.best_state = None
+            self.finish()
+        _save(run, None if finished else self.optimizer)  # a new phase starts with a fresh optimizer
+        self.report(train_loss, val_loss)
+
+    def finish(self) -> None:
+        raise NotImplementedError
+
+    def report(self, train_loss: float, val_loss: float) -> None:
+        run, st = self.run, self.run.state
+        logs = {f"{self.phase}/loss": train_loss, f"{self.phase}/val_loss": val_loss}
+        if self.phase == "svdd" and self.config.objective == "soft-boundary":
+            logs["svdd/radius"] = st["radius"]
+        if run.accelerator.trackers:
+            run.accelerator.log(logs, step=st["global_epoch"])
+        if run.bar is not None:
+            run.bar.set_postfix({"phase": self.phase, "loss": f"{train_loss:.4g}", "val": f"{val_loss:.4g}"})
+            run.bar.n = st["global_epoch"]
+            run.bar.refresh()
+        if run.on_epoch_end is not None:
+            run.on_epoch_end({"phase": self.phase, "epoch": st["epoch"], "global_epoch": st["global_epoch"], **logs})
+
+
+class AETrainer(_PhaseTrainer):
+    """Autoencoder pretraining: the whole head, reconstruction MSE."""
+
+    phase = "pretrain"
+
+    def n_epochs(self) -> int:
+        return self.config.pretrain_epochs
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        return list(self.run.model.parameters())
+
+    def lr(self) -> float:
+        return self.config.pretrain_lr or self.config.lr
+
+    def batch_loss(self, xb: torch.Tensor) -> torch.Tensor:
+        _, recon = self.run.prepared(xb)  # through the prepared module: DDP must see the forward call
+        return self.run.model.reconstruction_loss(xb, recon)
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        return self.run.model.reconstruction_loss(x)
+
+    def finish(self) -> None:
+        self.run.state.update(phase="svdd", epoch=0, best=None, bad_epochs=0, global_epoch=self.config.pretrain_epochs)
+
+
+class DeepSVDDTrainer(_PhaseTrainer):
+    """Deep SVDD on the head's encoder half: fixed centre, no dropout, the head's own loss."""
+
+    phase = "svdd"
+
+    def n_epochs(self) -> int:
+        return self.config.epochs
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        return [p for n, p in self.run.model.named_parameters() if n.startswith("encoder_")]
+
+    def lr(self) -> float:
+        return self.config.lr
+
+    def start(self) -> None:
+        run, model = self.run, self.run.model
+        model.set_dropout(0.0)
+        if not run.state["center_set"]:
+            # Ruff's centre over the training latents, dropout off: computed once, then fixed.
+            model.eval()
+            with torch.no_grad():
+                model.set_state(center=init_center_c(model.encode(run.x_train), self.config.eps))
+            run.state.update(center_set=True, epoch=0, best=None, bad_epochs=0)
+
+    def batch_loss(self, xb: torch.Tensor) -> torch.Tensor:
+        run, model = self.run, self.run.model
+        if run.prepared is model:
+            return model.svdd_loss(model.distance(xb))
+        latent, recon = run.prepared(xb)
+        # DDP: the decoder takes no part in this phase but must be in the graph
+        return model.svdd_loss(model.distance(xb, latent)) + 0.0 * recon.sum()
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        return self.run.model.svdd_loss(self.run.model.distance(x))
+
+    def after_epoch(self) -> None:
+        run, cfg = self.run, self.config
+        if cfg.objective == "soft-boundary" and run.state["epoch"] >= cfg.warmup_epochs:
+            run.model.eval()
+            with torch.no_grad():
+                run.state["radius"] = get_radius(run.model.distance(run.x_train), cfg.nu)
+            run.model.set_state(radius=run.state["radius"])
+
+    def finish(self) -> None:
+        cfg = self.config
+        radius = self.run.state["best_radius"] if cfg.objective == "soft-boundary" else 0.0
+        self.run.state.update(done=True, radius=radius, global_epoch=cfg.pretrain_epochs + cfg.epochs)
+
+
+def _save(run: _Run, optimizer: torch.optim.Optimizer | None) -> None:
+    """Checkpoint the run (weights with their centre/radius buffers, best weights, optimizer, RNG)."""
+    if run.checkpoint_dir is None or not run.accelerator.is_main_process:
+        return
+    tensors = {f"model.{k}": v.clone() for k, v in run.model.state_dict().items()}
+    if run.best_state is not None:
+        tensors.update({f"best.{k}": v for k, v in run.best_state.items()})
+    opt_meta = None
+    if optimizer is not None:
+        opt_tensors, opt_meta = flatten_optimizer(getattr(optimizer, "optimizer", optimizer))
+        tensors.update(opt_tensors)
+    tensors.update(rng_tensors(run.x_train.device, run.generator))
+    save_checkpoint(run.checkpoint_dir, {**run.state, "optimizer": opt_meta}, tensors, step=run.state["global_epoch"])
+
+
+def _resume(run: _Run) -> None:
+    """Load `run.checkpoint_dir`'s checkpoint into `run`, if there is one for this config and data."""
+    resumed = load_checkpoint(run.checkpoint_dir) if run.checkpoint_dir else None
+    if resumed is None:
+        return
+    saved, tensors = resumed
+    st = run.state
+    if saved.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"checkpoint in {run.checkpoint_dir} is from an older version; use a fresh checkpoint_dir")
+    if saved.get("config") != st["config"] or saved.get("fingerprint") != st["fingerprint"]:
+        raise ValueError(
+            f"checkpoint in {run.checkpoint_dir} was written for another config or data set; use a fresh checkpoint_dir"
+        )
+    device = run.x_train.device
+    run.state = saved
+    run.model.load_state_dict({k[6:]: v.to(device) for k, v in tensors.items() if k.startswith("model.")})
+    if any(k.startswith("best.") for k in tensors):
+        run.best_state = {k[5:]: v.to(device) for k, v in tensors.items() if k.startswith("best.")}
+    if saved.get("optimizer") is not None:
+        run.optimizer_state = unflatten_optimizer(tensors, saved["optimizer"])
+    restore_rng(tensors, device, run.generator)
+
+
+def _check_embeddings(embeddings: np.ndarray) -> np.ndarray:
+    x = np.asarray(embeddings, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"embeddings must be 2-D (n, d), got shape {x.shape}")
+    if len(x) < 2:
+        raise ValueError(f"Deep SVDD needs at least 2 normal embeddings, got {len(x)}")
+    if not np.isfinite(x).all():
+        raise ValueError("embeddings contain NaN or inf values")
+    return x
+
+
+def _new_run(x_np: np.ndarray, config: SVDDTrainingConfig, accelerator: Any, checkpoint_dir: str | None) -> _Run:
+    """The head (standardised on the training rows), data and state of a fresh run, then the checkpoint's."""
+    device = accelerator.device
+    train_idx, val_idx = _split(len(x_np), config.val_fraction, config.seed)
+    x_train = torch.from_numpy(x_np[train_idx]).to(device)
+    head = SVDDAutoencoder.from_config(x_np.shape[1], config)
+    if config.standardize:
+        head.fit_standardization(x_train.cpu())
+    run = _Run(
+        config=config,
+        accelerator=accelerator,
+        model=head.to(device),
+        x_train=x_train,
+        x_val=torch.from_numpy(x_np[val_idx]).to(device),
+        generator=torch.Generator().manual_seed(config.seed),
+        state=_new_state(config, _fingerprint(x_np)),
+        checkpoint_dir=checkpoint_dir,
+    )
+    _resume(run)
+    run.prepared = accelerator.prepare(run.model)
+    run.model = accelerator.unwrap_model(run.prepared)
+    return run
+
+
 def fit_deep_svdd(
     embeddings: np.ndarray,
     config: SVDDTrainingConfig | None = None,
@@ -192,7 +469,8 @@ def fit_deep_svdd(
     progress: bool = True,
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
 ) -> SVDDFitResult:
-    """Train a Deep SVDD head on ``embeddings`` (n, d) of normal loops.
+    """Train a Deep SVDD head on ``embeddings`` (n, d) of normal loops: :class:`AETrainer` then
+    :class:`DeepSVDDTrainer`.
 
     ``on_epoch_end`` is called with ``{"phase", "epoch", "global_epoch", ...losses}`` after each epoch's
     checkpoint is written (raise from it to stop a run early, e.g. to test resumption).
@@ -200,219 +478,66 @@ def fit_deep_svdd(
     from accelerate import Accelerator
 
     config = config or SVDDTrainingConfig()
-    x_np = np.asarray(embeddings, dtype=np.float32)
-    if x_np.ndim != 2:
-        raise ValueError(f"embeddings must be 2-D (n, d), got shape {x_np.shape}")
-    if len(x_np) < 2:
-        raise ValueError(f"Deep SVDD needs at least 2 normal embeddings, got {len(x_np)}")
-    if not np.isfinite(x_np).all():
-        raise ValueError("embeddings contain NaN or inf values")
-    if config.l2_normalize:
-        x_np = l2_normalize(x_np)
+    x_np = _check_embeddings(embeddings)
     accelerator = accelerator or Accelerator()
     device = accelerator.device
-    ckpt = checkpoint_dir
-    fingerprint = _fingerprint(x_np)
-
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
         torch.manual_seed(config.seed)
-        train_idx, val_idx = _split(len(x_np), config.val_fraction, config.seed)
-        x_train = torch.from_numpy(x_np[train_idx]).to(device)
-        x_val = torch.from_numpy(x_np[val_idx]).to(device)
-
-        head = SVDDAutoencoder(x_np.shape[1], config.hidden_dims, config.head_type, config.activation, config.dropout)
-        if config.standardize:
-            head.input_mean.copy_(x_train.mean(0).cpu())
-            std = x_train.std(0).cpu() if len(x_train) > 1 else torch.ones(x_np.shape[1])
-            head.input_std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
-        head.to(device)
-        generator = torch.Generator().manual_seed(config.seed)
-
-        st: dict[str, Any] = {
-            "format": CHECKPOINT_FORMAT,
-            "config": config.to_dict(),
-            "fingerprint": fingerprint,
-            "phase": "pretrain" if config.pretrain_epochs > 0 else "svdd",
-            "epoch": 0,
-            "global_epoch": 0,
-            "best": None,
-            "bad_epochs": 0,
-            "radius": 0.0,
-            "history": {"pretrain_loss": [], "pretrain_val_loss": [], "svdd_loss": [], "svdd_val_loss": []},
-            "done": False,
-        }
-        best_state: dict[str, torch.Tensor] | None = None
-        center: torch.Tensor | None = None
-        optimizer = _make_optimizer(head, config, st["phase"])
-        resumed = load_checkpoint(ckpt) if ckpt else None
-        if resumed is not None:
-            saved, tensors = resumed
-            if saved.get("config") != config.to_dict() or saved.get("fingerprint") != fingerprint:
-                raise ValueError(
-                    f"checkpoint in {checkpoint_dir} was written for another config or data set; "
-                    "use a fresh checkpoint_dir"
-                )
-            st = saved
-            head.load_state_dict({k[6:]: v.to(device) for k, v in tensors.items() if k.startswith("model.")})
-            if st["phase"] == "svdd" and "center" in tensors:
-                center = tensors["center"].to(device)
-            if any(k.startswith("best.") for k in tensors):
-                best_state = {k[5:]: v.to(device) for k, v in tensors.items() if k.startswith("best.")}
-            optimizer = _make_optimizer(head, config, st["phase"])
-            if st.get("optimizer") is not None:
-                optimizer.load_state_dict(unflatten_optimizer(tensors, st["optimizer"]))
-            torch.set_rng_state(tensors["rng.torch"])
-            generator.set_state(tensors["rng.generator"])
-            if device.type == "cuda" and "rng.cuda" in tensors:
-                torch.cuda.set_rng_state(tensors["rng.cuda"], device)
-
-        head, optimizer = accelerator.prepare(head, optimizer)
-        model = accelerator.unwrap_model(head)
-
-        def save(with_optimizer: bool) -> None:
-            if ckpt is None or not accelerator.is_main_process:
-                return
-            tensors = {f"model.{k}": v.clone() for k, v in model.state_dict().items()}
-            if best_state is not None:
-                tensors.update({f"best.{k}": v for k, v in best_state.items()})
-            if center is not None:
-                tensors["center"] = center
-            opt_meta = None
-            if with_optimizer:
-                opt_tensors, opt_meta = flatten_optimizer(optimizer)
-                tensors.update(opt_tensors)
-            tensors["rng.torch"] = torch.get_rng_state()
-            tensors["rng.generator"] = generator.get_state()
-            if device.type == "cuda":
-                tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
-            save_checkpoint(ckpt, {**st, "optimizer": opt_meta}, tensors, step=st["global_epoch"])
-
-        bar = tqdm(
+        run = _new_run(x_np, config, accelerator, checkpoint_dir)
+        run.on_epoch_end = on_epoch_end
+        run.bar = tqdm(
             total=config.pretrain_epochs + config.epochs,
-            initial=st["global_epoch"],
+            initial=run.state["global_epoch"],
             desc="Deep SVDD",
             disable=not progress or not accelerator.is_local_main_process,
             leave=False,
         )
-        while not st["done"]:
-            phase = st["phase"]
-            if phase == "svdd" and center is None:
-                # Ruff's centre over the training latents, dropout off: computed once, then fixed.
-                model.set_dropout(0.0)
-                model.eval()
-                with torch.no_grad():
-                    center = init_center(model.encode(x_train), config.eps)
-                st.update(epoch=0, best=None, bad_epochs=0)
-                optimizer = accelerator.prepare(_make_optimizer(model, config, "svdd"))
-            n_epochs = config.pretrain_epochs if phase == "pretrain" else config.epochs
-            train_loss = _train_epoch(
-                head, model, optimizer, accelerator, x_train, generator, config, phase, center, st
-            )
-            val_loss = _eval_loss(model, x_val if len(x_val) else x_train, config, phase, center, st["radius"])
-            _check_finite(val_loss, f"{phase} validation loss")
-            if phase == "svdd" and config.objective == "soft-boundary" and st["epoch"] >= config.warmup_epochs:
-                model.eval()
-                with torch.no_grad():
-                    dist = _distances(model, center, x_train)
-                st["radius"] = float(torch.quantile(dist.sqrt().double(), 1.0 - config.nu))
-            st["history"][f"{phase}_loss"].append(train_loss)
-            st["history"][f"{phase}_val_loss"].append(val_loss)
-            st["epoch"] += 1
-            st["global_epoch"] += 1
-            if st["best"] is None or val_loss < st["best"] - config.min_delta:
-                st["best"], st["bad_epochs"], st["best_radius"] = val_loss, 0, st["radius"]
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                st["bad_epochs"] += 1
-            logs = {f"{phase}/loss": train_loss, f"{phase}/val_loss": val_loss}
-            if phase == "svdd" and config.objective == "soft-boundary":
-                logs["svdd/radius"] = st["radius"]
-            if st["bad_epochs"] >= config.patience or st["epoch"] >= n_epochs:
-                model.load_state_dict(best_state)  # early stopping: keep the best epoch's weights
-                best_state = None
-                if phase == "pretrain":
-                    st.update(phase="svdd", epoch=0, best=None, bad_epochs=0, global_epoch=config.pretrain_epochs)
-                else:
-                    st.update(done=True, radius=st["best_radius"], global_epoch=config.pretrain_epochs + config.epochs)
-                save(with_optimizer=False)  # a new phase starts with a fresh optimizer
-            else:
-                save(with_optimizer=True)
-            if accelerator.trackers:
-                accelerator.log(logs, step=st["global_epoch"])
-            bar.set_postfix({"phase": phase, "loss": f"{train_loss:.4g}", "val": f"{val_loss:.4g}"})
-            bar.n = st["global_epoch"]
-            bar.refresh()
-            if on_epoch_end is not None:
-                on_epoch_end({"phase": phase, "epoch": st["epoch"], "global_epoch": st["global_epoch"], **logs})
-        bar.close()
+        for trainer in (AETrainer(run), DeepSVDDTrainer(run)):
+            if run.state["phase"] == trainer.phase and not run.state["done"]:
+                trainer.train()
+        run.bar.close()
+    return _result(run, x_np)
 
-    model.set_dropout(0.0)
-    model.eval()
-    radius = float(st["radius"]) if config.objective == "soft-boundary" else 0.0
-    scored = x_np[val_idx] if len(val_idx) else x_np[train_idx]
-    val_scores = score(model, center, radius, config.objective, scored)
+
+def _result(run: _Run, x_np: np.ndarray) -> SVDDFitResult:
+    config, head = run.config, run.model
+    head.set_dropout(0.0)
+    head.eval()
+    radius = float(run.state["radius"]) if config.objective == "soft-boundary" else 0.0
+    head.set_state(radius=radius)
+    _, val_idx = _split(len(x_np), config.val_fraction, config.seed)
+    scored = torch.from_numpy(x_np[val_idx]).to(head.center.device) if len(val_idx) else run.x_train
+    with torch.no_grad():
+        val_scores = head.score(scored).double().cpu().numpy()
     threshold = float(np.quantile(val_scores, config.threshold_quantile))
-    return SVDDFitResult(model, center.detach(), radius, threshold, val_scores, st["history"], config)
+    return SVDDFitResult(
+        head, head.center.detach().clone(), radius, threshold, val_scores, run.state["history"], config
+    )
 
 
-def _make_optimizer(model: SVDDAutoencoder, config: SVDDTrainingConfig, phase: str) -> torch.optim.Optimizer:
-    """AdamW over the whole autoencoder (pretraining) or the encoder only (Deep SVDD)."""
-    if phase == "pretrain":
-        lr, params = config.pretrain_lr or config.lr, list(model.parameters())
-    else:
-        lr = config.lr
-        params = [p for n, p in model.named_parameters() if n.startswith("encoder_")]
-    return torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay, foreach=True)
-
-
-def _loss(
-    model: SVDDAutoencoder, x: torch.Tensor, config: SVDDTrainingConfig, phase: str, center, radius: float
-) -> torch.Tensor:
-    if phase == "pretrain":
-        _, recon = model(x)
-        return ((recon - model.standardize(x)) ** 2).mean()
-    dist = _distances(model, center, x)
-    if config.objective == "soft-boundary":
-        return radius**2 + (1.0 / config.nu) * torch.clamp(dist - radius**2, min=0).mean()
-    return dist.mean()
-
-
-def _train_epoch(head, model, optimizer, accelerator, x_train, generator, config, phase, center, st) -> float:
-    model.train()
-    if phase == "svdd":
-        model.set_dropout(0.0)
-    total, count = 0.0, 0
-    for idx in _batches(len(x_train), config.batch_size, generator):
-        xb = x_train[idx.to(x_train.device)]
-        optimizer.zero_grad()
-        distributed = head is not model
-        if phase == "pretrain" or distributed:
-            latent, recon = head(xb)  # through the prepared module: DDP must see the forward call
-        else:
-            latent, recon = model.encode(xb), None
-        if phase == "pretrain":
-            loss = ((recon - model.standardize(xb)) ** 2).mean()
-        else:
-            dist = ((latent - center) ** 2).sum(dim=1)
-            if config.objective == "soft-boundary":
-                r2 = st["radius"] ** 2
-                loss = r2 + (1.0 / config.nu) * torch.clamp(dist - r2, min=0).mean()
-            else:
-                loss = dist.mean()
-            if distributed:
-                loss = loss + 0.0 * recon.sum()  # DDP: the decoder takes no part in this phase
-        value = float(loss.detach())
-        _check_finite(value, f"{phase} training loss")
-        accelerator.backward(loss)
-        optimizer.step()
-        total += value * len(idx)
-        count += len(idx)
-    return total / max(count, 1)
-
-
-@torch.no_grad()
-def _eval_loss(model, x, config, phase, center, radius: float) -> float:
-    model.eval()
-    loss = float(_loss(model, x, config, phase, center, radius))
-    model.train()
-    return loss
+def fit_ensemble(
+    embeddings: np.ndarray,
+    config: SVDDTrainingConfig | None = None,
+    accelerator: Any | None = None,
+    checkpoint_dir: str | None = None,
+    progress: bool = True,
+) -> list[SVDDFitResult]:
+    """Fit ``config.ensemble_size`` heads on ``embeddings`` (seeds ``seed, seed + 1, ...``; checkpoints in
+    ``checkpoint_dir/head<i>``) and set each head's ``score_scale`` to the median of its raw scores on these
+    rows (:func:`~loop_svdd.svdd_head.ensemble_scale`): the heads a `LoopSVDDModel` ships."""
+    config = config or SVDDTrainingConfig()
+    results = [
+        fit_deep_svdd(
+            embeddings,
+            replace(config, seed=config.seed + i),
+            accelerator,
+            checkpoint_dir=None if checkpoint_dir is None else str(Path(checkpoint_dir) / f"head{i}"),
+            progress=progress,
+        )
+        for i in range(config.ensemble_size)
+    ]
+    x = torch.from_numpy(_check_embeddings(embeddings))
+    for r in results:
+        with torch.no_grad():
+            r.head.set_state(score_scale=ensemble_scale(r.head.score(x.to(r.head.center.device))))
+    return results

@@ -12,12 +12,14 @@ import datasets
 import numpy as np
 
 from ..data import CorpusError, RowFilter, audio_column, load_corpus, select
+from ..detectors.deep_svdd import DeepSVDD
 from ..embedding import embed_dataset, model_scores
 from ..encoders import DEFAULT_ENCODER, build_model, describe_encoder
 from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from ..model_io import save_detector
 from ..modeling_loop_svdd import LoopSVDDModel
-from .deep_svdd import SVDDTrainingConfig, fit_deep_svdd, score
+from ..svdd_head import HeadConfig
+from .deep_svdd import SVDDTrainingConfig
 
 SUMMARY_FILE = "training_summary.json"
 
@@ -45,6 +47,31 @@ def split_normals(indices: np.ndarray, holdout_fraction: float, seed: int) -> tu
     return np.sort(order[n_test:]), np.sort(order[:n_test])
 
 
+@dataclass
+class _Rows:
+    """The rows of a corpus a training run uses: normal loops for fitting, calibration and evaluation."""
+
+    train: np.ndarray  # fit + calibration
+    fit: np.ndarray
+    calibration: np.ndarray
+    heldout: np.ndarray
+
+
+def _split_rows(dataset: datasets.Dataset, normal: list[RowFilter], holdout: float, training) -> _Rows:
+    if not 0.0 <= holdout < 1.0:
+        raise ValueError(f"holdout_fraction must be in [0, 1), got {holdout}")
+    normal_rows = select(dataset, normal)
+    if len(normal_rows) < 4:
+        raise CorpusError(
+            f"only {len(normal_rows)} loop(s) match {' and '.join(map(str, normal)) or 'the corpus'}; need at least 4"
+        )
+    train_rows, test_rows = split_normals(normal_rows, holdout, training.seed)
+    fit_rows, calib_rows = split_normals(train_rows, training.val_fraction, training.seed + 1)
+    if len(fit_rows) < 2:
+        raise CorpusError(f"only {len(fit_rows)} loop(s) left to fit the head on; add normal loops")
+    return _Rows(train_rows, fit_rows, calib_rows, test_rows)
+
+
 def train_on_corpus(
     corpus: str | Path,
     normal: list[RowFilter],
@@ -52,7 +79,7 @@ def train_on_corpus(
     encoder: str = DEFAULT_ENCODER,
     training: SVDDTrainingConfig | None = None,
     holdout_fraction: float = 0.2,
-    ensemble_size: int = 3,
+    ensemble_size: int | None = None,
     batch_size: int = 8,
     split: str = "train",
     progress: bool = True,
@@ -61,73 +88,55 @@ def train_on_corpus(
     """Train on the loops of `corpus` matching every `normal` filter; resumable (checkpoints in output_dir).
 
     The normal loops are split three ways: `holdout_fraction` is kept out for evaluation (never seen), then
-    `training.val_fraction` of the rest calibrates the threshold, and the remainder fits `ensemble_size` heads
-    (seeds `seed, seed + 1, ...`), exactly as the benchmark's `DeepSVDD` detector does.
+    `training.val_fraction` of the rest calibrates the threshold, and the remainder fits
+    `ensemble_size` (default `training.ensemble_size`) heads with the benchmark's `DeepSVDD` detector, whose
+    heads the saved model takes over as they are.
     """
     training = training or SVDDTrainingConfig()
-    if not 0.0 <= holdout_fraction < 1.0:
-        raise ValueError(f"holdout_fraction must be in [0, 1), got {holdout_fraction}")
+    if ensemble_size is not None:
+        training = replace(training, ensemble_size=ensemble_size)
     dataset = load_corpus(corpus, split=split)
-    normal_rows = select(dataset, normal)
-    if len(normal_rows) < 4:
-        raise CorpusError(
-            f"only {len(normal_rows)} loop(s) match {' and '.join(map(str, normal)) or 'the corpus'}; need at least 4"
-        )
-    train_rows, test_rows = split_normals(normal_rows, holdout_fraction, training.seed)
-
-    if ensemble_size < 1:
-        raise ValueError(f"ensemble_size must be >= 1, got {ensemble_size}")
-    fit_rows, calib_rows = split_normals(train_rows, training.val_fraction, training.seed + 1)
-    if len(fit_rows) < 2:
-        raise CorpusError(f"only {len(fit_rows)} loop(s) left to fit the head on; add normal loops")
+    rows = _split_rows(dataset, normal, holdout_fraction, training)
     model, extractor = build_model(
         encoder,
-        head_type=training.head_type,
-        hidden_dims=training.hidden_dims,
-        activation=training.activation,
-        dropout=training.dropout,
-        objective=training.objective,
-        nu=training.nu,
-        l2_normalize=training.l2_normalize,
+        **HeadConfig.of(training).head_kwargs(),
         threshold_quantile=training.threshold_quantile,
-        ensemble_size=ensemble_size,
+        ensemble_size=training.ensemble_size,
     )
     embeddings = embed_dataset(model, extractor, dataset, batch_size=batch_size, progress=progress)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    results = [
-        fit_deep_svdd(
-            embeddings[fit_rows],
-            replace(training, seed=training.seed + i, val_fraction=0.0),
-            accelerator=accelerator,
-            checkpoint_dir=str(output_dir / "checkpoints" / f"head{i}"),
-            progress=progress,
-        )
-        for i in range(ensemble_size)
-    ]
-    scales = []
-    for head, r in zip(model.heads, results, strict=True):
-        head.load_state_dict(r.head.state_dict())
-        member = score(r.head, r.center, r.radius, training.objective, embeddings[fit_rows], training.l2_normalize)
-        scales.append(float(max(np.median(np.abs(member)), 1e-12)))
-    state = {"center": [r.center for r in results], "radius": [r.radius for r in results], "score_scales": scales}
-    model.set_svdd_state(**state)
-    calibration = model_scores(model, embeddings[calib_rows if len(calib_rows) else fit_rows])
+    detector = DeepSVDD.from_training_config(
+        training,
+        val_fraction=0.0,
+        accelerator=accelerator,
+        checkpoint_dir=str(output_dir / "checkpoints"),
+        progress=progress,
+    ).fit(embeddings[rows.fit])
+    model.load_heads(detector.heads_)
+    calibration = model_scores(model, embeddings[rows.calibration if len(rows.calibration) else rows.fit])
     threshold = float(np.quantile(calibration, training.threshold_quantile))
-    model.set_svdd_state(**state, threshold=threshold, calibration_scores=calibration.tolist())
+    model.set_svdd_state(threshold=threshold, calibration_scores=calibration.tolist())
+    summary = _summary(corpus, split, dataset, normal, rows, model, training, threshold, detector.results_)
+    save_detector(model, extractor, output_dir, {SUMMARY_FILE: summary})
+    return CorpusTrainingResult(model.eval(), extractor, output_dir, summary, embeddings)
+
+
+def _summary(corpus, split, dataset, normal, rows: _Rows, model, training, threshold, results) -> dict[str, Any]:
+    """`training_summary.json`: what was trained on what, for evaluation and the model card."""
     names = row_names(dataset)
-    summary = {
+    return {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "corpus": str(corpus),
         "split": split,
         "corpus_rows": len(dataset),
         "normal_filter": [str(f) for f in normal],
-        "train_rows": train_rows.tolist(),
-        "calibration_rows": calib_rows.tolist(),
-        "ensemble_size": ensemble_size,
-        "heldout_rows": test_rows.tolist(),
-        "train_files": [names[i] for i in train_rows],
-        "heldout_files": [names[i] for i in test_rows],
+        "train_rows": rows.train.tolist(),
+        "calibration_rows": rows.calibration.tolist(),
+        "ensemble_size": training.ensemble_size,
+        "heldout_rows": rows.heldout.tolist(),
+        "train_files": [names[i] for i in rows.train],
+        "heldout_files": [names[i] for i in rows.heldout],
         "encoder": describe_encoder(model.config),
         "encoder_pretrained": model.config.encoder_pretrained,
         "training": training.to_dict(),
@@ -135,5 +144,3 @@ def train_on_corpus(
         "final_losses": [{k: (v[-1] if v else None) for k, v in r.history.items()} for r in results],
         "epochs_run": [{k: len(v) for k, v in r.history.items()} for r in results],
     }
-    save_detector(model, extractor, output_dir, {SUMMARY_FILE: summary})
-    return CorpusTrainingResult(model.eval(), extractor, output_dir, summary, embeddings)
