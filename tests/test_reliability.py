@@ -48,7 +48,7 @@ def _cases() -> dict:
     valid_wav = lambda p: _write(p / "v.wav", _tone(1.0, SR), SR)  # noqa: E731
     return {
         "empty-file": (lambda p: _raw(p / "empty.wav", b""), "empty"),
-        "zero-length-audio": (lambda p: _write(p / "zero.wav", np.zeros(0), SR), "no samples"),
+        "zero-length-audio": (lambda p: _write(p / "zero.wav", np.zeros(0), SR), "no audio samples"),
         "truncated-header": (
             lambda p: _raw(p / "t.wav", valid_wav(p).read_bytes()[:20]),
             "cannot decode",

@@ -47,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..data import CorpusError, RowFilter, load_corpus, select
+    from ..decoding import decodable_rows, report_skipped, require_loops
     from ..pretraining import PretrainConfig, corpus_mels, pretrain_encoder
     from ..pretraining.trainer import PRETRAIN_SIZES
 
@@ -71,14 +72,18 @@ def run(args: argparse.Namespace) -> int:
     try:
         filters = [RowFilter.parse(f) for f in args.where]
         dataset = load_corpus(args.corpus, split=args.split)
-        rows = select(dataset, filters)
-        if len(rows) < 2:
-            raise CLIError(f"only {len(rows)} loops match {' and '.join(map(str, filters))}: need at least 2")
+        matching = select(dataset, filters)
+        decoding = decodable_rows(dataset, progress=not args.no_progress)
+        rows, skipped = decoding.restrict(matching), decoding.skipped_among(matching)
+        report_skipped("pretrain-encoder", skipped)
+        where = f" where {' and '.join(map(str, filters))}" if filters else ""
+        require_loops(len(rows), 2, f"pretraining (the loops of {args.corpus}{where})", skipped)
         from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 
         mels = corpus_mels(dataset, LoopSVDDFeatureExtractor(), rows, progress=not args.no_progress)
-        where = f" where {' and '.join(map(str, filters))}" if filters else ""
-        description = f"{len(mels)} loops of {args.corpus}{where}"
+        require_loops(len(mels), 2, "pretraining (loops long enough to frame)", skipped)
+        undecodable = f", {len(skipped)} undecodable file(s) skipped" if skipped else ""
+        description = f"{len(mels)} loops of {args.corpus}{where}{undecodable}"
         if args.log_with:
             import torch
             from accelerate import Accelerator

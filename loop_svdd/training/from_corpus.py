@@ -11,8 +11,9 @@ from typing import Any
 import datasets
 import numpy as np
 
-from ..data import CorpusError, RowFilter, audio_column, load_corpus, select
-from ..embedding import embed_dataset, model_scores
+from ..data import CorpusError, RowFilter, audio_column, load_corpus, select, small_data_warnings
+from ..decoding import decodable_rows, embed_decodable, public_skipped, require_loops
+from ..embedding import model_scores
 from ..encoders import DEFAULT_ENCODER, build_model, describe_encoder
 from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from ..model_io import save_detector
@@ -68,11 +69,10 @@ def train_on_corpus(
     if not 0.0 <= holdout_fraction < 1.0:
         raise ValueError(f"holdout_fraction must be in [0, 1), got {holdout_fraction}")
     dataset = load_corpus(corpus, split=split)
-    normal_rows = select(dataset, normal)
-    if len(normal_rows) < 4:
-        raise CorpusError(
-            f"only {len(normal_rows)} loop(s) match {' and '.join(map(str, normal)) or 'the corpus'}; need at least 4"
-        )
+    decoding = decodable_rows(dataset, progress=progress)
+    matching = select(dataset, normal)
+    normal_rows, skipped = decoding.restrict(matching), decoding.skipped_among(matching)
+    require_loops(len(normal_rows), 4, f"training ({' and '.join(map(str, normal)) or 'the corpus'})", skipped)
     train_rows, test_rows = split_normals(normal_rows, holdout_fraction, training.seed)
 
     if ensemble_size < 1:
@@ -92,7 +92,7 @@ def train_on_corpus(
         threshold_quantile=training.threshold_quantile,
         ensemble_size=ensemble_size,
     )
-    embeddings = embed_dataset(model, extractor, dataset, batch_size=batch_size, progress=progress)
+    embeddings = embed_decodable(model, extractor, dataset, decoding, batch_size=batch_size, progress=progress)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     results = [
@@ -132,6 +132,9 @@ def train_on_corpus(
         "encoder_pretrained": model.config.encoder_pretrained,
         "training": training.to_dict(),
         "threshold": threshold,
+        "calibration_loops": len(calibration),
+        "skipped_files": public_skipped(skipped),
+        "warnings": small_data_warnings(len(fit_rows), len(calibration)),
         "final_losses": [{k: (v[-1] if v else None) for k, v in r.history.items()} for r in results],
         "epochs_run": [{k: len(v) for k, v in r.history.items()} for r in results],
     }
