@@ -176,6 +176,7 @@ def generate_model_card(
         "n_params": _count_parameters(model_dir / "model.safetensors"),
         "normal_description": normal_description,
         "summary": bool(summary),
+        "data_warnings": (summary or {}).get("warnings") or [],  # small packs or calibration sets (data.py)
         "corpus": (summary or {}).get("corpus", ""),
         "split": (summary or {}).get("split", ""),
         "corpus_rows": (summary or {}).get("corpus_rows", ""),
