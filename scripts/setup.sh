@@ -23,7 +23,7 @@ wait_for_apt_lock() {
     [ -z "$holder" ] && return 0
     if [ "$waited" -ge "$APT_LOCK_WAIT_S" ]; then
       echo "[setup] error: $holder is still held after ${APT_LOCK_WAIT_S} s by another apt/dpkg process" \
-        "($(pgrep -a 'apt|dpkg|unattended-upgr' | head -3 | tr '\n' ';' || true)); wait for it or stop it, then rerun" >&2
+        "($(pgrep -af 'apt-get|apt |dpkg|unattended-upgr' 2>/dev/null | head -3 | tr '\n' ';' || true)); wait for it or stop it, then rerun" >&2
       exit 1
     fi
     [ $((waited % 30)) -eq 0 ] && echo "[setup] waiting for another apt/dpkg process to release $holder" \
