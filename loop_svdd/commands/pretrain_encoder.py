@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..cli import CLIError
 
@@ -81,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
         from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 
         mels = corpus_mels(dataset, LoopSVDDFeatureExtractor(), rows, progress=not args.no_progress)
+        if len(mels) < len(rows):
+            short = len(rows) - len(mels)
+            print(f"loop-svdd pretrain-encoder: left out {short} loop(s) too short to frame", file=sys.stderr)
         require_loops(len(mels), 2, "pretraining (loops long enough to frame)", skipped)
         undecodable = f", {len(skipped)} undecodable file(s) skipped" if skipped else ""
         description = f"{len(mels)} loops of {args.corpus}{where}{undecodable}"
