@@ -119,9 +119,9 @@ def embed_decodable(
 
     if len(decoding.rows) == decoding.n_rows:
         return embed_dataset(model, extractor, dataset, **kwargs)
-    good = embed_dataset(model, extractor, dataset.select(decoding.rows.tolist()), **kwargs)
-    out = np.full((decoding.n_rows, good.shape[1] if good.ndim == 2 else 0), np.nan, dtype=np.float32)
-    out[decoding.rows] = good
+    out = np.full((decoding.n_rows, model.config.embedding_dim), np.nan, dtype=np.float32)
+    if len(decoding.rows):
+        out[decoding.rows] = embed_dataset(model, extractor, dataset.select(decoding.rows.tolist()), **kwargs)
     return out
 
 
