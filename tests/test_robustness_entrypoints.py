@@ -172,3 +172,11 @@ def test_missing_local_paths_are_not_hub_errors(args, message, matrix_corpus, tm
     assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1, stderr
     if "org/name" not in args:
         assert "Hub" not in stderr and "huggingface.co" not in stderr
+
+
+def test_score_with_nothing_scorable_fails(matrix_corpus, encoder_dir):
+    bad = [matrix_corpus / "bass" / case_file(matrix_corpus, c) for c in BAD_CASES]
+    code, _, stderr = run_cli(["score", encoder_dir, *bad])
+    assert code == 2 and stderr.strip().splitlines()[-1] == (
+        f"loop-svdd score: error: no file could be scored ({len(BAD_CASES)} skipped, none left)"
+    )
