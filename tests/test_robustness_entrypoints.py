@@ -180,3 +180,19 @@ def test_score_with_nothing_scorable_fails(matrix_corpus, encoder_dir):
     assert code == 2 and stderr.strip().splitlines()[-1] == (
         f"loop-svdd score: error: no file could be scored ({len(BAD_CASES)} skipped, none left)"
     )
+
+
+def test_small_data_warnings_reach_the_model_card(tmp_path):
+    from model_folders import SUMMARY, build_model_folder
+
+    from loop_svdd.data import small_data_warnings
+    from loop_svdd.hub.card import generate_model_card
+    from loop_svdd.model_io import write_json_atomic
+
+    folder = build_model_folder(tmp_path / "m")
+    assert "small training data" not in generate_model_card(folder, "me/bass")
+    warnings = small_data_warnings(n_train=12, n_calibration=3)
+    write_json_atomic(folder / "training_summary.json", {**SUMMARY, "warnings": warnings})
+    card = generate_model_card(folder, "me/bass")
+    assert len(warnings) == 2 and all(f"**Warning: small training data.** {w}." in card for w in warnings)
+    assert small_data_warnings(n_train=20, n_calibration=20, n_test=10) == []
