@@ -66,4 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m loop_svdd.cli`: run the imported module's main, so the commands' CLIError is the one caught here
+    from loop_svdd.cli import main as _main
+
+    sys.exit(_main())

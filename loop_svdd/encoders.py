@@ -68,6 +68,10 @@ def build_model(encoder: str = DEFAULT_ENCODER, **config_kwargs: Any) -> tuple[L
         model = LoopSVDDModel(config)
         model.encoder.load_state_dict(source.encoder.state_dict())
         return model.eval(), LoopSVDDFeatureExtractor.from_model_config(config)
+    from .paths import missing_path_message
+
+    if missing := missing_path_message(encoder):
+        raise FileNotFoundError(f"--encoder: {missing}")
     from .conversion import from_clap
 
     return from_clap(encoder, **config_kwargs)

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from .data import CorpusError, RowFilter, load_corpus, select
-from .embedding import embed_dataset, model_scores
+from .data import CorpusError, RowFilter, column_values, load_corpus, select, small_data_warnings
+from .decoding import decodable_rows, embed_decodable, public_skipped
+from .embedding import model_scores
 from .metrics import compute_anomaly_metrics
 from .model_io import load_detector, read_json
 from .modeling_loop_svdd import LoopSVDDModel
@@ -103,12 +104,12 @@ def evaluate_on_corpus(
         select(dataset, anomaly) if anomaly else np.setdiff1d(np.arange(len(dataset)), select(dataset, normal))
     )
     anomaly_rows = np.setdiff1d(anomaly_rows, np.r_[normal_rows, train_rows])
-    groups = None
-    if by is not None:
-        if by not in dataset.column_names:
-            raise CorpusError(f"no column {by!r} to group anomalies by; columns: {', '.join(dataset.column_names)}")
-        groups = np.array([str(v) for v in dataset[by]])
-    embeddings = embed_dataset(model, extractor, dataset, batch_size=batch_size, progress=progress)
+    groups = None if by is None else column_values(dataset, by, "group anomalies by")
+    decoding = decodable_rows(dataset, extractor.sampling_rate, progress=progress)
+    used = np.r_[normal_rows, anomaly_rows, train_rows]
+    skipped = decoding.skipped_among(used)
+    normal_rows, anomaly_rows, train_rows = map(decoding.restrict, (normal_rows, anomaly_rows, train_rows))
+    embeddings = embed_decodable(model, extractor, dataset, decoding, batch_size=batch_size, progress=progress)
     if not same_corpus and baselines:
         baselines = ()  # no training rows of this corpus to fit them on
     results = evaluate_embeddings(model, embeddings, train_rows, normal_rows, anomaly_rows, groups, baselines)
@@ -124,6 +125,8 @@ def evaluate_on_corpus(
         "threshold": model.config.threshold,
         "encoder_pretrained": model.config.encoder_pretrained,
         "detectors": results,
+        "skipped_files": public_skipped(skipped),
+        "warnings": small_data_warnings(n_test=min(len(normal_rows), len(anomaly_rows))),
     }
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from .errors import LoopSVDDError
 from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from .modeling_loop_svdd import LoopSVDDModel
+from .paths import hub_failure_message, missing_path_message
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 
@@ -61,9 +62,9 @@ def load_detector(source: str | Path, **kwargs: Any) -> tuple[LoopSVDDModel, Loo
     """Load a detector (local folder or Hub id) in eval mode, refusing pickle-based weights."""
     source = str(source)
     path = Path(source)
-    looks_local = source.startswith(("/", ".", "~")) or source.count("/") > 1 or "\\" in source
-    if looks_local and not path.exists():
-        raise ModelLoadError(f"{source}: no such model folder")
+    missing = missing_path_message(source)
+    if missing:
+        raise ModelLoadError(missing)
     if path.exists():
         if not path.is_dir():
             raise ModelLoadError(f"{source}: expected a model folder (config.json + model.safetensors)")
@@ -82,6 +83,8 @@ def load_detector(source: str | Path, **kwargs: Any) -> tuple[LoopSVDDModel, Loo
         ) from err
     except (OSError, ValueError, KeyError, TypeError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if not path.exists():
+            raise ModelLoadError(hub_failure_message(source, "model", reason)) from err
         raise ModelLoadError(f"cannot load the model {source!r}: {reason}") from err
     missing = [k for k in info.get("missing_keys", []) if not k.endswith("num_batches_tracked")]
     if missing or info.get("mismatched_keys"):

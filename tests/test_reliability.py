@@ -10,12 +10,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
+from audio_cases import CASES, tone, write
 from conftest import SR, small_model
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,67 +24,6 @@ from loop_svdd import LoopSVDDFeatureExtractor
 from loop_svdd.audio import AudioDecodeError, load_audio
 from loop_svdd.cli import main
 from loop_svdd.scoring import score_files
-
-
-def _tone(seconds: float, sr: int, channels: int = 1) -> np.ndarray:
-    t = np.arange(int(seconds * sr)) / sr
-    x = 0.5 * np.sin(2 * np.pi * 220 * t)
-    return np.stack([x * (0.5 + 0.5 * c / max(channels, 1)) for c in range(channels)], axis=1) if channels > 1 else x
-
-
-def _raw(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    return path
-
-
-def _write(path: Path, data: np.ndarray, sr: int, subtype: str | None = None) -> Path:
-    sf.write(path, data, sr, subtype=subtype)
-    return path
-
-
-# name -> (writer(tmp_path) -> path, expected error fragment or None for "scores")
-def _cases() -> dict:
-    valid_wav = lambda p: _write(p / "v.wav", _tone(1.0, SR), SR)  # noqa: E731
-    return {
-        "empty-file": (lambda p: _raw(p / "empty.wav", b""), "empty"),
-        "zero-length-audio": (lambda p: _write(p / "zero.wav", np.zeros(0), SR), "no samples"),
-        "truncated-header": (
-            lambda p: _raw(p / "t.wav", valid_wav(p).read_bytes()[:20]),
-            "cannot decode",
-        ),
-        "random-bytes-wav": (
-            lambda p: _raw(p / "r.wav", np.random.default_rng(0).bytes(4096)),
-            "cannot decode",
-        ),
-        "unsupported-container": (
-            lambda p: _raw(p / "x.mp3", b"this is not audio\n" * 50),
-            "cannot decode",
-        ),
-        "nan-samples-float-wav": (
-            lambda p: _write(p / "nan.wav", np.r_[_tone(0.5, SR), [np.nan] * 100], SR, "FLOAT"),
-            "NaN",
-        ),
-        "silence": (lambda p: _write(p / "silence.wav", np.zeros(SR), SR), None),
-        "dc-offset": (lambda p: _write(p / "dc.wav", 0.4 + 0.3 * _tone(2.0, SR), SR), None),
-        "clipping": (lambda p: _write(p / "clip.wav", np.clip(8 * _tone(2.0, SR), -1, 1), SR), None),
-        **{
-            f"pcm-{sub}": (lambda p, sub=sub: _write(p / f"{sub}.wav", _tone(1.0, SR), SR, sub), None)
-            for sub in ("PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
-        },
-        **{
-            f"{ch}-channels": (lambda p, ch=ch: _write(p / f"ch{ch}.wav", _tone(1.0, SR, ch), SR), None)
-            for ch in (1, 2, 6, 8)
-        },
-        **{
-            f"{sr}-hz": (lambda p, sr=sr: _write(p / f"sr{sr}.flac", _tone(1.0, sr), sr), None)
-            for sr in (8000, 22050, 44100, 96000, 192000)
-        },
-        "10-ms": (lambda p: _write(p / "short.wav", _tone(0.01, SR), SR), None),
-        "10-minutes": (lambda p: _write(p / "long.flac", np.tile(_tone(1.0, 8000), 600), 8000, "PCM_16"), None),
-    }
-
-
-CASES = _cases()
 
 
 @pytest.fixture(scope="module")
@@ -158,8 +96,8 @@ def test_fuzzed_bytes_never_crash_the_decoder(tmp_path):
     """A bounded fuzz run: mutations of valid WAV/FLAC files and raw random bytes."""
     rng = np.random.default_rng(1234)
     seeds = [
-        _write(tmp_path / "s.wav", _tone(0.2, SR), SR).read_bytes(),
-        _write(tmp_path / "s.flac", _tone(0.2, SR), SR).read_bytes(),
+        write(tmp_path / "s.wav", tone(0.2, SR), SR).read_bytes(),
+        write(tmp_path / "s.flac", tone(0.2, SR), SR).read_bytes(),
     ]
     outcomes = {"decoded": 0, "refused": 0}
     deadline = time.monotonic() + 30

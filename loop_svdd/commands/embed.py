@@ -23,8 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("corpus")
     p.add_argument("--output-dir", required=True)
-    p.add_argument("--encoder", default=None, help="as for `loop-svdd train` (same default)")
-    p.add_argument("--label-column", default="instrument")
+    p.add_argument("--encoder", default=None, help="as for `loop-svdd train` (default: the embedded default)")
+    p.add_argument(
+        "--label-column",
+        default=None,
+        help="column written as `folder` (default: instrument, else the subfolder names of an audiofolder, else none)",
+    )
     p.add_argument("--split", default="train")
     p.add_argument("--streaming", action="store_true")
     p.add_argument("--batch-size", type=int, default=8)
@@ -35,58 +39,96 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from accelerate import Accelerator
 
-    from ..data import CorpusError, audio_column, load_corpus, with_decoding
-    from ..embedding import embed_dataset, embed_stream
+    from ..data import CorpusError, audio_column, load_corpus
+    from ..decoding import decodable_rows, decoded_stream, embed_decodable, report_skipped, require_loops
+    from ..embedding import embed_stream
     from ..encoders import build_model, resolve_default_encoder
     from ..training.from_corpus import row_names
 
     accelerator = Accelerator()
+    skipped: list[dict] = []
     rank, world = accelerator.process_index, accelerator.num_processes
     out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     try:
+        out.mkdir(parents=True, exist_ok=True)
         model, extractor = build_model(args.encoder or resolve_default_encoder())
         model = model.to(accelerator.device)
         dataset = load_corpus(args.corpus, split=args.split, streaming=args.streaming)
         if args.streaming:
+            import datasets
             from datasets.distributed import split_dataset_by_node
 
             column = audio_column(dataset)
-            stream = with_decoding(split_dataset_by_node(dataset, rank=rank, world_size=world), extractor.sampling_rate)
+            raw = dataset.cast_column(column, datasets.Audio(decode=False))
+            shard = split_dataset_by_node(raw, rank=rank, world_size=world)
+            stream = decoded_stream(shard, column, extractor.sampling_rate, skipped)
             rows, embs = [], []
             for meta, emb in embed_stream(model, extractor, stream, column, args.batch_size):
                 rows.append(meta)
                 embs.append(emb)
-            labels = [str(r.get(args.label_column, "")) for r in rows]
+            labels = [str(r.get(args.label_column or "instrument", "")) for r in rows]
             names = [f"stream-{rank}-{i}" for i in range(len(rows))]
             embeddings = np.stack(embs) if embs else np.zeros((0, model.config.embedding_dim), np.float32)
         else:
-            if args.label_column not in dataset.column_names:
-                raise CorpusError(f"no column {args.label_column!r}; columns: {', '.join(dataset.column_names)}")
             shard = dataset.shard(num_shards=world, index=rank, contiguous=True) if world > 1 else dataset
-            embeddings = embed_dataset(model, extractor, shard, args.batch_size, progress=not args.no_progress)
-            labels = [str(v) for v in shard[args.label_column]]
-            names = row_names(shard)
+            labels = _labels(shard, args.label_column)
+            decoding = decodable_rows(shard, extractor.sampling_rate, progress=not args.no_progress)
+            skipped = decoding.skipped
+            embeddings = embed_decodable(
+                model, extractor, shard, decoding, batch_size=args.batch_size, progress=not args.no_progress
+            )[decoding.rows]
+            labels, names = labels[decoding.rows].tolist(), [row_names(shard)[i] for i in decoding.rows]
+        if world == 1:
+            require_loops(len(embeddings), 1, "embedding", skipped)
     except (CorpusError, ValueError, OSError) as err:
         raise CLIError(str(err).splitlines()[0]) from err
+    report_skipped("embed", skipped)
     np.save(out / f".rank{rank}.npy", embeddings.astype(np.float32), allow_pickle=False)
     with open(out / f".rank{rank}.csv", "w", newline="") as f:
         csv.writer(f).writerows(zip(names, labels, strict=True))
+    with open(out / f".rank{rank}.skipped.csv", "w", newline="") as f:
+        csv.writer(f).writerows((s["file"], s["reason"]) for s in skipped)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        parts = [np.load(out / f".rank{r}.npy", allow_pickle=False) for r in range(world)]
-        index = [row for r in range(world) for row in csv.reader(open(out / f".rank{r}.csv", newline=""))]
-        np.save(out / "nff.npy", np.concatenate(parts), allow_pickle=False)
-        with open(out / "index.csv", "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["row", "file", "folder"])
-            writer.writerows([i, name, label] for i, (name, label) in enumerate(index))
-        for r in range(world):
-            (out / f".rank{r}.npy").unlink()
-            (out / f".rank{r}.csv").unlink()
-        print(
-            f"{len(index)} embeddings of {parts[0].shape[1] if len(parts[0]) else '?'} dims from {world} "
-            f"process(es) -> {out / 'nff.npy'}, {out / 'index.csv'}"
-        )
+        n, dims = _merge(out, world)
+        print(f"{n} embeddings of {dims} dims from {world} process(es) -> {out / 'nff.npy'}, {out / 'index.csv'}")
     accelerator.wait_for_everyone()
     return 0
+
+
+def _labels(dataset, column: str | None) -> np.ndarray:
+    """The values of `column`; by default `instrument`, else the subfolder names (`label`), else empty."""
+    from ..data import column_values
+
+    if column is None:
+        column = next((c for c in ("instrument", "label") if c in dataset.column_names), None)
+        if column is None:
+            return np.array([""] * len(dataset))
+    return column_values(dataset, column, "label the rows with")
+
+
+def _merge(out: Path, world: int) -> tuple[int, object]:
+    """Join the per-process parts into nff.npy, index.csv and skipped.csv, each written atomically."""
+    import os
+
+    parts = [np.load(out / f".rank{r}.npy", allow_pickle=False) for r in range(world)]
+    index, skipped = [], []
+    for r in range(world):
+        with open(out / f".rank{r}.csv", newline="") as f:
+            index += list(csv.reader(f))
+        with open(out / f".rank{r}.skipped.csv", newline="") as f:
+            skipped += list(csv.reader(f))
+    with open(out / ".nff.npy.tmp", "wb") as f:
+        np.save(f, np.concatenate(parts), allow_pickle=False)
+    for name, header, rows in (
+        ("index.csv", ["row", "file", "folder"], [[i, name, label] for i, (name, label) in enumerate(index)]),
+        ("skipped.csv", ["file", "reason"], skipped),
+    ):
+        with open(out / f".{name}.tmp", "w", newline="") as f:
+            csv.writer(f).writerows([header, *rows])
+    for name in ("index.csv", "skipped.csv", "nff.npy"):  # nff.npy last: it marks a finished run
+        os.replace(out / f".{name}.tmp", out / name)
+    for r in range(world):
+        for suffix in (".npy", ".csv", ".skipped.csv"):
+            (out / f".rank{r}{suffix}").unlink()
+    return len(index), parts[0].shape[1] if len(parts[0]) else "?"

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
+import sys
 
 from ..cli import CLIError
 
@@ -49,8 +48,15 @@ def run(args: argparse.Namespace) -> int:
         )
     except (CorpusError, ModelLoadError, ValueError) as err:
         raise CLIError(str(err).splitlines()[0]) from err
+    from ..decoding import report_skipped
+
+    report_skipped("evaluate", report["skipped_files"])
+    for warning in report["warnings"]:
+        print(f"loop-svdd evaluate: warning: {warning}", file=sys.stderr)
     print(f"{report['n_normal_test']} held-out normal loops vs {report['n_anomaly_test']} anomalies")
     print(format_table(report))
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        from ..model_io import write_json_atomic
+
+        write_json_atomic(args.json, report)
     return 0

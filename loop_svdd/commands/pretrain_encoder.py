@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..cli import CLIError
 
@@ -55,6 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..data import CorpusError, RowFilter, load_corpus, select
+    from ..decoding import decodable_rows, report_skipped, require_loops
     from ..pretraining import PretrainConfig, corpus_mels, pretrain_encoder
     from ..pretraining.trainer import PRETRAIN_SIZES
 
@@ -79,18 +81,23 @@ def run(args: argparse.Namespace) -> int:
     try:
         filters = [RowFilter.parse(f) for f in args.where]
         dataset = load_corpus(args.corpus, split=args.split)
-        rows = select(dataset, filters)
-        rows, provenance = hold_out(dataset, rows, args.hold_out_source)
-        if len(rows) < 2:
-            wanted = [*map(str, filters), *(f"source!={s}" for s in args.hold_out_source)]
-            raise CLIError(f"only {len(rows)} loops match {' and '.join(wanted)}: need at least 2")
+        matching = select(dataset, filters)
+        matching, provenance = hold_out(dataset, matching, args.hold_out_source)
+        decoding = decodable_rows(dataset, progress=not args.no_progress)
+        rows, skipped = decoding.restrict(matching), decoding.skipped_among(matching)
+        report_skipped("pretrain-encoder", skipped)
+        wanted = [*map(str, filters), *(f"source!={s}" for s in args.hold_out_source)]
+        where = f" where {' and '.join(wanted)}" if wanted else ""
+        require_loops(len(rows), 2, f"pretraining (the loops of {args.corpus}{where})", skipped)
         from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 
         mels = corpus_mels(dataset, LoopSVDDFeatureExtractor(), rows, progress=not args.no_progress)
-        where = f" where {' and '.join(map(str, filters))}" if filters else ""
-        if args.hold_out_source:
-            where += f" without {', '.join(args.hold_out_source)}"
-        description = f"{len(mels)} loops of {args.corpus}{where}"
+        if len(mels) < len(rows):
+            short = len(rows) - len(mels)
+            print(f"loop-svdd pretrain-encoder: left out {short} loop(s) too short to frame", file=sys.stderr)
+        require_loops(len(mels), 2, "pretraining (loops long enough to frame)", skipped)
+        undecodable = f", {len(skipped)} undecodable file(s) skipped" if skipped else ""
+        description = f"{len(mels)} loops of {args.corpus}{where}{undecodable}"
         if args.log_with:
             import torch
             from accelerate import Accelerator

@@ -56,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         print(format_ranked(report, windows=args.windows))
     for err in report["errors"]:
         print(f"loop-svdd score: skipped {err['file']}: {err['error']}", file=sys.stderr)
+    if not report["results"]:
+        raise CLIError(f"no file could be scored ({len(report['errors'])} skipped, none left)")
     if args.strict and report["errors"]:
         return 1
     return 0

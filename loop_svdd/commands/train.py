@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..cli import CLIError
 
@@ -119,11 +120,19 @@ def run(args: argparse.Namespace) -> int:
         if accelerator is not None:
             accelerator.end_training()
     s = result.summary
+    from ..decoding import report_skipped
+
+    report_skipped("train", s["skipped_files"])
     print(
         f"trained on {len(s['train_rows'])} normal loops ({', '.join(s['normal_filter']) or 'all'}), "
         f"{len(s['heldout_rows'])} held out for evaluation"
     )
     print(f"encoder: {describe_encoder(result.model.config)}")
-    print(f"threshold ({config.threshold_quantile:.0%} of held-out normal scores): {s['threshold']:.4g}")
+    print(
+        f"threshold ({config.threshold_quantile:.0%} of the scores of {s['calibration_loops']} calibration loops): "
+        f"{s['threshold']:.4g}"
+    )
+    for warning in s["warnings"]:
+        print(f"loop-svdd train: warning: {warning}", file=sys.stderr)
     print(f"model saved to {result.output_dir} (load with LoopSVDDModel.from_pretrained)")
     return 0

@@ -3,19 +3,18 @@ from the training run (``training_summary.json``), the evaluation (``evaluation.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from ..configuration_loop_svdd import LoopSVDDConfig
 from ..encoders import describe_encoder
 from ..model_io import read_json
+from ..paths import looks_like_hub_id
 from .templates import render
 
 SUMMARY_FILE = "training_summary.json"  # written by loop_svdd.training.from_corpus
 EVALUATION_FILE = "evaluation.json"  # the report of loop_svdd.evaluation.evaluate_on_corpus
 PLOT_FILE = "score_distribution.png"
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 BASE_TAGS = ["audio", "music", "musical-loops", "anomaly-detection", "deep-svdd", "htsat", "clap", "loop-svdd"]
 METRICS = (  # (report key, Hub metric type, display name)
     ("auroc", "roc_auc", "AUROC"),
@@ -23,10 +22,6 @@ METRICS = (  # (report key, Hub metric type, display name)
     ("pauc", "roc_auc", "pAUC (FPR <= 0.1)"),
     ("f1", "f1", "F1 at the calibrated threshold"),
 )
-
-
-def looks_like_hub_id(name: str | None) -> bool:
-    return bool(name) and HUB_ID.match(str(name)) is not None and not Path(str(name)).exists()
 
 
 def _count_parameters(weights: Path) -> str:
@@ -197,6 +192,7 @@ def generate_model_card(
         "n_params": _count_parameters(model_dir / "model.safetensors"),
         "normal_description": normal_description,
         "summary": bool(summary),
+        "data_warnings": (summary or {}).get("warnings") or [],  # small packs or calibration sets (data.py)
         "corpus": (summary or {}).get("corpus", ""),
         "split": (summary or {}).get("split", ""),
         "corpus_rows": (summary or {}).get("corpus_rows", ""),

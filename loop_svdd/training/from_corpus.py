@@ -11,9 +11,10 @@ from typing import Any
 import datasets
 import numpy as np
 
-from ..data import CorpusError, RowFilter, audio_column, load_corpus, select
+from ..data import CorpusError, RowFilter, audio_column, load_corpus, select, small_data_warnings
+from ..decoding import CorpusDecoding, decodable_rows, embed_decodable, public_skipped, require_loops
 from ..detectors.deep_svdd import DeepSVDD
-from ..embedding import embed_dataset, model_scores
+from ..embedding import model_scores
 from ..encoders import DEFAULT_ENCODER, build_model, describe_encoder
 from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from ..model_io import save_detector
@@ -55,21 +56,22 @@ class _Rows:
     fit: np.ndarray
     calibration: np.ndarray
     heldout: np.ndarray
+    skipped: list  # undecodable files among the normal loops
 
 
-def _split_rows(dataset: datasets.Dataset, normal: list[RowFilter], holdout: float, training) -> _Rows:
+def _split_rows(
+    dataset: datasets.Dataset, normal: list[RowFilter], holdout: float, training, decoding: CorpusDecoding
+) -> _Rows:
     if not 0.0 <= holdout < 1.0:
         raise ValueError(f"holdout_fraction must be in [0, 1), got {holdout}")
-    normal_rows = select(dataset, normal)
-    if len(normal_rows) < 4:
-        raise CorpusError(
-            f"only {len(normal_rows)} loop(s) match {' and '.join(map(str, normal)) or 'the corpus'}; need at least 4"
-        )
+    matching = select(dataset, normal)
+    normal_rows, skipped = decoding.restrict(matching), decoding.skipped_among(matching)
+    require_loops(len(normal_rows), 4, f"training ({' and '.join(map(str, normal)) or 'the corpus'})", skipped)
     train_rows, test_rows = split_normals(normal_rows, holdout, training.seed)
     fit_rows, calib_rows = split_normals(train_rows, training.val_fraction, training.seed + 1)
     if len(fit_rows) < 2:
         raise CorpusError(f"only {len(fit_rows)} loop(s) left to fit the head on; add normal loops")
-    return _Rows(train_rows, fit_rows, calib_rows, test_rows)
+    return _Rows(train_rows, fit_rows, calib_rows, test_rows, skipped)
 
 
 def train_on_corpus(
@@ -96,14 +98,15 @@ def train_on_corpus(
     if ensemble_size is not None:
         training = replace(training, ensemble_size=ensemble_size)
     dataset = load_corpus(corpus, split=split)
-    rows = _split_rows(dataset, normal, holdout_fraction, training)
+    decoding = decodable_rows(dataset, progress=progress)
+    rows = _split_rows(dataset, normal, holdout_fraction, training, decoding)
     model, extractor = build_model(
         encoder,
         **HeadConfig.of(training).head_kwargs(),
         threshold_quantile=training.threshold_quantile,
         ensemble_size=training.ensemble_size,
     )
-    embeddings = embed_dataset(model, extractor, dataset, batch_size=batch_size, progress=progress)
+    embeddings = embed_decodable(model, extractor, dataset, decoding, batch_size=batch_size, progress=progress)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     detector = DeepSVDD.from_training_config(
@@ -117,12 +120,12 @@ def train_on_corpus(
     calibration = model_scores(model, embeddings[rows.calibration if len(rows.calibration) else rows.fit])
     threshold = float(np.quantile(calibration, training.threshold_quantile))
     model.set_svdd_state(threshold=threshold, calibration_scores=calibration.tolist())
-    summary = _summary(corpus, split, dataset, normal, rows, model, training, threshold, detector.results_)
+    summary = _summary(corpus, split, dataset, normal, rows, model, training, calibration, detector.results_)
     save_detector(model, extractor, output_dir, {SUMMARY_FILE: summary})
     return CorpusTrainingResult(model.eval(), extractor, output_dir, summary, embeddings)
 
 
-def _summary(corpus, split, dataset, normal, rows: _Rows, model, training, threshold, results) -> dict[str, Any]:
+def _summary(corpus, split, dataset, normal, rows: _Rows, model, training, calibration, results) -> dict[str, Any]:
     """`training_summary.json`: what was trained on what, for evaluation and the model card."""
     names = row_names(dataset)
     return {
@@ -140,7 +143,10 @@ def _summary(corpus, split, dataset, normal, rows: _Rows, model, training, thres
         "encoder": describe_encoder(model.config),
         "encoder_pretrained": model.config.encoder_pretrained,
         "training": training.to_dict(),
-        "threshold": threshold,
+        "threshold": model.config.threshold,
+        "calibration_loops": len(calibration),
+        "skipped_files": public_skipped(rows.skipped),
+        "warnings": small_data_warnings(len(rows.fit), len(calibration)),
         "final_losses": [{k: (v[-1] if v else None) for k, v in r.history.items()} for r in results],
         "epochs_run": [{k: len(v) for k, v in r.history.items()} for r in results],
     }

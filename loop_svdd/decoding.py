@@ -1,0 +1,160 @@
+"""One decoding path for files, folders and corpora: every entry point that reads audio (`score`, `train`,
+`evaluate`, `embed`, `pretrain-encoder`, `curate`) skips files that cannot be decoded, names each with a plain
+reason ([`loop_svdd.audio.plain_reason`]), and stops only when too few good loops remain."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+
+from .audio import AudioDecodeError, load_audio
+from .data import CorpusError, audio_column
+
+SAMPLING_RATE = 48_000  # the rate every encoder of the project reads
+PROBE_VERSION = "1"  # bump when what counts as decodable changes (invalidates the cached probe)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """One file's outcome: the mono float32 waveform, or None and the plain reason it was skipped."""
+
+    path: str
+    waveform: np.ndarray | None
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.waveform is not None
+
+
+def decode_file(path: str | Path | bytes, sampling_rate: int = SAMPLING_RATE, name: str | None = None) -> Decoded:
+    """Decode one file (a path, or its bytes named `name`); never raises for bad audio."""
+    label = name or str(path if not isinstance(path, bytes) else "<bytes>")
+    try:
+        return Decoded(label, load_audio(path, sampling_rate, name=label))
+    except AudioDecodeError as err:
+        return Decoded(label, None, str(err).removeprefix(f"{label}: "))
+    except OSError as err:  # unreadable: permissions, a folder named like a file, ...
+        return Decoded(label, None, f"cannot read the file ({err.strerror or type(err).__name__})")
+
+
+def decode_files(paths: Iterable[str | Path], sampling_rate: int = SAMPLING_RATE) -> Iterator[Decoded]:
+    """Decode files one after another (in order), yielding a [`Decoded`] for each, good or bad."""
+    for path in paths:
+        yield decode_file(path, sampling_rate)
+
+
+def _probe_example(audio: dict[str, Any], sampling_rate: int) -> str:
+    """'' when a not-yet-decoded `datasets` Audio value (`{"bytes", "path"}`) decodes, else the plain reason."""
+    name = audio.get("path") or "<row>"
+    source = audio.get("bytes") or audio.get("path")
+    if source is None:
+        return "no audio in this row"
+    return decode_file(source, sampling_rate, name=name).reason or ""
+
+
+@dataclass
+class CorpusDecoding:
+    """Which rows of a corpus decode (`rows`, sorted indices) and which were skipped (`{"file", "reason"}`)."""
+
+    n_rows: int
+    rows: np.ndarray
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    def restrict(self, rows: np.ndarray) -> np.ndarray:
+        """The decodable ones among `rows`."""
+        return np.intersect1d(np.asarray(rows, dtype=int), self.rows)
+
+    def skipped_among(self, rows: np.ndarray) -> list[dict[str, str]]:
+        bad = set(np.setdiff1d(np.asarray(rows, dtype=int), self.rows).tolist())
+        return [s for s in self.skipped if int(s["row"]) in bad]
+
+
+def decodable_rows(
+    dataset: datasets.Dataset, sampling_rate: int = SAMPLING_RATE, progress: bool = True
+) -> CorpusDecoding:
+    """Decode every row of `dataset` once (the same decoder and settings `datasets` uses) and record which fail.
+
+    The result is cached by a fingerprinted `datasets` map, like the embeddings, so a second run reads it back.
+    """
+    column = audio_column(dataset)
+    raw = dataset.cast_column(column, datasets.Audio(decode=False))
+    fingerprint = hashlib.sha256(f"decodable-{PROBE_VERSION}-{raw._fingerprint}-{sampling_rate}".encode())
+    if not progress:
+        datasets.disable_progress_bars()
+    try:
+        probed = raw.map(
+            lambda batch: {
+                "reason": [_probe_example(a, sampling_rate) for a in batch[column]],
+                "file": [a.get("path") or "" for a in batch[column]],
+            },
+            batched=True,
+            batch_size=16,
+            remove_columns=raw.column_names,
+            features=datasets.Features({"reason": datasets.Value("string"), "file": datasets.Value("string")}),
+            new_fingerprint=fingerprint.hexdigest()[:32],
+            desc="Checking audio files",
+        )
+    finally:
+        if not progress:
+            datasets.enable_progress_bars()
+    reasons, names = probed["reason"], probed["file"]
+    skipped = [{"row": i, "file": names[i] or f"row-{i}", "reason": r} for i, r in enumerate(reasons) if r]
+    good = np.array([i for i, r in enumerate(reasons) if not r], dtype=int)
+    return CorpusDecoding(len(dataset), good, skipped)
+
+
+def embed_decodable(
+    model: Any, extractor: Any, dataset: datasets.Dataset, decoding: CorpusDecoding, **kwargs: Any
+) -> np.ndarray:
+    """`(len(dataset), D)` embeddings of the decodable rows ([`embed_dataset`]); skipped rows are NaN."""
+    from .embedding import embed_dataset
+
+    if len(decoding.rows) == decoding.n_rows:
+        return embed_dataset(model, extractor, dataset, **kwargs)
+    out = np.full((decoding.n_rows, model.config.embedding_dim), np.nan, dtype=np.float32)
+    if len(decoding.rows):
+        out[decoding.rows] = embed_dataset(model, extractor, dataset.select(decoding.rows.tolist()), **kwargs)
+    return out
+
+
+def decoded_stream(
+    stream: Iterable[dict], column: str, sampling_rate: int, skipped: list[dict[str, str]]
+) -> Iterator[dict]:
+    """Decode a streamed corpus (cast with `Audio(decode=False)`) row by row: good rows come out with
+    `{"array", "sampling_rate"}` audio, bad ones are appended to `skipped` instead."""
+    for i, row in enumerate(stream):
+        audio = row[column]
+        name = audio.get("path") or f"stream-row-{i}"
+        decoded = decode_file(audio.get("bytes") or audio.get("path") or b"", sampling_rate, name=name)
+        if decoded.ok:
+            yield {**row, column: {"array": decoded.waveform, "sampling_rate": sampling_rate}}
+        else:
+            skipped.append({"row": i, "file": name, "reason": decoded.reason or ""})
+
+
+def require_loops(n_good: int, needed: int, what: str, skipped: list[dict[str, str]] | None = None) -> None:
+    """Stop with a one-line `CorpusError` when fewer than `needed` good loops remain for `what`."""
+    if n_good >= needed:
+        return
+    example = f", e.g. {skipped[0]['file']}: {skipped[0]['reason']}" if skipped else ""
+    bad = f" ({len(skipped)} file(s) skipped as undecodable{example})" if skipped else ""
+    raise CorpusError(f"only {n_good} decodable loop(s) for {what}{bad}; need at least {needed}")
+
+
+def report_skipped(command: str, skipped: list[dict[str, str]], stream=None) -> None:
+    """Print one `loop-svdd COMMAND: skipped FILE: reason` line per skipped file (stderr by default)."""
+    for s in skipped:
+        print(f"loop-svdd {command}: skipped {s['file']}: {s['reason']}", file=stream or sys.stderr)
+
+
+def public_skipped(skipped: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The skipped files as the run's summary stores them: `{"file", "reason"}` (row indices dropped)."""
+    return [{"file": str(s["file"]), "reason": str(s["reason"])} for s in skipped]
