@@ -50,10 +50,10 @@ def run(args: argparse.Namespace) -> int:
     rank, world = accelerator.process_index, accelerator.num_processes
     out = Path(args.output_dir)
     try:
+        dataset = load_corpus(args.corpus, split=args.split, streaming=args.streaming)
         out.mkdir(parents=True, exist_ok=True)
         model, extractor = build_model(args.encoder or resolve_default_encoder())
         model = model.to(accelerator.device)
-        dataset = load_corpus(args.corpus, split=args.split, streaming=args.streaming)
         if args.streaming:
             import datasets
             from datasets.distributed import split_dataset_by_node

@@ -89,7 +89,7 @@ def training_config_from_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from ..data import RowFilter
-    from ..encoders import describe_encoder, resolve_default_encoder
+    from ..encoders import describe_encoder
     from ..errors import LoopSVDDError
     from ..training.from_corpus import train_on_corpus
 
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             args.corpus,
             normal,
             args.output_dir,
-            encoder=args.encoder or resolve_default_encoder(),
+            encoder=args.encoder,
             training=config,
             holdout_fraction=args.holdout,
             batch_size=args.batch_size,

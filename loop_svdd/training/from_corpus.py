@@ -15,7 +15,7 @@ from ..data import CorpusError, RowFilter, audio_column, load_corpus, select, sm
 from ..decoding import CorpusDecoding, decodable_rows, embed_decodable, public_skipped, require_loops
 from ..detectors.deep_svdd import DeepSVDD
 from ..embedding import model_scores
-from ..encoders import DEFAULT_ENCODER, build_model, describe_encoder
+from ..encoders import build_model, describe_encoder, resolve_default_encoder
 from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from ..model_io import save_detector
 from ..modeling_loop_svdd import LoopSVDDModel
@@ -78,7 +78,7 @@ def train_on_corpus(
     corpus: str | Path,
     normal: list[RowFilter],
     output_dir: str | Path,
-    encoder: str = DEFAULT_ENCODER,
+    encoder: str | None = None,
     training: SVDDTrainingConfig | None = None,
     holdout_fraction: float = 0.2,
     ensemble_size: int | None = None,
@@ -88,6 +88,8 @@ def train_on_corpus(
     accelerator: Any = None,
 ) -> CorpusTrainingResult:
     """Train on the loops of `corpus` matching every `normal` filter; resumable (checkpoints in output_dir).
+    `encoder=None` takes the paper's encoder where it can be had, else the embedded default (see
+    :func:`~loop_svdd.encoders.resolve_default_encoder`).
 
     The normal loops are split three ways: `holdout_fraction` is kept out for evaluation (never seen), then
     `training.val_fraction` of the rest calibrates the threshold, and the remainder fits
@@ -101,7 +103,7 @@ def train_on_corpus(
     decoding = decodable_rows(dataset, progress=progress)
     rows = _split_rows(dataset, normal, holdout_fraction, training, decoding)
     model, extractor = build_model(
-        encoder,
+        encoder or resolve_default_encoder(),
         **HeadConfig.of(training).head_kwargs(),
         threshold_quantile=training.threshold_quantile,
         ensemble_size=training.ensemble_size,
