@@ -18,6 +18,7 @@ import torch
 
 from .data import audio_column, waveform_of, with_decoding
 from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+from .localisation import loop_time_scores, window_time_scores
 from .modeling_loop_svdd import LoopSVDDModel
 
 # Windows per encoder forward: small batches are the fastest on CPU (cache-bound: measured 0.29-0.36 s/window
@@ -45,6 +46,8 @@ class LoopScore:
     embedding: np.ndarray
     window_scores: list[float] = field(default_factory=list)
     window_start_s: list[float] = field(default_factory=list)
+    time_scores: list[float] | None = None  # on the loop's own timeline (models with a memory bank)
+    time_scores_s: list[float] | None = None
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:
@@ -67,17 +70,30 @@ def embed_waveforms(
     max_windows = max_windows or MAX_WINDOWS_PER_FORWARD.get(model.device.type, DEFAULT_MAX_WINDOWS)
     inputs = extractor(waveforms, sampling_rate=sampling_rate, device=model.device)
     feats, longer = inputs["input_features"], inputs["is_longer"]
-    window_emb = torch.cat(
-        [
-            model.get_window_embeddings(feats[i : i + max_windows], longer[i : i + max_windows])
-            for i in range(0, len(feats), max_windows)
-        ]
-    )
+    chunks, times = [], []
+    for i in range(0, len(feats), max_windows):
+        pooled, time_scores = window_time_scores(model, feats[i : i + max_windows], longer[i : i + max_windows])
+        chunks.append(
+            pooled
+            if pooled is not None
+            else model.get_window_embeddings(feats[i : i + max_windows], longer[i : i + max_windows])
+        )
+        times += [] if time_scores is None else [time_scores]
+    window_emb = torch.cat(chunks)
     clip_emb = model.pool_windows(window_emb, inputs["window_clip_index"])
+    time_scores, time_scores_s = loop_time_scores(
+        model,
+        torch.cat(times) if times else None,
+        inputs["window_clip_index"],
+        inputs["window_start_s"],
+        inputs["clip_duration_s"],
+    )
     return clip_emb, {
         "window_embeddings": window_emb,
         "window_clip_index": inputs["window_clip_index"],
         "window_start_s": inputs["window_start_s"],
+        "time_scores": time_scores,
+        "time_scores_s": time_scores_s,
     }
 
 
@@ -104,6 +120,8 @@ def score_waveforms(
                     embedding=clip_emb[i].float().cpu().numpy(),
                     window_scores=win_scores[torch.from_numpy(sel)].float().cpu().tolist(),
                     window_start_s=windows["window_start_s"][torch.from_numpy(sel)].cpu().tolist(),
+                    time_scores=None if windows["time_scores"] is None else windows["time_scores"][i].tolist(),
+                    time_scores_s=None if windows["time_scores_s"] is None else windows["time_scores_s"][i].tolist(),
                 )
             )
     return results

@@ -13,6 +13,7 @@ from transformers import ClapAudioModel, PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_loop_svdd import LoopSVDDConfig
+from .localisation import loop_time_scores, new_time_scorer, window_time_scores
 from .svdd_head import SVDDAutoencoder
 
 
@@ -31,6 +32,10 @@ class LoopSVDDOutput(ModelOutput):
         window_embeddings (`torch.FloatTensor` of shape `(num_windows, embedding_dim)`).
         window_clip_index (`torch.LongTensor` of shape `(num_windows,)`): the loop of each window.
         window_start_s (`torch.FloatTensor` of shape `(num_windows,)`, *optional*): window offsets in seconds.
+        time_scores (`list[torch.FloatTensor]`, *optional*): per loop, one score per time step on the loop's own
+            timeline (repeated copies of a short loop folded back); `None` for a model without a memory bank or
+            without `clip_duration_s`.
+        time_scores_s (`list[torch.FloatTensor]`, *optional*): per loop, the centre time (s) of each step.
     """
 
     loss: torch.FloatTensor | None = None
@@ -41,6 +46,8 @@ class LoopSVDDOutput(ModelOutput):
     window_embeddings: torch.FloatTensor | None = None
     window_clip_index: torch.LongTensor | None = None
     window_start_s: torch.FloatTensor | None = None
+    time_scores: list[torch.FloatTensor] | None = None
+    time_scores_s: list[torch.FloatTensor] | None = None
 
 
 class LoopSVDDPreTrainedModel(PreTrainedModel):
@@ -83,6 +90,7 @@ class LoopSVDDModel(LoopSVDDPreTrainedModel):
         self.head = self._new_head(config)
         # Heads 2..k of an ensemble (empty for a single head, so single-head checkpoints are unchanged).
         self.extra_heads = torch.nn.ModuleList(self._new_head(config) for _ in range(config.ensemble_size - 1))
+        self.time_scorer = new_time_scorer(config)  # memory bank of normal time steps, or None
         self.post_init()
 
     @staticmethod
@@ -213,6 +221,7 @@ class LoopSVDDModel(LoopSVDDPreTrainedModel):
         is_longer: torch.Tensor | None = None,
         window_clip_index: torch.Tensor | None = None,
         window_start_s: torch.Tensor | None = None,
+        clip_duration_s: torch.Tensor | None = None,
         return_loss: bool = False,
         return_dict: bool | None = None,
     ) -> LoopSVDDOutput | tuple:
@@ -224,10 +233,14 @@ class LoopSVDDModel(LoopSVDDPreTrainedModel):
             window_clip_index (`torch.LongTensor` of shape `(num_windows,)`, *optional*): the loop of each
                 window; `None` means one window per loop.
             window_start_s (`torch.FloatTensor` of shape `(num_windows,)`, *optional*): passed through.
+            clip_duration_s (`torch.FloatTensor` of shape `(batch_size,)`, *optional*): loop lengths, for
+                `time_scores` (models with a memory bank).
             return_loss (`bool`): also return the Deep SVDD objective over the batch.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        window_embeddings = self.get_window_embeddings(input_features, is_longer)
+        window_embeddings, window_time = window_time_scores(self, input_features, is_longer)
+        if window_embeddings is None:
+            window_embeddings = self.get_window_embeddings(input_features, is_longer)
         embedding = self.pool_windows(window_embeddings, window_clip_index)
         scores, latent = self.score_embeddings(embedding)
         if window_clip_index is None:
@@ -241,6 +254,9 @@ class LoopSVDDModel(LoopSVDDPreTrainedModel):
                 loss = self.config.radii()[0] ** 2 + torch.relu(scores).mean() / self.config.nu
             else:
                 loss = scores.mean()
+        time_scores, time_scores_s = loop_time_scores(
+            self, window_time, window_clip_index, window_start_s, clip_duration_s
+        )
         output = LoopSVDDOutput(
             loss=loss,
             anomaly_score=scores,
@@ -250,6 +266,8 @@ class LoopSVDDModel(LoopSVDDPreTrainedModel):
             window_embeddings=window_embeddings,
             window_clip_index=window_clip_index,
             window_start_s=window_start_s,
+            time_scores=time_scores,
+            time_scores_s=time_scores_s,
         )
         return output if return_dict else output.to_tuple()
 

@@ -114,6 +114,8 @@ def score_files(
                 "percentile": percentile_of(s.score, cfg.calibration_scores),
                 "duration_s": duration_s,
                 "windows": windows,
+                "time_scores": s.time_scores,
+                "time_scores_s": s.time_scores_s,
             }
         )
 

@@ -11,10 +11,11 @@ from typing import Any
 import datasets
 import numpy as np
 
-from ..data import CorpusError, RowFilter, audio_column, load_corpus, select
+from ..data import CorpusError, RowFilter, audio_column, load_corpus, select, waveform_of, with_decoding
 from ..embedding import embed_dataset, model_scores
 from ..encoders import DEFAULT_ENCODER, build_model, describe_encoder
 from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+from ..localisation import build_time_bank
 from ..model_io import save_detector
 from ..modeling_loop_svdd import LoopSVDDModel
 from .deep_svdd import SVDDTrainingConfig, fit_deep_svdd, score
@@ -112,6 +113,9 @@ def train_on_corpus(
         scales.append(float(max(np.median(np.abs(member)), 1e-12)))
     state = {"center": [r.center for r in results], "radius": [r.radius for r in results], "score_scales": scales}
     model.set_svdd_state(**state)
+    if not extractor.fusion:  # memory bank of normal time steps, for time_scores (docs/localisation.md)
+        decoded, column = with_decoding(dataset, extractor.sampling_rate), audio_column(dataset)
+        build_time_bank(model, extractor, (waveform_of(decoded[int(i)], column) for i in fit_rows), training.seed)
     calibration = model_scores(model, embeddings[calib_rows if len(calib_rows) else fit_rows])
     threshold = float(np.quantile(calibration, training.threshold_quantile))
     model.set_svdd_state(**state, threshold=threshold, calibration_scores=calibration.tolist())
