@@ -97,10 +97,12 @@ def clip_embeddings(e) -> torch.Tensor:
 
 
 def print_row(name: str, r: dict, flush: bool = False) -> None:
-    kinds = " ".join(f"{k[:5]} {m['auroc']:.2f}/{m.get('hit_rate', float('nan')):.2f}" for k, m in r["defects"].items())
+    nan = float("nan")
+    kinds = " ".join(f"{k[:5]} {m['auroc']:.2f}/{m.get('hit_rate', nan):.2f}" for k, m in r["defects"].items())
     print(
-        f"{name:<30} AUROC {r['mean_auroc']:.3f} contrast {r.get('mean_auroc_contrast', float('nan')):.3f} hit {r.get('mean_hit_rate', float('nan')):.3f} "
-        f"(chance {r.get('mean_chance_hit_rate', float('nan')):.3f}) stepAUROC {r.get('mean_time_auroc', float('nan')):.3f} | {kinds}",
+        f"{name:<30} AUROC {r['mean_auroc']:.3f} contrast {r.get('mean_auroc_contrast', nan):.3f} "
+        f"hit {r.get('mean_hit_rate', nan):.3f} (chance {r.get('mean_chance_hit_rate', nan):.3f}) "
+        f"stepAUROC {r.get('mean_time_auroc', nan):.3f} | {kinds}",
         flush=flush,
     )
 

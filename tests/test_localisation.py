@@ -149,3 +149,20 @@ def test_defect_protocol_needs_a_corpus(tmp_path):
     from loop_svdd.cli import main
 
     assert main(["benchmark", "--protocol", "defects", "--json", str(tmp_path / "x.json")]) == 2
+
+
+def test_score_cli_shows_time_scores(banked, tmp_path, capsys):
+    import soundfile as sf
+
+    from loop_svdd.cli import main
+    from loop_svdd.model_io import save_detector
+
+    model, extractor = banked
+    save_detector(model, extractor, tmp_path / "model")
+    sf.write(tmp_path / "a.wav", synth_loop(2.0, seed=50), SR)
+    assert main(["score", str(tmp_path / "model"), str(tmp_path / "a.wav"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)["results"][0]
+    assert len(result["time_scores"]) == len(result["time_scores_s"]) == 13
+    assert main(["score", str(tmp_path / "model"), str(tmp_path / "a.wav"), "--timeline"]) == 0
+    out = capsys.readouterr().out
+    assert "a.wav: 0-2.0 s |" in out and "peak" in out

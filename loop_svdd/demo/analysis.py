@@ -41,6 +41,8 @@ class LoopResult:
     duration_s: float
     window_scores: list[float] = field(default_factory=list)
     window_start_s: list[float] = field(default_factory=list)
+    time_scores: list[float] | None = None
+    time_scores_s: list[float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,6 +86,8 @@ def analyse_files(
             duration_s=len(wave) / extractor.sampling_rate,
             window_scores=list(s.window_scores),
             window_start_s=list(s.window_start_s),
+            time_scores=s.time_scores,
+            time_scores_s=s.time_scores_s,
         )
         for (name, path, wave), s in zip(decoded, scores, strict=True)
     ]
@@ -128,6 +132,7 @@ def spectrogram_for(extractor: LoopSVDDFeatureExtractor, result: LoopResult, thr
         float(extractor.max_length_s),
         threshold,
         title=f"{result.name}: score {result.score:.4g} ({result.verdict})",
+        time_scores=None if result.time_scores is None else (result.time_scores_s, result.time_scores),
     )
 
 
