@@ -29,8 +29,9 @@ CANDIDATES = {
     "stage1 + mel": (("stage1", "mel"), "max", 64, "mean"),
     "stage2 + mel": (("stage2", "mel"), "max", 64, "mean"),
     "stage1 + stage4 + mel": (("stage1", "stage4", "mel"), "max", 64, "mean"),
-    "stage1 + mel, fold max": (("stage1", "mel"), "max", 64, "max"),
-    "stage1 + mel, 128 steps": (("stage1", "mel"), "max", 128, "mean"),
+    "stage1, fold max": (("stage1",), "max", 64, "max"),
+    "stage1, 128 steps": (("stage1",), "max", 128, "mean"),
+    "stage1, mean-pooled": (("stage1",), "mean", 64, "mean"),
 }
 ALL_SOURCES = ["mel", "stage1", "stage2", "stage3", "stage4"]
 
