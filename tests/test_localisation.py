@@ -166,3 +166,18 @@ def test_score_cli_shows_time_scores(banked, tmp_path, capsys):
     assert main(["score", str(tmp_path / "model"), str(tmp_path / "a.wav"), "--timeline"]) == 0
     out = capsys.readouterr().out
     assert "a.wav: 0-2.0 s |" in out and "peak" in out
+
+
+def test_demo_draws_the_curve_under_the_spectrogram(banked, tmp_path):
+    import soundfile as sf
+
+    from loop_svdd.demo.analysis import analyse_files, spectrogram_for
+
+    model, extractor = banked
+    sf.write(tmp_path / "b.wav", synth_loop(3.0, seed=60), SR)
+    results, errors = analyse_files(model, extractor, [tmp_path / "b.wav"])
+    assert not errors and len(results[0].time_scores) == len(results[0].time_scores_s) == 20
+    with_curve = spectrogram_for(extractor, results[0], model.config.threshold)
+    results[0].time_scores = None
+    without = spectrogram_for(extractor, results[0], model.config.threshold)
+    assert with_curve.ndim == 3 and with_curve.shape == without.shape and not np.array_equal(with_curve, without)
