@@ -2,8 +2,8 @@
 
 Each time step of an encoder window is scored by its distance to the nearest normal time step in a memory bank
 (PatchCore-style, greedy coreset subsampling), per source - HTS-AT's token grids or the log-mel frames; shipped:
-stage 1, 39 ms steps - each distance divided by its scale and averaged over sources, max-pooled to `steps` per 10 s
-window (0.156 s), then folded onto each loop's own timeline (windows of long loops laid end to end, the repeated
+stage 1 (39 ms steps) and the log-mel frames (10 ms) - each distance divided by its scale and averaged over sources,
+max-pooled to `steps` per 10 s window (0.156 s), then folded onto each loop's own timeline (windows of long loops laid end to end, the repeated
 copies of a short loop folded back by their mean).
 
 HTS-AT folds a 10 s window (1001 frames resized to 1024) into a square image: 4 time chunks of 256 frames stacked
@@ -201,7 +201,7 @@ def fold_time_scores(
     return scores, times
 
 
-DEFAULT_SOURCES = ("stage1",)  # measured best on the defect benchmark (docs/localisation.md)
+DEFAULT_SOURCES = ("stage1", "mel")  # measured best on the defect benchmark (docs/localisation.md)
 DEFAULT_BANK_SIZE = 4096  # rows per source after coreset subsampling
 DEFAULT_STEPS = 64  # output steps per 10 s window (0.156 s)
 SCALE_QUERIES = 4000
