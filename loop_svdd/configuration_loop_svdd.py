@@ -62,6 +62,9 @@ class LoopSVDDConfig(PretrainedConfig):
             are fused into one clip embedding.
         encoder_name_or_path (`str`, *optional*): where the encoder weights came from (provenance for cards).
         encoder_pretrained (`bool`, defaults to `False`): whether the encoder weights are trained ones.
+        time_scoring (`dict`, *optional*): the memory bank of normal time steps behind `time_scores`
+            (`sources`, `bank_sizes`, `steps` per window, `window_s`, `padding`; see `loop_svdd.localisation`);
+            `None`: no time-resolved scores.
     """
 
     model_type = "loop_svdd"
@@ -77,6 +80,7 @@ class LoopSVDDConfig(PretrainedConfig):
         window_pooling: str = "mean",
         encoder_name_or_path: str | None = None,
         encoder_pretrained: bool = False,
+        time_scoring: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         if audio_config is None:
@@ -100,6 +104,7 @@ class LoopSVDDConfig(PretrainedConfig):
         self.window_pooling = window_pooling
         self.encoder_name_or_path = encoder_name_or_path
         self.encoder_pretrained = bool(encoder_pretrained)
+        self.time_scoring = time_scoring
         super().__init__(**kwargs)
         self.validate_fields()
 

@@ -55,6 +55,8 @@ class ScoredLoop:
     verdict: str = "uncalibrated"
     window_scores: list[float] = field(default_factory=list)
     window_start_s: list[float] = field(default_factory=list)
+    time_scores: list[float] | None = None  # on the loop's own timeline (models with a memory bank)
+    time_scores_s: list[float] | None = None
     embedding: np.ndarray | None = field(default=None, repr=False)
     name: str = ""
 
@@ -82,6 +84,8 @@ class ScoredLoop:
             "percentile": self.percentile,
             "duration_s": self.duration_s,
             "windows": windows,
+            "time_scores": self.time_scores,
+            "time_scores_s": self.time_scores_s,
         }
 
 
@@ -130,6 +134,8 @@ def embed_waveforms(
         "window_embeddings": out.window_embeddings,
         "window_clip_index": out.window_clip_index,
         "window_start_s": out.window_start_s,
+        "time_scores": out.time_scores,
+        "time_scores_s": out.time_scores_s,
     }
 
 
@@ -147,6 +153,8 @@ def records_of(output: LoopSVDDOutput, files: list[str], durations: list[float],
                 score=float(output.anomaly_score[i]),
                 window_scores=output.window_scores.cpu()[sel].float().tolist(),
                 window_start_s=[0.0] if starts is None else starts.cpu()[sel].tolist(),
+                time_scores=None if output.time_scores is None else output.time_scores[i].tolist(),
+                time_scores_s=None if output.time_scores_s is None else output.time_scores_s[i].tolist(),
                 embedding=output.embedding[i].float().cpu().numpy() if keep_embedding else None,
             )
         )

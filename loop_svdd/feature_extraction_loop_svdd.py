@@ -57,11 +57,12 @@ class LoopSVDDFeatureExtractor(SequenceFeatureExtractor):
         - `input_features`: `(num_windows, 4 if fusion else 1, 1001, feature_size)` float32,
         - `is_longer`: `(num_windows, 1)` bool (fused: clip longer than `max_length_s`),
         - `window_clip_index`: `(num_windows,)` int64, the clip each window belongs to,
-        - `window_start_s`: `(num_windows,)` float32, where each window starts in its clip (seconds).
+        - `window_start_s`: `(num_windows,)` float32, where each window starts in its clip (seconds),
+        - `clip_duration_s`: `(batch_size,)` float32, each clip's length (seconds; for time-resolved scores).
     With `fusion=True`, `num_windows == batch_size`.
     """
 
-    model_input_names = ["input_features", "is_longer", "window_clip_index", "window_start_s"]
+    model_input_names = ["input_features", "is_longer", "window_clip_index", "window_start_s", "clip_duration_s"]
 
     def __init__(
         self,
@@ -287,6 +288,9 @@ class LoopSVDDFeatureExtractor(SequenceFeatureExtractor):
             "is_longer": torch.tensor(is_longer, dtype=torch.bool, device=input_features.device)[:, None],
             "window_clip_index": torch.tensor(clip_index, dtype=torch.long, device=input_features.device),
             "window_start_s": torch.tensor(starts_s, dtype=torch.float32, device=input_features.device),
+            "clip_duration_s": torch.tensor(
+                [c.shape[-1] / self.sampling_rate for c in clips], dtype=torch.float32, device=input_features.device
+            ),
         }
         if return_tensors in ("np", "numpy"):
             data = {k: v.cpu().numpy() for k, v in data.items()}

@@ -17,6 +17,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_loop_svdd import LoopSVDDConfig
+from .localisation import loop_time_scores, new_time_scorer, window_time_scores
 from .svdd_head import SVDDAutoencoder, ensemble_loss, ensemble_score
 
 # Windows per encoder forward: small batches are the fastest on CPU (cache-bound: measured 0.29-0.36 s/window
@@ -41,6 +42,10 @@ class LoopSVDDOutput(ModelOutput):
         window_embeddings (`torch.FloatTensor` of shape `(num_windows, embedding_dim)`).
         window_clip_index (`torch.LongTensor` of shape `(num_windows,)`): the loop of each window.
         window_start_s (`torch.FloatTensor` of shape `(num_windows,)`, *optional*): window offsets in seconds.
+        time_scores (`list[torch.FloatTensor]`, *optional*): per loop, one score per time step on the loop's own
+            timeline (repeated copies of a short loop folded back); `None` for a model without a memory bank or
+            without `clip_duration_s`.
+        time_scores_s (`list[torch.FloatTensor]`, *optional*): per loop, the centre time (s) of each step.
     """
 
     loss: torch.FloatTensor | None = None
@@ -51,6 +56,8 @@ class LoopSVDDOutput(ModelOutput):
     window_embeddings: torch.FloatTensor | None = None
     window_clip_index: torch.LongTensor | None = None
     window_start_s: torch.FloatTensor | None = None
+    time_scores: list[torch.FloatTensor] | None = None
+    time_scores_s: list[torch.FloatTensor] | None = None
 
 
 class LoopSVDDPreTrainedModel(PreTrainedModel):
@@ -97,6 +104,7 @@ class LoopSVDDModel(LoopSVDDPreTrainedModel):
         self.head = self._new_head(config)
         # Heads 2..k of an ensemble (empty for a single head, so single-head checkpoints are unchanged).
         self.extra_heads = torch.nn.ModuleList(self._new_head(config) for _ in range(config.ensemble_size - 1))
+        self.time_scorer = new_time_scorer(config)  # memory bank of normal time steps, or None
         self.post_init()
         # A config.json of an older version carries the Deep SVDD state: move it into the head buffers.
         self._legacy_svdd_state, config.legacy_svdd_state = dict(getattr(config, "legacy_svdd_state", {})), {}
@@ -237,15 +245,21 @@ class LoopSVDDModel(LoopSVDDPreTrainedModel):
 
     def embed_windows(
         self, input_features: torch.Tensor, is_longer: torch.Tensor | None = None, max_windows: int | None = None
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """`get_window_embeddings` at most `max_windows` windows at a time (memory bounded whatever the loop
-        lengths; the result does not depend on the chunking). Default: 4 on CPU, 64 on accelerators."""
+        lengths; the result does not depend on the chunking). Default: 4 on CPU, 64 on accelerators.
+
+        Returns `(num_windows, embedding_dim)` embeddings and, for a model with a memory bank of normal time steps,
+        their time scores `(num_windows, steps)` from the same encoder pass (else None)."""
         max_windows = max_windows or MAX_WINDOWS_PER_FORWARD.get(self.device.type, DEFAULT_MAX_WINDOWS)
-        chunks = []
+        chunks, times = [], []
         for i in range(0, len(input_features), max_windows):
+            feats = input_features[i : i + max_windows]
             longer = None if is_longer is None else is_longer[i : i + max_windows]
-            chunks.append(self.get_window_embeddings(input_features[i : i + max_windows], longer))
-        return torch.cat(chunks)
+            pooled, time_scores = window_time_scores(self, feats, longer)
+            chunks.append(pooled if pooled is not None else self.get_window_embeddings(feats, longer))
+            times += [] if time_scores is None else [time_scores]
+        return torch.cat(chunks), (torch.cat(times) if times else None)
 
     def forward(
         self,
@@ -253,6 +267,7 @@ class LoopSVDDModel(LoopSVDDPreTrainedModel):
         is_longer: torch.Tensor | None = None,
         window_clip_index: torch.Tensor | None = None,
         window_start_s: torch.Tensor | None = None,
+        clip_duration_s: torch.Tensor | None = None,
         return_loss: bool = False,
         return_dict: bool | None = None,
         max_windows: int | None = None,
@@ -267,10 +282,12 @@ class LoopSVDDModel(LoopSVDDPreTrainedModel):
             window_start_s (`torch.FloatTensor` of shape `(num_windows,)`, *optional*): passed through.
             return_loss (`bool`): also return the Deep SVDD objective over the batch
                 (`svdd_head.ensemble_loss`: for one head, exactly the loss its trainer minimises).
+            clip_duration_s (`torch.FloatTensor` of shape `(batch_size,)`, *optional*): loop lengths, for
+                `time_scores` (models with a memory bank).
             max_windows (`int`, *optional*): windows per encoder pass (memory bound); 4 on CPU, 64 otherwise.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        window_embeddings = self.embed_windows(input_features, is_longer, max_windows)
+        window_embeddings, window_time = self.embed_windows(input_features, is_longer, max_windows)
         embedding = self.pool_windows(window_embeddings, window_clip_index)
         scores, latent = self.score_embeddings(embedding)
         if window_clip_index is None:
@@ -279,6 +296,9 @@ class LoopSVDDModel(LoopSVDDPreTrainedModel):
         else:
             window_scores = self.score_embeddings(window_embeddings)[0]
         loss = ensemble_loss(self.heads, embedding) if return_loss else None
+        time_scores, time_scores_s = loop_time_scores(
+            self, window_time, window_clip_index, window_start_s, clip_duration_s
+        )
         output = LoopSVDDOutput(
             loss=loss,
             anomaly_score=scores,
@@ -288,6 +308,8 @@ class LoopSVDDModel(LoopSVDDPreTrainedModel):
             window_embeddings=window_embeddings,
             window_clip_index=window_clip_index,
             window_start_s=window_start_s,
+            time_scores=time_scores,
+            time_scores_s=time_scores_s,
         )
         return output if return_dict else output.to_tuple()
 

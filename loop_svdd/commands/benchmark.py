@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "pAUC (FPR <= 0.1) averaged over folders and seeds."
         ),
     )
-    p.add_argument("--embeddings", required=True, help="folder with <features>.npy and index.csv (row,file,folder)")
+    p.add_argument("--protocol", choices=("one-vs-rest", "defects"), default="one-vs-rest", help="default: one-vs-rest")
+    p.add_argument("--embeddings", help="folder with <features>.npy and index.csv (row,file,folder)")
     p.add_argument("--features", default="nff", help="which array to read: <features>.npy (default: nff)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="split seeds (default: 0-4)")
     p.add_argument("--detectors", nargs="+", default=list(DEFAULT_DETECTORS), help="detectors to run")
@@ -34,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="torch CPU threads (default 1: the heads are tiny and extra threads only contend)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    from ..defect_benchmark import add_arguments
+
+    add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -49,6 +53,12 @@ def run(args: argparse.Namespace) -> int:
     )
     from ..detectors import DETECTORS
 
+    if args.protocol == "defects":
+        from ..defect_benchmark import run_cli
+
+        return run_cli(args)
+    if not args.embeddings:
+        raise CLIError("--embeddings is required for the one-vs-rest protocol")
     if args.threads < 1:
         raise CLIError("--threads must be >= 1")
     import torch

@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="+", help="audio files or folders (searched recursively)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--windows", action="store_true", help="include per-window (10 s) scores")
+    p.add_argument(
+        "--timeline", action="store_true", help="print each loop's time-resolved score curve (where in the loop)"
+    )
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--strict", action="store_true", help="exit with status 1 if any file fails")
     p.add_argument(
@@ -54,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
         print()
     else:
         print(format_ranked(report, windows=args.windows))
+        if args.timeline:
+            from ..localisation import format_timelines
+
+            print(format_timelines(report["results"]))
     for err in report["errors"]:
         print(f"loop-svdd score: skipped {err['file']}: {err['error']}", file=sys.stderr)
     if not report["results"]:

@@ -99,6 +99,7 @@ def spectrogram_for(extractor: LoopSVDDFeatureExtractor, result: ScoredLoop, thr
         float(extractor.max_length_s),
         threshold,
         title=f"{result.name}: score {result.score:.4g} ({result.verdict})",
+        time_scores=None if result.time_scores is None else (result.time_scores_s, result.time_scores),
     )
 
 

@@ -76,6 +76,22 @@ def save_score_distribution(calibration_scores: Sequence[float], threshold: floa
     return Path(path)
 
 
+TIME_COLOUR = "#dd8452"
+
+
+def plot_time_scores(ax, times: Sequence[float], scores: Sequence[float], label: str = "time score", mark_peak=True):
+    """Draw a loop's time-resolved scores (`LoopSVDDOutput.time_scores`) on `ax` as a filled curve, with its peak
+    marked: where in the loop it is least like the normal loops. Returns the peak time (s)."""
+    t, s = np.asarray(times, dtype=float), np.asarray(scores, dtype=float)
+    ax.fill_between(t, s, s.min(), step="mid", color=TIME_COLOUR, alpha=0.35, linewidth=0)
+    ax.step(t, s, where="mid", color=TIME_COLOUR, linewidth=1.5, label=label)
+    peak = float(t[int(np.argmax(s))])
+    if mark_peak:
+        ax.axvline(peak, color=ANOMALY_COLOUR, linewidth=1.2, linestyle=":", label=f"peak at {peak:.2f} s")
+    ax.set_ylabel(label)
+    return peak
+
+
 def spectrogram_image(
     log_mel: np.ndarray,
     hop_s: float,
@@ -84,8 +100,10 @@ def spectrogram_image(
     window_length_s: float,
     threshold: float | None,
     title: str = "",
+    time_scores: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> np.ndarray:
-    """Mel spectrogram `(frames, mels)` above a step plot of the per-window scores over time."""
+    """Mel spectrogram `(frames, mels)` above its time-resolved scores `(times, scores)` when the model has them,
+    else a step plot of the per-window scores over time."""
     plt = _pyplot()
     duration = log_mel.shape[0] * hop_s
     fig, (ax_mel, ax_score) = plt.subplots(
@@ -94,6 +112,14 @@ def spectrogram_image(
     ax_mel.imshow(log_mel.T, origin="lower", aspect="auto", extent=(0, duration, 0, log_mel.shape[1]), cmap="magma")
     ax_mel.set_ylabel("mel bin")
     ax_mel.set_title(title or "log-mel spectrogram")
+    if time_scores is not None:
+        peak = plot_time_scores(ax_score, *time_scores)
+        ax_mel.axvline(peak, color="white", linewidth=1.0, linestyle=":")
+        ax_score.legend(loc="upper right", fontsize=7)
+        ax_score.set_xlabel("time (s)")
+        ax_score.set_xlim(0, duration)
+        fig.tight_layout()
+        return _to_array(fig)
     for start, score in zip(window_start_s, window_scores, strict=True):
         end = min(start + window_length_s, duration)
         anomalous = threshold is not None and score > threshold

@@ -11,12 +11,22 @@ from typing import Any
 import datasets
 import numpy as np
 
-from ..data import CorpusError, RowFilter, audio_column, load_corpus, select, small_data_warnings
+from ..data import (
+    CorpusError,
+    RowFilter,
+    audio_column,
+    load_corpus,
+    select,
+    small_data_warnings,
+    waveform_of,
+    with_decoding,
+)
 from ..decoding import CorpusDecoding, decodable_rows, embed_decodable, public_skipped, require_loops
 from ..detectors.deep_svdd import DeepSVDD
 from ..embedding import model_scores
 from ..encoders import build_model, describe_encoder, resolve_default_encoder
 from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+from ..localisation import build_time_bank
 from ..model_io import save_detector
 from ..modeling_loop_svdd import LoopSVDDModel
 from ..svdd_head import HeadConfig
@@ -119,6 +129,9 @@ def train_on_corpus(
         progress=progress,
     ).fit(embeddings[rows.fit])
     model.load_heads(detector.heads_)
+    if not extractor.fusion:  # memory bank of normal time steps, for time_scores (docs/localisation.md)
+        decoded, column = with_decoding(dataset, extractor.sampling_rate), audio_column(dataset)
+        build_time_bank(model, extractor, (waveform_of(decoded[int(i)], column) for i in rows.fit), training.seed)
     calibration = model_scores(model, embeddings[rows.calibration if len(rows.calibration) else rows.fit])
     threshold = float(np.quantile(calibration, training.threshold_quantile))
     model.set_svdd_state(threshold=threshold, calibration_scores=calibration.tolist())
