@@ -89,3 +89,45 @@ def restore_rng(
         generator.set_state(tensors["rng.generator"])
     if device.type == "cuda" and f"rng.cuda.{rank}" in tensors:
         torch.cuda.set_rng_state(tensors[f"rng.cuda.{rank}"], device)
+
+
+def save_training_state(
+    directory: str | Path,
+    state: dict[str, Any],
+    tensors: dict[str, torch.Tensor],
+    optimizer: torch.optim.Optimizer | None,
+    device: torch.device,
+    generator: torch.Generator | None = None,
+    rank: int = 0,
+    step: int = 0,
+) -> None:
+    """A trainer's checkpoint: `tensors` (weights), the optimizer (None: a phase that restarts it) and the RNG."""
+    tensors, opt_meta = dict(tensors), None
+    if optimizer is not None:
+        opt_tensors, opt_meta = flatten_optimizer(getattr(optimizer, "optimizer", optimizer))  # accelerate wraps it
+        tensors.update(opt_tensors)
+    tensors.update(rng_tensors(device, generator, rank))
+    save_checkpoint(directory, {**state, "optimizer": opt_meta}, tensors, step=step)
+
+
+def load_training_state(
+    directory: str | Path | None,
+    expected: dict[str, Any],
+    device: torch.device,
+    generator: torch.Generator | None = None,
+    rank: int = 0,
+) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, Any] | None] | None:
+    """Undo :func:`save_training_state`: (JSON state, tensors, optimizer state or None), with the RNG restored;
+    None without a checkpoint. Refuses one whose `expected` entries (config, data fingerprint, format) differ."""
+    resumed = load_checkpoint(directory) if directory else None
+    if resumed is None:
+        return None
+    saved, tensors = resumed
+    if any(saved.get(key) != value for key, value in expected.items()):
+        raise ValueError(
+            f"the checkpoint in {directory} was written for another config, data set or version; "
+            "use a fresh output or checkpoint directory (or delete it)"
+        )
+    restore_rng(tensors, device, generator, rank)
+    optimizer = unflatten_optimizer(tensors, saved["optimizer"]) if saved.get("optimizer") is not None else None
+    return saved, tensors, optimizer

@@ -20,14 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..checkpointing import (
-    flatten_optimizer,
-    load_checkpoint,
-    restore_rng,
-    rng_tensors,
-    save_checkpoint,
-    unflatten_optimizer,
-)
+from ..checkpointing import load_training_state, save_training_state
 from ..configuration_loop_svdd import HTSAT_SIZES, LoopSVDDConfig
 from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from ..modeling_loop_svdd import LoopSVDDModel
@@ -169,28 +162,22 @@ class ContrastiveTrainer:
         self.inner = accelerator.unwrap_model(self.net)
 
     def _resume(self) -> None:
-        resumed = load_checkpoint(self.ckpt_dir)
+        expected = {key: self.state[key] for key in ("config", "fingerprint")}
+        resumed = load_training_state(self.ckpt_dir, expected, self.device, self.generator, self.rank)
         if resumed is None:
             return
-        saved, tensors = resumed
-        if saved.get("config") != self.state["config"] or saved.get("fingerprint") != self.state["fingerprint"]:
-            raise ValueError(
-                f"the checkpoint in {self.ckpt_dir} was written for another config or corpus; "
-                "use another --output-dir or delete it"
-            )
-        self.state = saved
+        self.state, tensors, optimizer_state = resumed
         self.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
-        self.optimizer.load_state_dict(unflatten_optimizer(tensors, saved["optimizer"]))
-        restore_rng(tensors, self.device, self.generator, self.rank)
+        self.optimizer.load_state_dict(optimizer_state)
 
     def save(self) -> None:
         if not self.accelerator.is_main_process:
             return
         tensors = {f"net.{k}": v.clone() for k, v in self.inner.state_dict().items()}
-        opt_tensors, opt_meta = flatten_optimizer(getattr(self.optimizer, "optimizer", self.optimizer))
-        tensors.update(opt_tensors)
-        tensors.update(rng_tensors(self.device, self.generator, self.rank))
-        save_checkpoint(self.ckpt_dir, {**self.state, "optimizer": opt_meta}, tensors, step=self.state["step"])
+        st = self.state
+        save_training_state(
+            self.ckpt_dir, st, tensors, self.optimizer, self.device, self.generator, self.rank, st["step"]
+        )
 
     def step(self) -> tuple[float, float, float]:
         """One optimisation step on a batch of view pairs; returns (loss, positive accuracy, lr)."""

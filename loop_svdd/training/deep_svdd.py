@@ -28,14 +28,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..checkpointing import (
-    flatten_optimizer,
-    load_checkpoint,
-    restore_rng,
-    rng_tensors,
-    save_checkpoint,
-    unflatten_optimizer,
-)
+from ..checkpointing import load_training_state, save_training_state
 from ..errors import LoopSVDDError
 from ..svdd_head import HeadConfig, SVDDAutoencoder, ensemble_scale, get_radius, init_center_c
 
@@ -395,35 +388,21 @@ def _save(run: _Run, optimizer: torch.optim.Optimizer | None) -> None:
     tensors = {f"model.{k}": v.clone() for k, v in run.model.state_dict().items()}
     if run.best_state is not None:
         tensors.update({f"best.{k}": v for k, v in run.best_state.items()})
-    opt_meta = None
-    if optimizer is not None:
-        opt_tensors, opt_meta = flatten_optimizer(getattr(optimizer, "optimizer", optimizer))
-        tensors.update(opt_tensors)
-    tensors.update(rng_tensors(run.x_train.device, run.generator))
-    save_checkpoint(run.checkpoint_dir, {**run.state, "optimizer": opt_meta}, tensors, step=run.state["global_epoch"])
+    device, step = run.x_train.device, run.state["global_epoch"]
+    save_training_state(run.checkpoint_dir, run.state, tensors, optimizer, device, run.generator, step=step)
 
 
 def _resume(run: _Run) -> None:
     """Load `run.checkpoint_dir`'s checkpoint into `run`, if there is one for this config and data."""
-    resumed = load_checkpoint(run.checkpoint_dir) if run.checkpoint_dir else None
+    device = run.x_train.device
+    expected = {key: run.state[key] for key in ("format", "config", "fingerprint")}
+    resumed = load_training_state(run.checkpoint_dir, expected, device, run.generator)
     if resumed is None:
         return
-    saved, tensors = resumed
-    st = run.state
-    if saved.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"checkpoint in {run.checkpoint_dir} is from an older version; use a fresh checkpoint_dir")
-    if saved.get("config") != st["config"] or saved.get("fingerprint") != st["fingerprint"]:
-        raise ValueError(
-            f"checkpoint in {run.checkpoint_dir} was written for another config or data set; use a fresh checkpoint_dir"
-        )
-    device = run.x_train.device
-    run.state = saved
+    run.state, tensors, run.optimizer_state = resumed
     run.model.load_state_dict({k[6:]: v.to(device) for k, v in tensors.items() if k.startswith("model.")})
     if any(k.startswith("best.") for k in tensors):
         run.best_state = {k[5:]: v.to(device) for k, v in tensors.items() if k.startswith("best.")}
-    if saved.get("optimizer") is not None:
-        run.optimizer_state = unflatten_optimizer(tensors, saved["optimizer"])
-    restore_rng(tensors, device, run.generator)
 
 
 def _check_embeddings(embeddings: np.ndarray) -> np.ndarray:
