@@ -14,6 +14,7 @@ COMMANDS = (
     "quickstart",
     "corpus",
     "train",
+    "curate",
     "score",
     "evaluate",
     "benchmark",
