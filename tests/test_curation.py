@@ -176,3 +176,33 @@ def test_model_of_the_clean_pack(curated, pack, encoder_dir, tmp_path):
 
     report = score_files(*load_detector(out / "model"), [pack / "odd0.wav", pack / "bass01.wav"])
     assert [Path(r["file"]).name for r in report["results"]] == ["odd0.wav", "bass01.wav"]
+
+
+def test_benchmark_contaminated_protocol(tmp_path):
+    """`benchmark --protocol contaminated` on synthetic clusters: the JSON schema, and in-sample PCA fooled
+    by its strays while cross-fitting finds them."""
+    from test_benchmark import _make_folder
+
+    from loop_svdd.benchmark import load_embedding_set
+    from loop_svdd.benchmark_contaminated import make_pack, n_strays
+    from loop_svdd.cli import main
+
+    folder = _make_folder(tmp_path, n_per=(30, 30, 30), dim=40)
+    rows, labels = make_pack(load_embedding_set(folder), "class1", 0.1, seed=2)
+    assert labels.sum() == n_strays(30, 0.1) == 3 and len(rows) == 33 and len(set(rows.tolist())) == 33
+    out = tmp_path / "c.json"
+    argv = ["benchmark", "--protocol", "contaminated", "--embeddings", str(folder), "--json", str(out)]
+    assert (
+        main([*argv, "--contamination", "0.05", "0.1", "--seeds", "0", "--detectors", "pca", "knn", "--no-progress"])
+        == 0
+    )
+    result = json.loads(out.read_text())
+    assert result["protocol"] == "contaminated" and set(result["results"]) == {"0.05", "0.1"}
+    for fraction in result["results"].values():
+        assert set(fraction) == {"pca", "knn"}
+        for modes in fraction.values():
+            assert set(modes) == {"in_sample", "cross_fitted", "cross_fitted_robust"}
+            assert all(0 <= m["auroc"] <= 1 and 0 <= m["precision_at_k"] <= 1 for m in modes.values())
+    pca = result["results"]["0.05"]["pca"]
+    assert pca["cross_fitted_robust"]["auroc"] > 0.9 > 0.5 > pca["in_sample"]["auroc"]  # PCA rebuilds its strays
+    assert result["results"]["0.1"]["knn"]["cross_fitted_robust"]["auroc"] > 0.95

@@ -8,6 +8,7 @@ import time
 from ..cli import CLIError
 
 DEFAULT_DETECTORS = ("deep_svdd", "deep_svdd_residual", "isolation_forest", "pca", "knn", "ocsvm")
+PROTOCOLS = ("one-vs-rest", "contaminated")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,6 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="torch CPU threads (default 1: the heads are tiny and extra threads only contend)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--protocol", choices=PROTOCOLS, default="one-vs-rest", help="benchmark protocol")
+    from .benchmark_contaminated import add_arguments as add_contaminated_arguments
+
+    add_contaminated_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -57,6 +62,10 @@ def run(args: argparse.Namespace) -> int:
     unknown = [d for d in args.detectors if d not in DETECTORS]
     if unknown:
         raise CLIError(f"unknown detector(s) {', '.join(unknown)}; choose from {', '.join(DETECTORS)}")
+    if args.protocol == "contaminated":
+        from .benchmark_contaminated import run as run_contaminated
+
+        return run_contaminated(args)
     try:
         data = load_embedding_set(args.embeddings, args.features)
     except BenchmarkDataError as err:
