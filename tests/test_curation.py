@@ -105,8 +105,8 @@ def test_resume_from_partial_cache(curated, pack, encoder_dir, tmp_path, monkeyp
     shutil.copytree(result.output_dir / "cache", out / "cache")
     chunks = sorted((out / "cache").rglob("chunk-*.json"))
     assert len(chunks) == 2  # 28 files in chunks of 16
-    for meta in chunks[1:]:  # as if killed while embedding the second chunk
-        meta.unlink()
+    second = [c for c in chunks if json.loads(c.read_text())["errors"]]  # the chunk with the bad files
+    second[0].unlink()  # as if killed while embedding the second chunk
     calls = []
     real = pack_module.embed_waveforms
     monkeypatch.setattr(pack_module, "embed_waveforms", lambda *a, **k: calls.append(len(a[2])) or real(*a, **k))
@@ -143,7 +143,17 @@ def test_cli(pack, encoder_dir, tmp_path, monkeypatch, capsys):
 
     monkeypatch.setitem(DETECTORS, "deep_svdd", partial(DeepSVDD, head_type="ae", **FAST))
     out, export = tmp_path / "out", tmp_path / "strays"
-    argv = ["curate", str(pack), "--output-dir", str(out), "--encoder", str(encoder_dir), "--no-progress"]
+    argv = [
+        "curate",
+        str(pack),
+        "--output-dir",
+        str(out),
+        "--encoder",
+        str(encoder_dir),
+        "--no-progress",
+        "--players",
+        "2",
+    ]
     assert main([*argv, "--no-model", "--contamination", "0.07", "--export-outliers", str(export)]) == 0
     printed = capsys.readouterr().out
     assert "2 of 26 loops do not fit" in printed and "skipped" in printed and "broken.wav" in printed

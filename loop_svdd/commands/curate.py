@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--encoder", default=None, help="as for `train` (default: the embedded default encoder)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--allow-small", action="store_true", help="rank packs under 20 loops anyway (with a warning)")
+    p.add_argument("--players", type=int, default=100, help="loops with a player and spectrogram in the report")
     p.add_argument("--no-model", action="store_true", help="skip training model/")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
@@ -38,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from ..curation import PackError, curate
     from ..encoders import DEFAULT_ENCODER
 
-    if args.folds < 2:
-        raise CLIError("--folds must be >= 2")
+    if args.folds < 2 or args.players < 0:
+        raise CLIError("--folds must be >= 2 and --players >= 0")
     try:
         result = curate(
             args.input,
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             allow_small=args.allow_small,
             train_model=not args.no_model,
+            max_media=args.players,
             progress=not args.no_progress,
         )
     except (PackError, ValueError, OSError) as err:

@@ -212,7 +212,7 @@ def curate(
     """Rank every loop of the folder `input_path` by how little it fits; write the ranking, report and model
     into `output_dir` (see the module docstring). User files are only read (copied with `export_outliers`).
     `detector_options` go to the Deep SVDD detector and the model's training (e.g. `epochs`, `n_ensemble`)."""
-    from .report import pack_map, write_report
+    from .report import PLAYER_SECONDS, pack_map, write_report
 
     contamination = parse_contamination(contamination)
     options = dict(detector_options or {})
@@ -233,7 +233,7 @@ def curate(
     threshold = min((r["score"] for r in rows if r["verdict"] == "stray"), default=None)
     summary["media_note"] = (
         f"Players and spectrograms for the {min(max_media, len(rows))} most out-of-place loops "
-        f"(audio: first {20:g} s, MP3 64 kbit/s) to keep the report small; every loop is in the table."
+        f"(audio: first {PLAYER_SECONDS:g} s, MP3 64 kbit/s) to keep the report small; every loop is in the table."
     )
     write_rankings(output_dir, rows, summary)
     if train_model:
