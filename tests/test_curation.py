@@ -165,6 +165,8 @@ def test_cli(pack, encoder_dir, tmp_path, monkeypatch, capsys):
         assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert main(["curate", str(tmp_path / "nope"), "--output-dir", str(out)]) == 2
     assert "no such folder" in capsys.readouterr().err
+    assert main([*argv, "--export-outliers", str(pack / "strays")]) == 2
+    assert "outside the pack folder" in capsys.readouterr().err and not (pack / "strays").exists()
 
 
 @pytest.mark.slow

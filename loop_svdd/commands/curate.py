@@ -38,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..curation import PackError, curate
     from ..encoders import DEFAULT_ENCODER
+    from ..training.deep_svdd import TrainingDivergedError
 
     if args.folds < 2 or args.players < 0:
         raise CLIError("--folds must be >= 2 and --players >= 0")
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
             max_media=args.players,
             progress=not args.no_progress,
         )
-    except (PackError, ValueError, OSError) as err:
+    except (PackError, ValueError, OSError, TrainingDivergedError) as err:
         raise CLIError(str(err).strip().splitlines()[0]) from err
     s = result.summary
     for w in s["warnings"]:

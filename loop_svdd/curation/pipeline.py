@@ -219,8 +219,11 @@ def curate(
     root = Path(input_path)
     files = list_pack(root)
     output_dir = Path(output_dir)
-    if output_dir.resolve() == root.resolve() or root.resolve() in output_dir.resolve().parents:
-        raise PackError(f"{output_dir}: write the results outside the pack folder, so it stays untouched")
+    for target in (output_dir, export_outliers):
+        if target is not None and (
+            Path(target).resolve() == root.resolve() or root.resolve() in Path(target).resolve().parents
+        ):
+            raise PackError(f"{target}: write outside the pack folder, so the pack stays untouched")
     output_dir.mkdir(parents=True, exist_ok=True)
     model, extractor = build_model(encoder)
     emb = embed_pack(model, extractor, files, output_dir / "cache", progress=progress)
