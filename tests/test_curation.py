@@ -218,3 +218,28 @@ def test_benchmark_contaminated_protocol(tmp_path):
     pca = result["results"]["0.05"]["pca"]
     assert pca["cross_fitted_robust"]["auroc"] > 0.9 > 0.5 > pca["in_sample"]["auroc"]  # PCA rebuilds its strays
     assert result["results"]["0.1"]["knn"]["cross_fitted_robust"]["auroc"] > 0.95
+
+
+def test_demo_curate_upload(pack, encoder_dir, tmp_path):
+    """The demo's "Curate a pack" tab: a zip of the pack in, the ranked table with players, map and report out."""
+    import zipfile
+
+    from loop_svdd.demo.curate_view import UploadError, curate_upload
+
+    archive = tmp_path / "pack.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in sorted(pack.rglob("*")):
+            if f.is_file():
+                z.write(f, f.relative_to(pack).as_posix())
+        z.writestr("../escape.wav", b"not extracted outside the pack")
+    opts = {"detector_options": FAST, "train_model": False, "max_media": 3}
+    status, table, map_path, report = curate_upload([str(archive)], str(encoder_dir), **opts)
+    assert "of 26 loops do not fit" in status and "broken.wav" in status
+    assert table.count("<tr") == 27 and table.count("<audio") == 3 and table.index("odd") < table.index("bass")
+    assert Path(map_path).read_bytes()[:4] == b"\x89PNG" and Path(report).name == "report.html"
+    assert not (tmp_path / "escape.wav").exists()
+    with pytest.raises(UploadError, match="Add loops"):
+        curate_upload([], str(encoder_dir))
+    (tmp_path / "bad.zip").write_bytes(b"PK not a zip")
+    with pytest.raises(UploadError, match="not a readable zip"):
+        curate_upload([str(tmp_path / "bad.zip")], str(encoder_dir))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,8 @@ class CurationResult:
     output_dir: Path
     rows: list[dict[str, Any]]  # ranked, most out-of-place first
     summary: dict[str, Any]
+    media: dict[int, dict[str, str]] = field(default_factory=dict)  # rank -> inline audio / figure (data URIs)
+    map_uri: str = ""  # the pack map (PNG data URI)
 
     @property
     def strays(self) -> list[str]:
@@ -246,8 +248,9 @@ def curate(
     ranks = np.empty(len(rows), int)
     ranks[np.argsort(-pack.scores, kind="stable")] = np.arange(1, len(rows) + 1)
     map_uri = pack_map(emb.clip, stray, ranks, pack.scores)
-    write_report(output_dir / "report.html", summary, rows, _media(rows, extractor, threshold, max_media), map_uri)
+    media = _media(rows, extractor, threshold, max_media)
+    write_report(output_dir / "report.html", summary, rows, media, map_uri)
     if export_outliers is not None:
         summary["exported"] = [str(p) for p in export_strays(rows, export_outliers)]
     write_rankings(output_dir, rows, summary)
-    return CurationResult(output_dir, rows, summary)
+    return CurationResult(output_dir, rows, summary, media, map_uri)
