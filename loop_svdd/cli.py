@@ -16,6 +16,7 @@ COMMANDS = (
     "quickstart",
     "corpus",
     "train",
+    "curate",
     "score",
     "evaluate",
     "benchmark",

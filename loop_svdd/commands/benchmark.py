@@ -8,19 +8,25 @@ import time
 from ..cli import CLIError
 
 DEFAULT_DETECTORS = ("deep_svdd", "deep_svdd_residual", "isolation_forest", "pca", "knn", "ocsvm")
+PROTOCOLS = ("one-vs-rest", "contaminated", "defects")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "benchmark",
-        help="one-vs-rest benchmark of the detectors on an embeddings folder",
+        help="benchmark the detectors: one-vs-rest, contaminated packs, injected defects",
         description=(
             "For each folder F and seed s: train on 70% of F (shuffled with numpy.random.default_rng(s)), "
             "test on the rest of F (normal) plus every other folder (anomalies). Reports AUROC, AUPRC and "
             "pAUC (FPR <= 0.1) averaged over folders and seeds."
         ),
     )
-    p.add_argument("--protocol", choices=("one-vs-rest", "defects"), default="one-vs-rest", help="default: one-vs-rest")
+    p.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="one-vs-rest",
+        help="one-vs-rest (embeddings), contaminated (packs with strays, embeddings) or defects (a corpus)",
+    )
     p.add_argument("--embeddings", help="folder with <features>.npy and index.csv (row,file,folder)")
     p.add_argument("--features", default="nff", help="which array to read: <features>.npy (default: nff)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="split seeds (default: 0-4)")
@@ -35,9 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="torch CPU threads (default 1: the heads are tiny and extra threads only contend)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    from ..defect_benchmark import add_arguments
+    from ..defect_benchmark import add_arguments as add_defect_arguments
+    from .benchmark_contaminated import add_arguments as add_contaminated_arguments
 
-    add_arguments(p)
+    add_defect_arguments(p)
+    add_contaminated_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -67,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
     unknown = [d for d in args.detectors if d not in DETECTORS]
     if unknown:
         raise CLIError(f"unknown detector(s) {', '.join(unknown)}; choose from {', '.join(DETECTORS)}")
+    if args.protocol == "contaminated":
+        from .benchmark_contaminated import run as run_contaminated
+
+        return run_contaminated(args)
     try:
         data = load_embedding_set(args.embeddings, args.features)
     except BenchmarkDataError as err:

@@ -20,6 +20,7 @@ from .analysis import (
     table_rows,
     write_csv,
 )
+from .curate_view import curate_tab
 from .examples import write_examples
 
 DESCRIPTION = (
@@ -147,6 +148,7 @@ def build_demo(
             concurrency_id="analysis",  # /score and /show both draw with matplotlib: one shared limit
         )
         choice.input(show, inputs=[choice, state], outputs=[spec, dist], api_name="show", concurrency_id="analysis")
+        curate_tab(source)
     return demo
 
 

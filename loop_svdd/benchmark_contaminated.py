@@ -1,0 +1,155 @@
+"""The contaminated-pack benchmark: can a detector find the strays of an unlabelled pack?
+
+Protocol (on a folder of embeddings, ``<features>.npy`` + ``index.csv`` as in :mod:`loop_svdd.benchmark`): for
+each folder F, contamination fraction c and seed s, the pack is every row of F plus
+``m = max(1, round(c * |F| / (1 - c)))`` rows drawn from the other folders with
+``numpy.random.default_rng(s)`` (so strays are a share c of the pack). The detector sees the pack without labels
+and ranks all of it; strays are label 1. Metrics: AUROC and precision at k = m (the share of strays among the m
+highest scores), averaged over folders and seeds. Scoring modes:
+
+- ``in_sample``: fit on the whole pack, score the whole pack (``train`` then ``score`` on one folder);
+- ``cross_fitted``: K-fold cross-fitting, every row scored by a detector that never saw it;
+- ``cross_fitted_robust``: cross-fitting with trimming (:func:`loop_svdd.curation.scoring.robust_cross_fit`),
+  what ``loop-svdd curate`` ships.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .benchmark import EmbeddingSet
+from .curation.scoring import (
+    DEFAULT_FOLDS,
+    DEFAULT_TRIM,
+    cross_fit_scores,
+    detector_factory,
+    in_sample_scores,
+    robust_cross_fit,
+)
+from .metrics import compute_anomaly_metrics
+
+MODES = ("in_sample", "cross_fitted", "cross_fitted_robust")
+
+
+def n_strays(pack_size: int, fraction: float) -> int:
+    """How many stray rows make them a share ``fraction`` of a pack with ``pack_size`` own rows."""
+    return max(1, int(round(fraction * pack_size / (1.0 - fraction))))
+
+
+def make_pack(data: EmbeddingSet, folder: str, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, labels): every row of ``folder`` (label 0) plus strays from the other folders (label 1)."""
+    members = np.flatnonzero(data.folders == folder)
+    others = np.flatnonzero(data.folders != folder)
+    strays = np.random.default_rng(seed).choice(others, size=n_strays(len(members), fraction), replace=False)
+    rows = np.concatenate([members, np.sort(strays)])
+    return rows, np.concatenate([np.zeros(len(members), int), np.ones(len(strays), int)])
+
+
+def precision_at_k(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Share of true strays among the k highest scores, k = number of strays."""
+    k = int(labels.sum())
+    return float(labels[np.argsort(-scores, kind="stable")[:k]].mean())
+
+
+def pack_scores(
+    X: np.ndarray, detector: str, modes: Sequence[str], seed: int, folds: int, trim: float | str, **kw
+) -> dict[str, np.ndarray]:
+    """Scores of every row of a pack under each scoring mode (cross-fitted = the robust variant's first pass,
+    so both come from one call)."""
+    unknown = set(modes) - set(MODES)
+    if unknown:
+        raise ValueError(f"unknown mode(s) {', '.join(sorted(unknown))}; choose from {', '.join(MODES)}")
+    factory = detector_factory(detector, **kw)
+    out = {}
+    if "in_sample" in modes:
+        out["in_sample"] = in_sample_scores(X, factory, seed)
+    if "cross_fitted_robust" in modes:
+        robust = robust_cross_fit(X, factory, folds, trim, seed)
+        out["cross_fitted"], out["cross_fitted_robust"] = robust.first_pass, robust.scores
+    elif "cross_fitted" in modes:
+        out["cross_fitted"] = cross_fit_scores(X, factory, folds, seed)
+    return {m: out[m] for m in modes}
+
+
+@dataclass
+class PackRecord:
+    fraction: float
+    detector: str
+    mode: str
+    folder: str
+    seed: int
+    auroc: float
+    precision_at_k: float
+    seconds: float
+
+
+def run_contaminated(
+    data: EmbeddingSet,
+    detectors: Sequence[str],
+    fractions: Sequence[float],
+    seeds: Sequence[int],
+    modes: Sequence[str] = MODES,
+    folds: int = DEFAULT_FOLDS,
+    trim: float | str = DEFAULT_TRIM,
+    detector_kwargs: dict[str, dict[str, Any]] | None = None,
+    progress: bool = True,
+    on_record: Callable[[PackRecord], None] | None = None,
+) -> list[PackRecord]:
+    """Every (fraction, detector, mode, folder, seed) pack, scored and measured."""
+    from tqdm.auto import tqdm
+
+    jobs = [(c, d, f, s) for c in fractions for d in detectors for s in seeds for f in data.classes]
+    records = []
+    for c, d, f, s in tqdm(jobs, desc="contaminated", disable=not progress):
+        rows, labels = make_pack(data, f, c, s)
+        start = time.perf_counter()
+        by_mode = pack_scores(data.embeddings[rows], d, modes, s, folds, trim, **(detector_kwargs or {}).get(d, {}))
+        seconds = (time.perf_counter() - start) / len(by_mode)
+        for m, scores in by_mode.items():
+            auroc = compute_anomaly_metrics(scores, labels)["auroc"]
+            rec = PackRecord(c, d, m, f, s, float(auroc), precision_at_k(scores, labels), seconds)
+            records.append(rec)
+            if on_record is not None:
+                on_record(rec)
+    return records
+
+
+def summarize_contaminated(records: Sequence[PackRecord], settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``{"protocol": "contaminated", "results": {"0.05": {detector: {mode: {auroc, precision_at_k}}}}}``."""
+    results: dict[str, Any] = {}
+    for r in records:
+        results.setdefault(f"{r.fraction:g}", {}).setdefault(r.detector, {}).setdefault(r.mode, []).append(r)
+    for by_det in results.values():
+        for by_mode in by_det.values():
+            for mode, rs in by_mode.items():
+                by_mode[mode] = {
+                    "auroc": float(np.mean([r.auroc for r in rs])),
+                    "precision_at_k": float(np.mean([r.precision_at_k for r in rs])),
+                    "seconds": float(sum(r.seconds for r in rs)),
+                }
+    out: dict[str, Any] = {"protocol": "contaminated", "results": results}
+    if settings:
+        out["settings"] = settings
+    return out
+
+
+def contaminated_markdown(summary: dict[str, Any]) -> str:
+    """One table per contamination fraction: AUROC / precision at k per detector and mode."""
+    lines = []
+    for fraction, by_det in summary["results"].items():
+        modes = list(dict.fromkeys(m for d in by_det.values() for m in d))
+        lines += [f"Contamination {fraction}: AUROC / precision at k", ""]
+        lines += ["| detector | " + " | ".join(modes) + " |", "|---|" + "---|" * len(modes)]
+        for det, by_mode in by_det.items():
+            cells = [
+                f"{by_mode[m]['auroc']:.4f} / {by_mode[m]['precision_at_k']:.3f}" if m in by_mode else "-"
+                for m in modes
+            ]
+            lines.append(f"| {det} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)

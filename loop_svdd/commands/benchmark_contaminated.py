@@ -1,0 +1,72 @@
+"""`loop-svdd benchmark --protocol contaminated`: the arguments and the run of the contaminated-pack protocol
+(hooked into `commands/benchmark.py`; the protocol itself is :mod:`loop_svdd.benchmark_contaminated`)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from ..cli import CLIError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("--protocol contaminated")
+    g.add_argument(
+        "--contamination",
+        type=float,
+        nargs="+",
+        default=[0.02, 0.05, 0.1],
+        help="stray fractions of each pack (default: 0.02 0.05 0.1)",
+    )
+    g.add_argument("--folds", type=int, default=5, help="cross-fitting folds (default: 5)")
+    g.add_argument("--trim", default="0.1", help="fraction trimmed by the robust variant, or 'auto' (default: 0.1)")
+    g.add_argument(
+        "--modes",
+        nargs="+",
+        default=["in_sample", "cross_fitted", "cross_fitted_robust"],
+        help="scoring modes (default: all three)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..benchmark import BenchmarkDataError, load_embedding_set, write_json
+    from ..benchmark_contaminated import MODES, contaminated_markdown, run_contaminated, summarize_contaminated
+
+    if any(not 0.0 < c < 0.5 for c in args.contamination):
+        raise CLIError("--contamination fractions must be in (0, 0.5)")
+    if args.folds < 2 or set(args.modes) - set(MODES):
+        raise CLIError(f"--folds must be >= 2 and --modes among {', '.join(MODES)}")
+    trim = args.trim if args.trim == "auto" else float(args.trim)
+    try:
+        data = load_embedding_set(args.embeddings, args.features)
+    except BenchmarkDataError as err:
+        raise CLIError(str(err)) from None
+    start = time.perf_counter()
+    records = run_contaminated(
+        data,
+        args.detectors,
+        args.contamination,
+        args.seeds,
+        args.modes,
+        args.folds,
+        trim,
+        progress=not args.no_progress,
+    )
+    elapsed = time.perf_counter() - start
+    settings = {
+        "embeddings": str(args.embeddings),
+        "features": args.features,
+        "seeds": list(args.seeds),
+        "folds": args.folds,
+        "trim": trim,
+        "seconds": round(elapsed, 1),
+    }
+    summary = summarize_contaminated(records, settings)
+    write_json(summary, args.json)
+    table = contaminated_markdown(summary)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(table)
+    print(table)
+    print(f"done in {elapsed:.1f} s; results in {args.json}")
+    return 0

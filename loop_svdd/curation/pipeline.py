@@ -1,0 +1,256 @@
+"""`curate(pack, output_dir)`: rank the loops of an unlabelled folder by how little they fit the rest.
+
+1. every loop is decoded and embedded once (cached per chunk in ``output_dir/cache``: a rerun resumes);
+2. every loop is scored by Deep SVDD detectors that never trained on it (K-fold cross-fitting with trimming,
+   :mod:`loop_svdd.curation.scoring`), its windows by the same fold detector;
+3. the ranking is written as CSV and JSON, the strays are named (a robust fence or a given fraction),
+   ``report.html`` shows everything inline, and ``model/`` is a detector trained on the pack without its strays.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..encoders import DEFAULT_ENCODER, build_model, describe_encoder
+from ..model_io import write_json_atomic
+from .pack import PackEmbeddings, PackError, decode_loop, embed_pack, list_pack
+from .scoring import AUTO_FENCE, DEFAULT_FOLDS, PackScores, detector_factory, robust_cross_fit, robust_z
+
+MIN_LOOPS = 20  # below this a pack is too small to say what is typical; refused unless allow_small
+ABSOLUTE_MIN_LOOPS = 8  # cross-fitting cannot run on fewer, even with allow_small
+MAX_MEDIA = 100  # loops with an inline player and spectrogram in the report (most out-of-place first)
+RANKING_FIELDS = ("rank", "file", "score", "percentile", "verdict", "robust_z", "window_scores")
+
+
+@dataclass
+class CurationResult:
+    output_dir: Path
+    rows: list[dict[str, Any]]  # ranked, most out-of-place first
+    summary: dict[str, Any]
+    media: dict[int, dict[str, str]] = field(default_factory=dict)  # rank -> inline audio / figure (data URIs)
+    map_uri: str = ""  # the pack map (PNG data URI)
+
+    @property
+    def strays(self) -> list[str]:
+        return [r["file"] for r in self.rows if r["verdict"] == "stray"]
+
+
+def parse_contamination(value: str | float) -> str | float:
+    """``"auto"`` or a fraction in [0, 0.5)."""
+    if value == "auto":
+        return "auto"
+    try:
+        fraction = float(value)
+    except (TypeError, ValueError):
+        raise PackError(f"contamination must be 'auto' or a fraction such as 0.05, got {value!r}") from None
+    if not 0.0 <= fraction < 0.5:
+        raise PackError(f"contamination must be in [0, 0.5), got {fraction}")
+    return fraction
+
+
+def check_size(n: int, allow_small: bool, folds: int) -> list[str]:
+    """Refuse packs too small to judge (or warn, with allow_small); returns the warnings to show."""
+    if n < max(ABSOLUTE_MIN_LOOPS, 2 * folds):
+        raise PackError(f"only {n} readable loop(s): curation needs at least {max(ABSOLUTE_MIN_LOOPS, 2 * folds)}")
+    if n >= MIN_LOOPS:
+        return []
+    message = f"only {n} readable loops: below {MIN_LOOPS}, what is 'typical' for this pack is guesswork"
+    if not allow_small:
+        raise PackError(f"{message}; add loops, or pass --allow-small to rank them anyway")
+    return [f"WARNING: {message}; this ranking is not reliable."]
+
+
+def stray_mask(pack: PackScores, contamination: str | float) -> np.ndarray:
+    """The loops called strays: above the robust fence (auto) or the top ``contamination`` fraction."""
+    if contamination == "auto":
+        return robust_z(pack.scores) > AUTO_FENCE
+    k = int(np.ceil(float(contamination) * len(pack.scores)))
+    mask = np.zeros(len(pack.scores), bool)
+    mask[np.argsort(-pack.scores, kind="stable")[:k]] = True
+    return mask
+
+
+def ranking_rows(emb: PackEmbeddings, pack: PackScores, stray: np.ndarray, root: Path) -> list[dict[str, Any]]:
+    """One row per loop, most out-of-place first."""
+    n, scores = len(emb.files), pack.scores
+    order = np.argsort(-scores, kind="stable")
+    z = robust_z(scores)
+    rows = []
+    for rank, i in enumerate(order, 1):
+        window_scores = pack.fit.normalised(int(pack.fit.fold[i]), emb.windows[i])
+        rows.append(
+            {
+                "rank": rank,
+                "file": emb.files[i].relative_to(root).as_posix(),
+                "score": float(scores[i]),
+                "percentile": float(100.0 * np.sum(scores <= scores[i]) / n),
+                "verdict": "stray" if stray[i] else "fits",
+                "robust_z": float(z[i]),
+                "window_scores": [
+                    {"start_s": float(t), "score": float(v)}
+                    for t, v in zip(emb.window_start_s[i], window_scores, strict=True)
+                ],
+                "duration_s": float(emb.durations_s[i]),
+                "trimmed_in_training": bool(pack.trimmed[i]),
+                "path": str(emb.files[i]),
+            }
+        )
+    return rows
+
+
+def write_rankings(output_dir: Path, rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+    """`ranking.json` (summary + rows) and `ranking.csv` (window scores as `start:score;...`)."""
+    write_json_atomic(output_dir / "ranking.json", {**summary, "loops": rows})
+    tmp = output_dir / ".ranking.csv.tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(RANKING_FIELDS)
+        for r in rows:
+            windows = ";".join(f"{w['start_s']:g}:{w['score']:.6g}" for w in r["window_scores"])
+            cells = [r["rank"], r["file"], f"{r['score']:.6g}", f"{r['percentile']:.1f}", r["verdict"]]
+            writer.writerow([*cells, f"{r['robust_z']:.3f}", windows])
+    tmp.replace(output_dir / "ranking.csv")
+
+
+def export_strays(rows: list[dict[str, Any]], destination: str | Path) -> list[Path]:
+    """Copy (never move) the strays into `destination`, keeping their paths inside the pack."""
+    copied = []
+    for r in rows:
+        if r["verdict"] != "stray":
+            continue
+        target = Path(destination) / r["file"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(r["path"], target)
+        copied.append(target)
+    return copied
+
+
+def train_pack_model(
+    kept: list[Path], model_dir: Path, cache_dir: Path, encoder: str, seed: int, progress: bool, options: dict
+):
+    """`model/`: what `loop-svdd train` builds, on the loops that fit (a `save_to_disk` copy of their list;
+    calibration on a split of them, nothing held out since the ranking already judged every loop)."""
+    import datasets
+
+    from ..training import SVDDTrainingConfig
+    from ..training.from_corpus import train_on_corpus
+
+    corpus = cache_dir / "kept-loops"
+    if corpus.exists():
+        shutil.rmtree(corpus)
+    ds = datasets.Dataset.from_dict({"audio": [str(p) for p in kept], "file_name": [p.name for p in kept]})
+    ds.cast_column("audio", datasets.Audio()).save_to_disk(str(corpus))
+    return train_on_corpus(
+        corpus,
+        [],
+        model_dir,
+        encoder=encoder,
+        training=SVDDTrainingConfig(seed=seed),
+        holdout_fraction=0.0,
+        progress=progress,
+    )
+
+
+def _media(rows: list[dict[str, Any]], extractor, threshold: float | None, limit: int) -> dict[int, dict[str, str]]:
+    """Inline audio and spectrogram + time-score figure for the `limit` most out-of-place loops."""
+    from .report import audio_data_uri, loop_figure
+
+    media = {}
+    for r in rows[:limit]:
+        wave = decode_loop(r["path"], extractor.sampling_rate)
+        times = [w["start_s"] for w in r["window_scores"]]
+        item = {"figure": loop_figure(wave, extractor, times, [w["score"] for w in r["window_scores"]], threshold)}
+        try:
+            item["audio"] = audio_data_uri(wave, extractor.sampling_rate)
+        except Exception:  # noqa: BLE001 - an FFmpeg without an MP3 encoder: the row keeps its figure
+            pass
+        media[r["rank"]] = item
+    return media
+
+
+def summarise(input_path: Path, emb: PackEmbeddings, pack: PackScores, stray: np.ndarray, settings: dict) -> dict:
+    n, n_stray = len(emb.files), int(stray.sum())
+    rule = (
+        f"robust z of the log score above {AUTO_FENCE:g}"
+        if settings["contamination"] == "auto"
+        else f"the top {settings['contamination']:.0%} of the ranking"
+    )
+    return {
+        "input": str(input_path),
+        "n_loops": n,
+        "n_strays": n_stray,
+        "headline": f"{n_stray} of {n} loops do not fit this pack ({rule}); {len(emb.errors)} file(s) unreadable.",
+        "method": (
+            f"Each loop was scored by a Deep SVDD detector that never trained on it: {settings['folds']}-fold "
+            f"cross-fitting; a first pass ranked the pack, the top {pack.trim_fraction:.0%} were left out of every "
+            "training fold, a second pass scored every loop. Score 1 = a typical loop of its fold."
+        ),
+        "unreadable": emb.errors,
+        "trim_fraction": pack.trim_fraction,
+        **settings,
+    }
+
+
+def curate(
+    input_path: str | Path,
+    output_dir: str | Path,
+    folds: int = DEFAULT_FOLDS,
+    contamination: str | float = "auto",
+    export_outliers: str | Path | None = None,
+    encoder: str = DEFAULT_ENCODER,
+    seed: int = 0,
+    allow_small: bool = False,
+    train_model: bool = True,
+    max_media: int = MAX_MEDIA,
+    detector_options: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> CurationResult:
+    """Rank every loop of the folder `input_path` by how little it fits; write the ranking, report and model
+    into `output_dir` (see the module docstring). User files are only read (copied with `export_outliers`).
+    `detector_options` go to the Deep SVDD detector and the model's training (e.g. `epochs`, `n_ensemble`)."""
+    from .report import PLAYER_SECONDS, pack_map, write_report
+
+    contamination = parse_contamination(contamination)
+    options = dict(detector_options or {})
+    root = Path(input_path)
+    files = list_pack(root)
+    output_dir = Path(output_dir)
+    for target in (output_dir, export_outliers):
+        if target is not None and (
+            Path(target).resolve() == root.resolve() or root.resolve() in Path(target).resolve().parents
+        ):
+            raise PackError(f"{target}: write outside the pack folder, so the pack stays untouched")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model, extractor = build_model(encoder)
+    emb = embed_pack(model, extractor, files, output_dir / "cache", progress=progress)
+    warnings = check_size(len(emb.files), allow_small, folds)
+    pack = robust_cross_fit(emb.clip, detector_factory("deep_svdd", **options), folds, contamination, seed)
+    stray = stray_mask(pack, contamination)
+    rows = ranking_rows(emb, pack, stray, root)
+    settings = {"folds": folds, "contamination": contamination, "seed": seed, "encoder": describe_encoder(model.config)}
+    summary = {**summarise(root, emb, pack, stray, settings), "warnings": warnings}
+    threshold = min((r["score"] for r in rows if r["verdict"] == "stray"), default=None)
+    summary["media_note"] = (
+        f"Players and spectrograms for the {min(max_media, len(rows))} most out-of-place loops "
+        f"(audio: first {PLAYER_SECONDS:g} s, MP3 64 kbit/s) to keep the report small; every loop is in the table."
+    )
+    write_rankings(output_dir, rows, summary)
+    if train_model:
+        kept = [Path(r["path"]) for r in rows if r["verdict"] != "stray"]
+        train_pack_model(kept, output_dir / "model", output_dir / "cache", encoder, seed, progress, options)
+        summary["model"] = str(output_dir / "model")
+    ranks = np.empty(len(rows), int)
+    ranks[np.argsort(-pack.scores, kind="stable")] = np.arange(1, len(rows) + 1)
+    map_uri = pack_map(emb.clip, stray, ranks, pack.scores)
+    media = _media(rows, extractor, threshold, max_media)
+    write_report(output_dir / "report.html", summary, rows, media, map_uri)
+    if export_outliers is not None:
+        summary["exported"] = [str(p) for p in export_strays(rows, export_outliers)]
+    write_rankings(output_dir, rows, summary)
+    return CurationResult(output_dir, rows, summary, media, map_uri)

@@ -1,0 +1,245 @@
+"""`curate` / `loop-svdd curate` on a small synthetic pack: tonal loops plus two noise strays and bad files."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import SR, synth_loop
+
+FAST = {"epochs": 5, "pretrain_epochs": 2, "n_ensemble": 1}
+STRAYS = {"odd0.wav", "odd1.wav"}
+
+
+def _write_pack(root: Path, n_normal: int, n_stray: int = 2, bad: bool = True) -> Path:
+    import soundfile as sf
+
+    (root / "sub").mkdir(parents=True)
+    for i in range(n_normal):
+        folder = root / "sub" if i % 3 == 0 else root
+        wave = synth_loop(2.0 + (i % 3), seed=i, freq=55.0 * (1 + 0.02 * (i % 5)))
+        sf.write(folder / f"bass{i:02d}.wav", wave, SR)
+    rng = np.random.default_rng(0)
+    for i in range(n_stray):
+        sf.write(root / f"odd{i}.wav", (0.3 * rng.standard_normal(3 * SR)).astype(np.float32), SR)
+    if bad:
+        (root / "broken.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt garbage that is not audio")
+        (root / "empty.ogg").write_bytes(b"")
+    return root
+
+
+def _snapshot(root: Path) -> dict[str, tuple[str, int]]:
+    return {
+        str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def pack(tmp_path_factory) -> Path:
+    return _write_pack(tmp_path_factory.mktemp("pack") / "pack", n_normal=24)
+
+
+@pytest.fixture(scope="module")
+def curated(pack, encoder_dir, tmp_path_factory):
+    from loop_svdd.curation import curate
+
+    before = _snapshot(pack)
+    out = tmp_path_factory.mktemp("curated") / "out"
+    result = curate(
+        pack, out, encoder=str(encoder_dir), detector_options=FAST, train_model=False, max_media=4, progress=False
+    )
+    return result, before
+
+
+def test_strays_rank_on_top(curated):
+    result, _ = curated
+    top = [Path(r["file"]).name for r in result.rows[:2]]
+    assert set(top) == STRAYS
+    assert set(Path(f).name for f in result.strays) >= STRAYS
+    assert len(result.strays) <= 4  # the fence does not flag a large part of a clean pack
+    assert [r["rank"] for r in result.rows] == list(range(1, 27))
+
+
+def test_outputs_exist_and_parse(curated):
+    result, _ = curated
+    out = result.output_dir
+    data = json.loads((out / "ranking.json").read_text())
+    assert data["n_loops"] == 26 and len(data["loops"]) == 26
+    row = data["loops"][0]
+    assert {"file", "score", "rank", "percentile", "verdict", "window_scores"} <= set(row)
+    assert row["percentile"] == 100.0 and row["window_scores"][0]["score"] == pytest.approx(row["score"], rel=1e-4)
+    with open(out / "ranking.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["file"] for r in rows] == [r["file"] for r in data["loops"]]
+    assert "sub/bass00.wav" in {r["file"] for r in rows}
+    report = (out / "report.html").read_text()
+    assert report.count("<audio") == 4 and report.count('class="spec"') == 4
+    assert report.count("data:image/png;base64,") == 5  # 4 loops + the map
+    assert "odd0.wav" in report and "Which loops do not fit?" in report
+
+
+def test_bad_files_listed_and_user_files_untouched(curated, pack):
+    result, before = curated
+    unreadable = {Path(e["file"]).name: e["error"] for e in result.summary["unreadable"]}
+    assert set(unreadable) == {"broken.wav", "empty.ogg"}
+    assert "empty" in unreadable["empty.ogg"]
+    assert "broken.wav" in (result.output_dir / "report.html").read_text()
+    assert _snapshot(pack) == before  # nothing moved, changed, added or deleted
+
+
+def test_resume_from_partial_cache(curated, pack, encoder_dir, tmp_path, monkeypatch):
+    """A run interrupted after its first chunk: the rerun embeds only the rest and gives the same ranking."""
+    import loop_svdd.curation.pack as pack_module
+    from loop_svdd.curation import curate
+
+    result, _ = curated
+    out = tmp_path / "resumed"
+    shutil.copytree(result.output_dir / "cache", out / "cache")
+    chunks = sorted((out / "cache").rglob("chunk-*.json"))
+    assert len(chunks) == 2  # 28 files in chunks of 16
+    second = [c for c in chunks if json.loads(c.read_text())["errors"]]  # the chunk with the bad files
+    second[0].unlink()  # as if killed while embedding the second chunk
+    calls = []
+    real = pack_module.embed_waveforms
+    monkeypatch.setattr(pack_module, "embed_waveforms", lambda *a, **k: calls.append(len(a[2])) or real(*a, **k))
+    again = curate(
+        pack, out, encoder=str(encoder_dir), detector_options=FAST, train_model=False, max_media=0, progress=False
+    )
+    assert calls == [12 - 2]  # only the second chunk (12 files, 2 of them unreadable) was embedded again
+    assert [(r["file"], r["score"]) for r in again.rows] == [(r["file"], r["score"]) for r in result.rows]
+
+
+def test_small_pack_refused_or_warned(tmp_path, encoder_dir):
+    from loop_svdd.curation import PackError, curate
+
+    small = _write_pack(tmp_path / "small", n_normal=9, n_stray=1, bad=False)
+    with pytest.raises(PackError, match="only 10 readable loops.*--allow-small"):
+        curate(small, tmp_path / "o1", encoder=str(encoder_dir), detector_options=FAST, progress=False)
+    result = curate(
+        small,
+        tmp_path / "o2",
+        encoder=str(encoder_dir),
+        detector_options=FAST,
+        allow_small=True,
+        train_model=False,
+        max_media=0,
+        progress=False,
+    )
+    assert result.summary["warnings"] and "not reliable" in result.summary["warnings"][0]
+    assert "not reliable" in (tmp_path / "o2" / "report.html").read_text()
+
+
+def test_cli(pack, encoder_dir, tmp_path, monkeypatch, capsys):
+    from loop_svdd.cli import main
+    from loop_svdd.detectors import DETECTORS, DeepSVDD
+
+    monkeypatch.setitem(DETECTORS, "deep_svdd", partial(DeepSVDD, head_type="ae", **FAST))
+    out, export = tmp_path / "out", tmp_path / "strays"
+    argv = [
+        "curate",
+        str(pack),
+        "--output-dir",
+        str(out),
+        "--encoder",
+        str(encoder_dir),
+        "--no-progress",
+        "--players",
+        "2",
+    ]
+    assert main([*argv, "--no-model", "--contamination", "0.07", "--export-outliers", str(export)]) == 0
+    printed = capsys.readouterr().out
+    assert "2 of 26 loops do not fit" in printed and "skipped" in printed and "broken.wav" in printed
+    assert {p.name for p in export.rglob("*.wav")} == STRAYS
+    assert (pack / "odd0.wav").is_file()  # copied, not moved
+    for bad, message in [(["--contamination", "lots"], "contamination must be"), (["--folds", "1"], "--folds")]:
+        assert main([*argv, *bad]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert main(["curate", str(tmp_path / "nope"), "--output-dir", str(out)]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert main([*argv, "--export-outliers", str(pack / "strays")]) == 2
+    assert "outside the pack folder" in capsys.readouterr().err and not (pack / "strays").exists()
+
+
+@pytest.mark.slow
+def test_model_of_the_clean_pack(curated, pack, encoder_dir, tmp_path):
+    """model/ is trained without the strays and is what `score` and `from_pretrained` accept."""
+    from loop_svdd import LoopSVDDModel
+    from loop_svdd.curation import curate
+    from loop_svdd.model_io import read_json
+    from loop_svdd.scoring import score_files
+
+    out = tmp_path / "with-model"
+    shutil.copytree(curated[0].output_dir / "cache", out / "cache")  # reuse the embeddings
+    result = curate(pack, out, encoder=str(encoder_dir), detector_options=FAST, max_media=0, progress=False)
+    summary = read_json(out / "model" / "training_summary.json")
+    assert not set(summary["train_files"]) & STRAYS and len(summary["train_files"]) == 26 - len(result.strays)
+    model = LoopSVDDModel.from_pretrained(out / "model")
+    assert model.config.threshold is not None
+    from loop_svdd.model_io import load_detector
+
+    report = score_files(*load_detector(out / "model"), [pack / "odd0.wav", pack / "bass01.wav"])
+    assert [Path(r["file"]).name for r in report["results"]] == ["odd0.wav", "bass01.wav"]
+
+
+def test_benchmark_contaminated_protocol(tmp_path):
+    """`benchmark --protocol contaminated` on synthetic clusters: the JSON schema, and in-sample PCA fooled
+    by its strays while cross-fitting finds them."""
+    from test_benchmark import _make_folder
+
+    from loop_svdd.benchmark import load_embedding_set
+    from loop_svdd.benchmark_contaminated import make_pack, n_strays
+    from loop_svdd.cli import main
+
+    folder = _make_folder(tmp_path, n_per=(30, 30, 30), dim=40)
+    rows, labels = make_pack(load_embedding_set(folder), "class1", 0.1, seed=2)
+    assert labels.sum() == n_strays(30, 0.1) == 3 and len(rows) == 33 and len(set(rows.tolist())) == 33
+    out = tmp_path / "c.json"
+    argv = ["benchmark", "--protocol", "contaminated", "--embeddings", str(folder), "--json", str(out)]
+    assert (
+        main([*argv, "--contamination", "0.05", "0.1", "--seeds", "0", "--detectors", "pca", "knn", "--no-progress"])
+        == 0
+    )
+    result = json.loads(out.read_text())
+    assert result["protocol"] == "contaminated" and set(result["results"]) == {"0.05", "0.1"}
+    for fraction in result["results"].values():
+        assert set(fraction) == {"pca", "knn"}
+        for modes in fraction.values():
+            assert set(modes) == {"in_sample", "cross_fitted", "cross_fitted_robust"}
+            assert all(0 <= m["auroc"] <= 1 and 0 <= m["precision_at_k"] <= 1 for m in modes.values())
+    pca = result["results"]["0.05"]["pca"]
+    assert pca["cross_fitted_robust"]["auroc"] > 0.9 > 0.5 > pca["in_sample"]["auroc"]  # PCA rebuilds its strays
+    assert result["results"]["0.1"]["knn"]["cross_fitted_robust"]["auroc"] > 0.95
+
+
+def test_demo_curate_upload(pack, encoder_dir, tmp_path):
+    """The demo's "Curate a pack" tab: a zip of the pack in, the ranked table with players, map and report out."""
+    import zipfile
+
+    from loop_svdd.demo.curate_view import UploadError, curate_upload
+
+    archive = tmp_path / "pack.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in sorted(pack.rglob("*")):
+            if f.is_file():
+                z.write(f, f.relative_to(pack).as_posix())
+        z.writestr("../escape.wav", b"not extracted outside the pack")
+    opts = {"detector_options": FAST, "train_model": False, "max_media": 3}
+    status, table, map_path, report = curate_upload([str(archive)], str(encoder_dir), **opts)
+    assert "of 26 loops do not fit" in status and "broken.wav" in status
+    assert table.count("<tr") == 27 and table.count("<audio") == 3 and table.index("odd") < table.index("bass")
+    assert Path(map_path).read_bytes()[:4] == b"\x89PNG" and Path(report).name == "report.html"
+    assert not (tmp_path / "escape.wav").exists()
+    with pytest.raises(UploadError, match="Add loops"):
+        curate_upload([], str(encoder_dir))
+    (tmp_path / "bad.zip").write_bytes(b"PK not a zip")
+    with pytest.raises(UploadError, match="not a readable zip"):
+        curate_upload([str(tmp_path / "bad.zip")], str(encoder_dir))
