@@ -31,7 +31,9 @@ def tensor_specs(model: LoopSVDDModel, frames: int) -> dict[str, Any]:
     """Names, dtypes and shapes (`n` = any number of windows or clips) of the graphs' inputs and outputs."""
     cfg = model.config
     channels = 4 if cfg.is_fused else 1
-    inputs = [{"name": "input_features", "dtype": "float32", "shape": ["n", channels, frames, cfg.audio_config.num_mel_bins]}]
+    inputs = [
+        {"name": "input_features", "dtype": "float32", "shape": ["n", channels, frames, cfg.audio_config.num_mel_bins]}
+    ]
     if cfg.is_fused:
         inputs.append({"name": "is_longer", "dtype": "bool", "shape": ["n", 1]})
     return {
@@ -71,6 +73,10 @@ def find_graph(folder: Path, fmt: str, digest: str, precision: str) -> dict[str,
     if not manifest or manifest.get("format") != fmt or manifest.get("model_hash") != digest:
         return None
     graph = manifest.get("graphs", {}).get(precision)
-    if not graph or not (Path(folder) / graph["file"]).is_file() or not (Path(folder) / manifest["head_file"]).is_file():
+    if (
+        not graph
+        or not (Path(folder) / graph["file"]).is_file()
+        or not (Path(folder) / manifest["head_file"]).is_file()
+    ):
         return None
     return {**graph, "folder": str(folder), "head_file": manifest["head_file"], "manifest": manifest}

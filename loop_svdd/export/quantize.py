@@ -16,7 +16,6 @@ import numpy as np
 from scipy.stats import spearmanr
 
 
-
 def _head_nodes(path: Path) -> list[str]:
     import onnx
 
@@ -97,7 +96,10 @@ def pick_int8(
         return final, {"method": "dynamic", "why": "no calibration loops"}
     static = quantize_static_graph(fp32_path, out_dir / "model_int8_static.onnx", calibration)
     reference = run_scores(fp32_path, held_out)
-    rho = {name: rank_agreement(reference, run_scores(p, held_out)) for name, p in (("static", static), ("dynamic", dynamic))}
+    rho = {
+        name: rank_agreement(reference, run_scores(p, held_out))
+        for name, p in (("static", static), ("dynamic", dynamic))
+    }
     method = "static" if rho["static"] >= rho["dynamic"] else "dynamic"
     chosen, other = (static, dynamic) if method == "static" else (dynamic, static)
     other.unlink()
