@@ -19,6 +19,7 @@ COMMANDS = (
     "benchmark",
     "embed",
     "push",
+    "export",
     "space",
     "demo",
     "speed",
