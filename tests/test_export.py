@@ -227,6 +227,7 @@ def test_push_with_onnx_adds_the_graphs_under_onnx(tmp_path, capsys):
 def test_score_on_openvino_converts_the_onnx_export(scored_folder, tmp_path, capsys, monkeypatch):
     folder, files = scored_folder
     assert main(["export", str(folder), "--format", "onnx"]) == 0
+    capsys.readouterr()
     ref, _ = score_json([str(folder), *files], capsys)
     import loop_svdd.export as export
 
