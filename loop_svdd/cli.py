@@ -22,6 +22,7 @@ COMMANDS = (
     "benchmark",
     "embed",
     "push",
+    "export",
     "space",
     "demo",
     "speed",

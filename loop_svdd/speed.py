@@ -134,6 +134,8 @@ def run_speed(
     device: str = "cpu",
     seed: int = 0,
     log: Callable[[str], None] = print,
+    backends: bool = False,
+    reps: int = 2,
 ) -> dict[str, Any]:
     from transformers import ClapFeatureExtractor
 
@@ -185,6 +187,8 @@ def run_speed(
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
     }
     result.update(time_front_ends(extractor, clap, loops))
+    if backends and not on_gpu:
+        result.update(run_backend_speed(model, extractor, loops, batch_size, reps, seed, log))
     return result
 
 
@@ -206,4 +210,105 @@ def format_result(r: dict[str, Any]) -> str:
         f"naive and ours agree: max relative score difference {r['naive_vs_ours_score_max_rel_diff']:.2g}",
         f"machine: {r['machine']}; {r['loops']} loops, {r['windows']} windows",
     ]
+    return "\n".join(lines)
+
+
+# -- backends side by side (loop-svdd score --backend ...) ------------------------------------------------------
+def backend_models(
+    model: LoopSVDDModel, extractor: LoopSVDDFeatureExtractor, workdir: Any, calibration: list[np.ndarray], log=print
+) -> dict[str, Any]:
+    """`{"<backend>-<precision>": model-like}`: PyTorch fp32 and int8, and every installed export backend at fp32
+    and int8 (graphs exported into `workdir`, int8 calibrated on `calibration`)."""
+    from pathlib import Path
+
+    from .backends import BackendModel, installed
+    from .export import FILES, export_model, onnx_to_openvino
+    from .export.runners import OnnxRuntimeRunner, OpenVINORunner
+
+    models: dict[str, Any] = {"torch-fp32": model, "torch-int8": apply_precision(model, "int8")}
+    for name, fmt, runner in (("onnxruntime", "onnx", OnnxRuntimeRunner), ("openvino", "openvino", OpenVINORunner)):
+        if not (installed(name) and installed("onnxruntime")):
+            log(f"{name} is not installed: skipped")
+            continue
+        log(f"exporting to {fmt} (fp32 + int8) ...")
+        folder = Path(workdir) / fmt
+        if fmt == "openvino" and (Path(workdir) / "onnx").is_dir():  # the same graphs as onnxruntime's, converted
+            manifest = onnx_to_openvino(model, extractor, Path(workdir) / "onnx", folder)
+        else:
+            manifest = export_model(model, extractor, folder, fmt, "int8", calibration)
+        for precision, graph in manifest["graphs"].items():
+            run = runner(folder / graph["file"], folder / FILES[fmt]["head"], precision)
+            models[f"{name}-{precision}"] = BackendModel(model.config, run)
+    return models
+
+
+def time_backends(
+    models: dict[str, Any], extractor: LoopSVDDFeatureExtractor, loops: list[np.ndarray], batch_size: int, reps: int
+) -> dict[str, dict[str, float]]:
+    """End-to-end loops/s of every backend (front end, encoder, pooling, head), interleaved: each repetition runs
+    every backend once, so load on a shared machine falls on all of them alike. Speedups are vs PyTorch fp32."""
+    seconds = dict.fromkeys(models, 0.0)
+    scores: dict[str, np.ndarray] = {}
+    for _ in range(reps):
+        for name, m in models.items():
+            start = time.perf_counter()
+            results = score_waveforms(m, extractor, loops, extractor.sampling_rate, batch_size=batch_size)
+            seconds[name] += time.perf_counter() - start
+            scores[name] = np.array([r.score for r in results])
+    ref = "torch-fp32"
+    return {
+        name: {
+            "loops_per_s": reps * len(loops) / seconds[name],
+            "speedup": seconds[ref] / seconds[name],
+            "spearman": float(spearmanr(scores[ref], scores[name]).statistic),
+            "max_rel_diff": float(np.max(np.abs(scores[name] - scores[ref]) / np.abs(scores[ref]))),
+        }
+        for name in models
+    }
+
+
+def best_backends(rows: dict[str, dict[str, float]], min_spearman: float = 0.99) -> dict[str, float]:
+    """The fastest fp32 backend, and the fastest reduced-precision one among those keeping Spearman >= 0.99 (the
+    fastest of all when none does)."""
+    fp32 = [r for name, r in rows.items() if name.endswith("-fp32")]
+    fast = [r for name, r in rows.items() if not name.endswith("-fp32")]
+    kept = [r for r in fast if r["spearman"] >= min_spearman] or fast
+    best_fast = max(kept, key=lambda r: r["speedup"])
+    return {
+        "best_fp32_speedup": max(r["speedup"] for r in fp32),
+        "best_fast_speedup": best_fast["speedup"],
+        "best_fast_spearman": best_fast["spearman"],
+    }
+
+
+def run_backend_speed(
+    model: LoopSVDDModel,
+    extractor: LoopSVDDFeatureExtractor,
+    loops: list[np.ndarray],
+    batch_size: int,
+    reps: int = 2,
+    seed: int = 0,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """`{"backends": {...}, "best_fp32_speedup", "best_fast_speedup", "best_fast_spearman"}` for `loop-svdd speed`."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="loop-svdd-speed-") as tmp:
+        models = backend_models(model, extractor, tmp, make_loops(8, seed + 1), log)
+        log(f"backends, {reps} interleaved repetitions: {', '.join(models)} ...")
+        rows = time_backends(models, extractor, loops, batch_size, reps)
+    return {"backends": rows, **best_backends(rows)}
+
+
+def format_backends(r: dict[str, Any]) -> str:
+    lines = [f"{'backend':<20} {'loops/s':>8} {'vs torch fp32':>14} {'Spearman':>9} {'max rel diff':>13}"]
+    for name, row in r["backends"].items():
+        lines.append(
+            f"{name:<20} {row['loops_per_s']:>8.3f} {row['speedup']:>13.2f}x {row['spearman']:>9.4f} "
+            f"{row['max_rel_diff']:>13.2g}"
+        )
+    lines.append(
+        f"best fp32 backend {r['best_fp32_speedup']:.2f}x PyTorch fp32; best reduced precision "
+        f"{r['best_fast_speedup']:.2f}x at Spearman {r['best_fast_spearman']:.4f}"
+    )
     return "\n".join(lines)

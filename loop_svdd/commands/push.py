@@ -23,6 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", metavar="OUT", help="write what would be uploaded into OUT and upload nothing")
     p.add_argument("--license", default="mit", help="license id for the card metadata (default: mit)")
     p.add_argument("--dataset", action="append", default=[], help="Hub dataset id the model was trained on")
+    p.add_argument(
+        "--with-onnx",
+        action="store_true",
+        help="also publish the ONNX export under onnx/ (MODEL/onnx when it is this model's, else exported now)",
+    )
     p.add_argument("--token", help="Hugging Face token (default: the logged-in token or HF_TOKEN)")
     p.set_defaults(func=run)
 
@@ -34,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.dry_run:
             files = prepare_model_repo(args.model_dir, args.dry_run, args.repo_id, args.license, args.dataset)
+            files += _with_onnx(args, args.dry_run)
             print(f"dry run: {len(files)} files for {args.repo_id} written to {args.dry_run} (nothing uploaded)")
             for name in files:
                 print(f"  {name}  ({(Path(args.dry_run) / name).stat().st_size:,} bytes)")
@@ -41,8 +47,21 @@ def run(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="loop-svdd-push-") as tmp:
             staged = Path(tmp) / "repo"
             files = prepare_model_repo(args.model_dir, staged, args.repo_id, args.license, args.dataset)
+            files += _with_onnx(args, staged)
             url = upload_folder_to_hub(staged, args.repo_id, private=args.private, token=args.token)
     except (PublishError, TemplateNotFoundError) as err:
         raise CLIError(str(err)) from err
     print(f"uploaded {len(files)} files to {url}")
     return 0
+
+
+def _with_onnx(args: argparse.Namespace, repo_dir: str | Path) -> list[str]:
+    if not args.with_onnx:
+        return []
+    from ..export import ExportError, add_onnx_to_repo
+    from ..model_io import ModelLoadError
+
+    try:
+        return add_onnx_to_repo(args.model_dir, repo_dir)
+    except (ExportError, ModelLoadError, ImportError) as err:
+        raise CLIError(f"--with-onnx: {err}") from err

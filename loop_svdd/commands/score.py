@@ -31,23 +31,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="fp32",
         help="int8: ~2x faster on CPU (dynamic int8 encoder), same ranking (see `loop-svdd speed`)",
     )
+    from ..backends import add_backend_argument
+
+    add_backend_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..model_io import ModelLoadError, load_detector
+    from ..backends import BackendError, make_backend
+    from ..model_io import ModelLoadError
     from ..scoring import score_files
 
     if args.batch_size < 1:
         raise CLIError("--batch-size must be >= 1")
     try:
-        model, extractor = load_detector(args.model)
-    except ModelLoadError as err:
+        model, extractor = make_backend(args.model, args.backend, args.precision)
+    except (ModelLoadError, BackendError) as err:
         raise CLIError(str(err)) from err
-    if args.precision != "fp32":
-        from ..precision import apply_precision
-
-        model = apply_precision(model, args.precision)
     report = score_files(model, extractor, args.files, batch_size=args.batch_size)
     if args.json:
         if not args.windows:

@@ -26,6 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="fast mode (default: int8 on CPU, bf16 on GPU)",
     )
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--no-backends",
+        dest="backends",
+        action="store_false",
+        help="skip the rows per backend and precision (torch, onnxruntime, openvino; fp32 and int8)",
+    )
+    p.add_argument("--reps", type=int, default=2, help="interleaved repetitions of the backend rows (default 2)")
     p.add_argument("--json", default=None, metavar="OUT")
     p.set_defaults(func=run)
 
@@ -40,8 +47,27 @@ def run(args: argparse.Namespace) -> int:
 
         if not torch.cuda.is_available():
             raise CLIError("--device cuda: no CUDA device is available")
-    result = run_speed(args.encoder, args.loops, args.batch_size, args.precision, args.device)
+    if args.reps < 1:
+        raise CLIError("--reps must be >= 1")
+    result = run_speed(
+        args.encoder, args.loops, args.batch_size, args.precision, args.device, backends=args.backends, reps=args.reps
+    )
     print(format_result(result))
+    if "backends" in result:
+        from ..backends import record_speed
+        from ..speed import format_backends
+
+        print(format_backends(result))
+        print(f"measured speeds recorded for --backend auto: {record_speed(_by_precision(result['backends']))}")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     return 0
+
+
+def _by_precision(rows: dict[str, dict]) -> dict[str, dict[str, float]]:
+    """`{"onnxruntime-int8": {"loops_per_s": ..}}` -> `{"int8": {"onnxruntime": ..}}` (what `auto` reads)."""
+    out: dict[str, dict[str, float]] = {}
+    for name, row in rows.items():
+        backend, precision = name.rsplit("-", 1)
+        out.setdefault(precision, {})[backend] = row["loops_per_s"]
+    return out

@@ -1,0 +1,201 @@
+"""Inference backends: the same detector run by PyTorch, ONNX Runtime or OpenVINO, behind the one call the scoring
+code makes ("window features -> window embeddings + window scores", then the head on pooled loops).
+
+`make_backend(model_dir, name)` gives `(model, extractor)` where `model` is the `LoopSVDDModel` itself (`torch`) or
+a `BackendModel` that the scoring code (`score_files`, `score_waveforms`, the demo) uses unchanged: windowing,
+pooling of windows into loops and ranking stay one piece of code for every backend.
+
+Exported graphs are looked for in the model folder (`onnx/`, `openvino/`, as `loop-svdd export` and `push
+--with-onnx` write them), then in the cache (`$LOOP_SVDD_CACHE`, default `~/.cache/loop_svdd/exports/<model
+hash>/`); when neither has a graph of this model, it is exported once into the cache (a line on stderr says so).
+A graph whose manifest names another model (different config or weights) is never used.
+
+`auto` picks the fastest installed backend for the precision: by the measurement `loop-svdd speed` records on this
+machine (`<cache>/backend_speed.json`), else by the order measured for the README (`AUTO_ORDER`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # torch and transformers load only when a backend is made (the CLI's --help stays fast)
+    import numpy as np
+    import torch
+
+    from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+    from .modeling_loop_svdd import LoopSVDDModel
+
+BACKENDS = ("torch", "onnxruntime", "openvino", "auto")
+FORMAT_OF = {"onnxruntime": "onnx", "openvino": "openvino"}
+MODULE_OF = {"torch": "torch", "onnxruntime": "onnxruntime", "openvino": "openvino"}
+# Fastest first, measured by `loop-svdd speed --encoder base` on a 2-core AVX2 CPU (README, Performance).
+AUTO_ORDER = {"fp32": ("openvino", "onnxruntime", "torch"), "int8": ("onnxruntime", "openvino", "torch")}
+SPEED_RECORD = "backend_speed.json"
+
+
+class BackendError(ValueError):
+    """A backend that cannot run here (not installed, unsupported precision); one-line reason."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("LOOP_SVDD_CACHE") or Path.home() / ".cache" / "loop_svdd")
+
+
+def installed(name: str) -> bool:
+    return importlib.util.find_spec(MODULE_OF[name]) is not None
+
+
+def resolve_auto(precision: str = "fp32") -> str:
+    """The backend `auto` means for `precision` on this machine (see the module docstring for the rule)."""
+    if precision == "bf16":
+        return "torch"
+    order = list(AUTO_ORDER.get(precision, AUTO_ORDER["fp32"]))
+    record = cache_dir() / SPEED_RECORD
+    if record.is_file():
+        try:
+            measured = json.loads(record.read_text()).get(precision, {})
+            order = sorted(order, key=lambda name: -float(measured.get(name, 0.0)))
+        except (OSError, ValueError, AttributeError):
+            pass
+    return next(name for name in order if installed(name))
+
+
+def record_speed(loops_per_s: dict[str, dict[str, float]]) -> Path:
+    """Store `{precision: {backend: loops/s}}` as measured by `loop-svdd speed`, for `auto`."""
+    path = cache_dir() / SPEED_RECORD
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(loops_per_s, indent=2) + "\n")
+    return path
+
+
+class BackendModel:
+    """A `LoopSVDDModel` stand-in for the scoring code, running an exported graph (`runner`) on the CPU."""
+
+    def __init__(self, config: Any, runner: Any) -> None:
+        import torch
+
+        self.config, self.runner = config, runner
+        self.device = torch.device("cpu")
+        self.backend, self.precision = runner.name, runner.precision
+
+    def pool_windows(self, window_embeddings: torch.Tensor, window_clip_index: torch.Tensor | None) -> torch.Tensor:
+        from .modeling_loop_svdd import LoopSVDDModel
+
+        return LoopSVDDModel.pool_windows(self, window_embeddings, window_clip_index)  # one pooling for every backend
+
+    def get_window_embeddings(
+        self, input_features: torch.Tensor, is_longer: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        import torch
+
+        longer = None if is_longer is None else is_longer.cpu().numpy()
+        return torch.from_numpy(self.runner.windows(input_features.cpu().numpy(), longer)[0])
+
+    def score_embeddings(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        import numpy as np
+        import torch
+
+        scores, latent = self.runner.head(embeddings.detach().float().cpu().numpy())
+        return torch.from_numpy(np.asarray(scores)), torch.from_numpy(np.asarray(latent))
+
+    def eval(self) -> BackendModel:
+        return self
+
+    def __repr__(self) -> str:
+        return f"BackendModel({self.backend}, {self.precision})"
+
+
+def add_backend_argument(parser: argparse.ArgumentParser) -> None:
+    """`--backend torch|onnxruntime|openvino|auto` (default torch), for any command that scores loops."""
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="torch",
+        help="inference engine: torch (default), onnxruntime, openvino (exported graph, made once and cached if "
+        "the model folder has none), or auto (the fastest installed; see `loop-svdd speed`)",
+    )
+
+
+def make_backend(
+    model_dir: str | Path, name: str = "torch", precision: str = "fp32", log: Any = None
+) -> tuple[LoopSVDDModel | BackendModel, LoopSVDDFeatureExtractor]:
+    """Load the detector in `model_dir` (folder or Hub id) to run on backend `name` at `precision`.
+
+    Raises `ModelLoadError` for a model that cannot be loaded, `BackendError` for a backend that cannot run it.
+    """
+    from .model_io import load_detector
+
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    model, extractor = load_detector(model_dir)
+    name = resolve_auto(precision) if name == "auto" else name
+    if name == "torch":
+        from .precision import apply_precision
+
+        return apply_precision(model, precision), extractor
+    return BackendModel(model.config, graph_runner(model, extractor, model_dir, name, precision, log)), extractor
+
+
+def graph_runner(
+    model: LoopSVDDModel,
+    extractor: LoopSVDDFeatureExtractor,
+    model_dir: str | Path,
+    name: str,
+    precision: str,
+    log: Any = None,
+) -> Any:
+    """A runner for `model`'s exported graph on backend `name`: found in the model folder or the cache, or exported
+    into the cache now."""
+    from .export import export_model, find_graph, model_hash, onnx_to_openvino
+    from .export.runners import OnnxRuntimeRunner, OpenVINORunner
+
+    if precision not in ("fp32", "int8"):
+        raise BackendError(f"the {name} backend runs fp32 or int8 graphs, not {precision} (use --backend torch)")
+    if not installed(name):
+        raise BackendError(f"the {name} backend is not installed (pip install 'loop-svdd[export]')")
+    fmt, digest = FORMAT_OF[name], model_hash(model)
+    places = [Path(model_dir) / fmt, cache_dir() / "exports" / digest / fmt]
+    graph = next((g for p in places if (g := find_graph(p, fmt, digest, precision))), None)
+    if graph is None:
+        (log or _stderr)(f"no {fmt} {precision} graph of this model yet: exporting it once into {places[1]}")
+        onnx = [p.parent / "onnx" for p in places if find_graph(p.parent / "onnx", "onnx", digest, precision)]
+        if fmt == "openvino" and onnx:  # convert the ONNX graphs already there rather than trace again
+            onnx_to_openvino(model, extractor, onnx[0], places[1])
+        else:
+            calibration = normal_loops(model_dir, extractor) if precision == "int8" else None
+            export_model(model, extractor, places[1], fmt, "int8" if precision == "int8" else None, calibration)
+        graph = find_graph(places[1], fmt, digest, precision)
+    runner = OnnxRuntimeRunner if name == "onnxruntime" else OpenVINORunner
+    folder = Path(graph["folder"])
+    return runner(folder / graph["file"], folder / graph["head_file"], precision)
+
+
+def _stderr(message: str) -> None:
+    print(f"loop-svdd: {message}", file=sys.stderr)
+
+
+def normal_loops(model_dir: str | Path, extractor: LoopSVDDFeatureExtractor, limit: int = 16) -> list[np.ndarray]:
+    """Up to `limit` of the model's own normal loops (its training files, found through `training_summary.json`
+    when its corpus is a local folder), to calibrate int8 graphs on; empty when none can be found."""
+    from .audio import AudioDecodeError, load_audio
+    from .model_io import read_json
+
+    summary = read_json(Path(model_dir) / "training_summary.json") if Path(model_dir).is_dir() else None
+    if not summary or not Path(str(summary.get("corpus", ""))).is_dir():
+        return []
+    corpus, loops = Path(summary["corpus"]), []
+    for name in [*summary.get("train_files", []), *summary.get("heldout_files", [])]:
+        path = next((p for p in (corpus / name, *corpus.glob(f"*/{name}")) if p.is_file()), None)
+        try:
+            loops += [load_audio(path, extractor.sampling_rate, max_seconds=60.0)] if path else []
+        except AudioDecodeError:
+            continue
+        if len(loops) == limit:
+            break
+    return loops
