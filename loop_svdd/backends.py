@@ -75,7 +75,12 @@ def record_speed(loops_per_s: dict[str, dict[str, float]]) -> Path:
 
 
 class BackendModel:
-    """A `LoopSVDDModel` stand-in for the scoring code, running an exported graph (`runner`) on the CPU."""
+    """A `LoopSVDDModel` stand-in for the scoring code, running an exported graph (`runner`) on the CPU.
+
+    Calling it runs `LoopSVDDModel.forward` itself (the one inference path) with this backend's windows and heads.
+    Exported graphs carry no memory bank of normal time steps, so they give no `time_scores`."""
+
+    time_scorer = None
 
     def __init__(self, config: Any, runner: Any) -> None:
         import torch
@@ -88,6 +93,16 @@ class BackendModel:
         from .modeling_loop_svdd import LoopSVDDModel
 
         return LoopSVDDModel.pool_windows(self, window_embeddings, window_clip_index)  # one pooling for every backend
+
+    def __call__(self, **inputs: Any) -> Any:
+        from .modeling_loop_svdd import LoopSVDDModel
+
+        return LoopSVDDModel.forward(self, **inputs)
+
+    def embed_windows(self, input_features: torch.Tensor, is_longer=None, max_windows: int | None = None):
+        from .modeling_loop_svdd import LoopSVDDModel
+
+        return LoopSVDDModel.embed_windows(self, input_features, is_longer, max_windows)
 
     def get_window_embeddings(
         self, input_features: torch.Tensor, is_longer: torch.Tensor | None = None
