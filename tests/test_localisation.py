@@ -181,3 +181,14 @@ def test_demo_draws_the_curve_under_the_spectrogram(banked, tmp_path):
     results[0].time_scores = None
     without = spectrogram_for(extractor, results[0], model.config.threshold)
     assert with_curve.ndim == 3 and with_curve.shape == without.shape and not np.array_equal(with_curve, without)
+
+
+def test_greedy_coreset_covers_the_rows():
+    from loop_svdd.localisation import greedy_coreset, nn_distance
+
+    x = torch.randn(500, 8, generator=torch.Generator().manual_seed(0))
+    picked = greedy_coreset(x, 50, seed=1)
+    assert len(set(picked.tolist())) == 50 and torch.equal(picked, greedy_coreset(x, 50, seed=1))
+    random = torch.randperm(500, generator=torch.Generator().manual_seed(2))[:50]
+    assert float(nn_distance(x, x[picked]).max()) < float(nn_distance(x, x[random]).max())  # k-centre covers better
+    assert torch.equal(greedy_coreset(x[:10], 50), torch.arange(10))
