@@ -33,7 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..hub.publish import PublishError, upload_folder_to_hub
     from ..hub.space import prepare_space
-    from ..hub.templates import TemplateNotFoundError
 
     def prepare(out: str | Path) -> list[str]:
         return prepare_space(args.model_repo, out, args.repo_id, args.requirement, args.license, args.title)
@@ -53,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
                 token=args.token,
                 space_sdk="gradio",
             )
-    except (PublishError, TemplateNotFoundError) as err:
+    except PublishError as err:
         raise CLIError(str(err)) from err
     print(f"uploaded {len(files)} files to {url}")
     return 0

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from .publish import PublishError, _prepare_out_dir, check_repo_id, list_files
-from .templates import render
+from .rendering import render_card, render_file
 
 FALLBACK_REQUIREMENTS = [
     "torch>=2.9",
@@ -70,7 +70,7 @@ def prepare_space(
     _prepare_out_dir(out_dir)
     title = title or f"Loop anomaly: {model_repo.split('/')[-1]}"
     code_note = f"installed from `{requirement}`" if requirement else "its source is in the `loop_svdd/` folder"
-    from huggingface_hub import SpaceCardData
+    from huggingface_hub import SpaceCard, SpaceCardData
 
     card_data = SpaceCardData(
         title=title,
@@ -86,11 +86,11 @@ def prepare_space(
         tags=["audio", "music", "anomaly-detection", "loop-svdd"],
         short_description="Score musical loops for anomaly with a Deep SVDD model",
     )
-    readme = render(
-        "space_README.md.jinja", card_data=card_data.to_yaml(), title=title, model_repo=model_repo, code_note=code_note
+    readme = render_card(
+        SpaceCard, card_data, "space_README.md.jinja", title=title, model_repo=model_repo, code_note=code_note
     )
     (out_dir / "README.md").write_text(readme)
-    (out_dir / "app.py").write_text(render("space_app.py.jinja", model_repo=model_repo))
+    (out_dir / "app.py").write_text(render_file("space_app.py.jinja", model_repo=model_repo))
     requirements = package_requirements() + ([requirement] if requirement else [])
     (out_dir / "requirements.txt").write_text("\n".join(requirements) + "\n")
     (out_dir / "packages.txt").write_text("ffmpeg\n")  # torchcodec decodes audio with FFmpeg
