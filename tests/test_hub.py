@@ -183,7 +183,9 @@ def test_threshold_words_say_what_calibrated_it(model_dir, tmp_path):
     from loop_svdd.hub import generate_model_card
 
     n = len(json.loads((model_dir / "config.json").read_text())["calibration_scores"])
-    set_aside = generate_model_card(_edited_folder(model_dir, tmp_path / "a", {}, {"calibration_rows": [1, 2]}), REPO_ID)
+    set_aside = generate_model_card(
+        _edited_folder(model_dir, tmp_path / "a", {}, {"calibration_rows": [1, 2]}), REPO_ID
+    )
     assert f"95th percentile of the scores of {n} normal loops of the training split that were not used to fit" in (
         " ".join(set_aside.split())
     )

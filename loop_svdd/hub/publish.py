@@ -98,7 +98,9 @@ def prepare_model_repo(
     check_repo_id(repo_id)
     for dataset in datasets or []:
         if not looks_like_hub_id(dataset):
-            raise PublishError(f"--dataset {dataset!r} is not a Hub dataset id (ORG/NAME); local paths are never published")
+            raise PublishError(
+                f"--dataset {dataset!r} is not a Hub dataset id (ORG/NAME); local paths are never published"
+            )
     if not model_dir.is_dir():
         raise PublishError(f"{model_dir}: not a model folder")
     if not (model_dir / "model.safetensors").is_file():
