@@ -92,6 +92,132 @@ def test_checkpoint_files_are_world_readable(tmp_path, umask_022):
     assert modes == {"tensors-0000003.safetensors": "0o644", "trainer_state.json": "0o644"}
 
 
+# -- the command line's words ------------------------------------------------------------------------------
+def _subcommands(parser, prefix=()) -> list[tuple[tuple[str, ...], object]]:
+    import argparse
+
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += [((*prefix, name), sub), *_subcommands(sub, (*prefix, name))]
+    return found
+
+
+def _help(argv: list[str], capsys) -> str:
+    from loop_svdd.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--help"])
+    assert exit_info.value.code == 0
+    return capsys.readouterr().out
+
+
+def _option_help(text: str, option: str) -> str:
+    """The help of `option` in a --help text, its wrapped lines joined."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith(option))
+    block = [lines[start]]
+    for line in lines[start + 1 :]:
+        if not line.startswith("   ") or line.lstrip().startswith("-"):
+            break
+        block.append(line)
+    return " ".join(" ".join(block).split())
+
+
+def test_every_subcommand_help_shows_its_defaults(capsys, monkeypatch):
+    from loop_svdd.cli import build_parser
+
+    monkeypatch.setenv("COLUMNS", "10000")  # no wrapping: one option per line
+    commands = _subcommands(build_parser())
+    assert {"train", "score", "push", "space", "quickstart", "corpus", "corpus build"} <= {
+        " ".join(c) for c, _ in commands
+    }
+    checked = 0
+    for command, sub in commands:
+        text = _help(list(command), capsys)
+        for action in sub._actions:
+            default = action.default
+            if default in (None, [], "==SUPPRESS==") or isinstance(default, bool) or not action.option_strings:
+                continue
+            shown = [" ".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)]
+            if (
+                isinstance(default, list)
+                and all(type(x) is int for x in default)
+                and default == list(range(default[0], default[-1] + 1))
+            ):
+                shown.append(f"{default[0]}-{default[-1]}")  # a range of seeds may be written 0-4
+            if isinstance(default, float):
+                shown.append(f"{default:g}")  # 60.0 may be written 60
+            line = _option_help(text, action.option_strings[0])
+            assert any(re.search(rf"default:? {re.escape(x)}\b", line) for x in shown), f"{command}: {line}"
+            checked += 1
+    assert checked > 30
+
+
+def test_encoder_help_names_every_accepted_value(capsys, monkeypatch):
+    from loop_svdd.cli import RANDOM_ENCODERS
+    from loop_svdd.configuration_loop_svdd import HTSAT_SIZES
+    from loop_svdd.encoders import is_random_encoder
+
+    assert set(RANDOM_ENCODERS) == {f"random-{size}" for size in HTSAT_SIZES}
+    assert all(is_random_encoder(name) for name in RANDOM_ENCODERS)
+    monkeypatch.setenv("COLUMNS", "10000")
+    for command in ("train", "quickstart", "embed"):
+        line = _option_help(_help([command], capsys), "--encoder")
+        for value in ("'default'", "CLAP Hub id", "CLAP folder", ".pt", "LoopSVDD model folder", *RANDOM_ENCODERS):
+            assert value in line, (command, value)
+
+
+def test_no_progress_silences_datasets_bars():
+    import datasets
+
+    from loop_svdd.cli import quiet_libraries
+
+    assert datasets.is_progress_bar_enabled()
+    restore = quiet_libraries(no_progress=False)
+    assert datasets.is_progress_bar_enabled()
+    restore()
+    restore = quiet_libraries(no_progress=True)
+    assert not datasets.is_progress_bar_enabled()
+    restore()
+    assert datasets.is_progress_bar_enabled()
+
+
+@pytest.mark.slow
+def test_train_says_what_the_threshold_rests_on(corpus, encoder_dir, tmp_path, capsys):
+    import json
+
+    from loop_svdd.cli import main
+
+    argv = ["train", str(corpus), "--normal", "instrument=bass", "--output-dir", str(tmp_path / "m")]
+    argv += ["--encoder", str(encoder_dir), "--hidden-dims", "32", "8", "--epochs", "4", "--pretrain-epochs", "2"]
+    assert main([*argv, "--ensemble", "1", "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads((tmp_path / "m" / "training_summary.json").read_text())
+    n = len(summary["calibration_rows"])
+    assert n > 0
+    line = next(x for x in captured.out.splitlines() if x.startswith("threshold:"))
+    assert line == (
+        f"threshold: {summary['threshold']:.4g}, the 95th percentile of the scores of {n} normal loops of the "
+        "training split that were not used to fit the heads"
+    )
+    assert "held-out" not in line
+    assert "%|" not in captured.err  # --no-progress: no tqdm bar, ours or datasets'
+
+
+def test_score_exits_1_when_nothing_could_be_scored(encoder_dir, tmp_path, capsys):
+    from loop_svdd.cli import main
+
+    (tmp_path / "empty").mkdir()
+    assert main(["score", str(encoder_dir), str(tmp_path / "empty")]) == 1
+    assert "nothing could be scored (no audio files found)" in capsys.readouterr().err
+    (tmp_path / "bad.wav").write_bytes(b"not audio")
+    assert main(["score", str(encoder_dir), str(tmp_path / "bad.wav"), str(tmp_path / "missing.wav"), "--json"]) == 1
+    err = capsys.readouterr().err
+    assert "nothing could be scored (all 2 file(s) failed)" in err and "Traceback" not in err
+
+
 # -- the wheel ---------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_wheel_contains_templates_assets_and_metrics(tmp_path):

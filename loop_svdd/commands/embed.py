@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli import CLIError
+from ..cli import ENCODER_HELP, CLIError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("corpus")
     p.add_argument("--output-dir", required=True)
-    p.add_argument("--encoder", default=None, help="as for `loop-svdd train` (default: the embedded default)")
+    p.add_argument("--encoder", default=None, help=ENCODER_HELP)
     p.add_argument("--label-column", default="instrument")
     p.add_argument("--split", default="train")
     p.add_argument("--streaming", action="store_true")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import CLIError
+from ..cli import ENCODER_HELP, CLIError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output-dir", default="quickstart-output")
     p.add_argument("--loops", type=int, default=400, help="corpus size")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--encoder", default=None, help="CLAP Hub id / folder / LAION .pt (default: embedded)")
+    p.add_argument("--encoder", default=None, help=ENCODER_HELP)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 

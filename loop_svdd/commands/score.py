@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "score",
         help="score audio files (ranked table or JSON)",
         description="Score loops with a trained detector. Files that cannot be decoded are "
-        "reported and skipped; the exit status is non-zero for them only with --strict.",
+        "reported and skipped; the exit status is 1 when nothing could be scored, and for any skipped file with "
+        "--strict.",
     )
     p.add_argument("model", help="model folder or Hub id")
     p.add_argument("files", nargs="+", help="audio files or folders (searched recursively)")
@@ -56,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
         print(format_ranked(report, windows=args.windows))
     for err in report["errors"]:
         print(f"loop-svdd score: skipped {err['file']}: {err['error']}", file=sys.stderr)
+    if not report["results"]:
+        why = f"all {len(report['errors'])} file(s) failed" if report["errors"] else "no audio files found"
+        print(f"loop-svdd score: error: nothing could be scored ({why})", file=sys.stderr)
+        return 1
     if args.strict and report["errors"]:
         return 1
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import CLIError
+from ..cli import ENCODER_HELP, CLIError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,8 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--encoder",
         default=None,
-        help="CLAP Hub id, CLAP folder, LAION .pt, LoopSVDD folder, or "
-        "random-tiny/random-base (default: the embedded default encoder)",
+        help=ENCODER_HELP,
     )
     p.add_argument("--split", default="train")
     p.add_argument("--head-type", choices=("ae", "residual_ae"), default=None)
@@ -73,6 +72,7 @@ def training_config_from_args(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from ..data import CorpusError, RowFilter
     from ..encoders import DEFAULT_ENCODER, describe_encoder
+    from ..hub.card import threshold_phrase
     from ..training.deep_svdd import TrainingDivergedError
     from ..training.from_corpus import train_on_corpus
 
@@ -109,6 +109,6 @@ def run(args: argparse.Namespace) -> int:
         f"{len(s['heldout_rows'])} held out for evaluation"
     )
     print(f"encoder: {describe_encoder(result.model.config)}")
-    print(f"threshold ({config.threshold_quantile:.0%} of held-out normal scores): {s['threshold']:.4g}")
+    print(f"threshold: {s['threshold']:.4g}, the {threshold_phrase(result.model.config, s)}")
     print(f"model saved to {result.output_dir} (load with LoopSVDDModel.from_pretrained)")
     return 0
