@@ -218,6 +218,20 @@ def test_score_exits_1_when_nothing_could_be_scored(encoder_dir, tmp_path, capsy
     assert "nothing could be scored (all 2 file(s) failed)" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
+def test_python_dash_m_reports_errors_in_one_line(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    run = subprocess.run(
+        [sys.executable, "-m", "loop_svdd.cli", "score", str(tmp_path / "nowhere"), "x.wav"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert run.stderr.strip().splitlines() == [f"loop-svdd score: error: {tmp_path / 'nowhere'}: no such model folder"]
+
+
 # -- the wheel ---------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_wheel_contains_templates_assets_and_metrics(tmp_path):
