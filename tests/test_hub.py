@@ -316,6 +316,27 @@ def test_space_dry_run(tmp_path):
     assert not list(out.rglob("__pycache__")) and not list(out.rglob("*.pyc"))
 
 
+def test_space_without_gradio_installed(tmp_path, monkeypatch):
+    import importlib.metadata
+
+    from loop_svdd.cli import main
+    from loop_svdd.hub.space import TESTED_GRADIO_VERSION
+
+    real_version = importlib.metadata.version
+
+    def version(name: str) -> str:
+        if name == "gradio":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real_version(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    assert main(["space", REPO_ID, "--repo-id", "acme/loop-demo", "--dry-run", str(tmp_path / "a")]) == 0
+    assert str(_front_matter((tmp_path / "a" / "README.md").read_text())["sdk_version"]) == TESTED_GRADIO_VERSION
+    argv = ["space", REPO_ID, "--repo-id", "acme/loop-demo", "--sdk-version", "5.9.1", "--dry-run", str(tmp_path / "b")]
+    assert main(argv) == 0
+    assert str(_front_matter((tmp_path / "b" / "README.md").read_text())["sdk_version"]) == "5.9.1"
+
+
 # -- the download path, for real -----------------------------------------------------------------------------
 DOWNLOAD_SCRIPT = """
 import json, sys

@@ -26,6 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--license", default="mit", help="license id for the Space metadata (default: mit)")
     p.add_argument("--title", help="Space title")
+    p.add_argument(
+        "--sdk-version",
+        help="gradio version the Space runs (default: the installed gradio's, else the one loop-svdd was tested with)",
+    )
     p.add_argument("--token", help="Hugging Face token (default: the logged-in token or HF_TOKEN)")
     p.set_defaults(func=run)
 
@@ -35,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
     from ..hub.space import prepare_space
 
     def prepare(out: str | Path) -> list[str]:
-        return prepare_space(args.model_repo, out, args.repo_id, args.requirement, args.license, args.title)
+        return prepare_space(
+            args.model_repo, out, args.repo_id, args.requirement, args.license, args.title, args.sdk_version
+        )
 
     try:
         if args.dry_run:

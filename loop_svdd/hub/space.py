@@ -7,7 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
-from .publish import PublishError, _prepare_out_dir, check_repo_id, list_files
+from .publish import _prepare_out_dir, check_repo_id, list_files
 from .rendering import render_card, render_file
 
 FALLBACK_REQUIREMENTS = [
@@ -27,11 +27,16 @@ FALLBACK_REQUIREMENTS = [
 ]
 
 
+TESTED_GRADIO_VERSION = "6.31.0"  # the gradio the demo's tests ran on; a Space needs an exact sdk_version
+
+
 def gradio_version() -> str:
+    """The Space's `sdk_version`: the installed gradio's (what `loop-svdd demo` runs here), else the tested one
+    (`loop-svdd space` itself does not need gradio: a plain wheel install can write and upload a Space)."""
     try:
         return importlib.metadata.version("gradio")
-    except importlib.metadata.PackageNotFoundError as err:
-        raise PublishError("gradio is not installed: cannot tell the Space which sdk_version to use") from err
+    except importlib.metadata.PackageNotFoundError:
+        return TESTED_GRADIO_VERSION
 
 
 def package_requirements() -> list[str]:
@@ -57,6 +62,7 @@ def prepare_space(
     requirement: str | None = None,
     license: str = "mit",
     title: str | None = None,
+    sdk_version: str | None = None,
 ) -> list[str]:
     """Write the Space files into `out_dir`; return their names.
 
@@ -66,7 +72,7 @@ def prepare_space(
     check_repo_id(model_repo)
     check_repo_id(repo_id)
     out_dir = Path(out_dir)
-    sdk_version = gradio_version()
+    sdk_version = sdk_version or gradio_version()
     _prepare_out_dir(out_dir)
     title = title or f"Loop anomaly: {model_repo.split('/')[-1]}"
     code_note = f"installed from `{requirement}`" if requirement else "its source is in the `loop_svdd/` folder"
