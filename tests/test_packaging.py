@@ -260,3 +260,37 @@ def test_wheel_contains_templates_assets_and_metrics(tmp_path):
     assert {"scipy", "pyyaml", "httpx", "psutil"} <= requires
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "loop-svdd = loop_svdd.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+# -- a light --help ----------------------------------------------------------------------------------------
+LIGHT_PARSER_SCRIPT = """
+import sys
+import loop_svdd.cli
+parser = loop_svdd.cli.build_parser()
+assert "train" in parser.format_help()
+heavy = sorted(m for m in ("torch", "transformers", "datasets", "numpy", "huggingface_hub") if m in sys.modules)
+print("heavy modules:", heavy)
+sys.exit(1 if heavy else 0)
+"""
+
+
+def test_building_the_parser_imports_no_torch():
+    """`loop-svdd --help` must not pay for torch/transformers: commands import them inside `run`."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run(
+        [sys.executable, "-c", LIGHT_PARSER_SCRIPT], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert run.returncode == 0, run.stdout + run.stderr[-2000:]
+    assert "heavy modules: []" in run.stdout
+
+
+def test_public_classes_still_register_the_auto_classes():
+    from transformers import AutoConfig
+
+    import loop_svdd
+
+    assert loop_svdd.LoopSVDDModel.__name__ == "LoopSVDDModel"
+    assert isinstance(AutoConfig.for_model("loop_svdd"), loop_svdd.LoopSVDDConfig)
+    assert loop_svdd.LoopSVDDConfig._auto_class == "AutoConfig"
+    with pytest.raises(AttributeError):
+        loop_svdd.NoSuchThing  # noqa: B018

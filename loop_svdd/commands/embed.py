@@ -7,8 +7,6 @@ import argparse
 import csv
 from pathlib import Path
 
-import numpy as np
-
 from ..cli import ENCODER_HELP, CLIError
 
 
@@ -33,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
     from accelerate import Accelerator
 
     from ..data import CorpusError, audio_column, load_corpus, with_decoding
