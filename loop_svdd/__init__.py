@@ -2,40 +2,73 @@
 
 HTS-AT audio encoder (CLAP's audio tower) with the Feature Fusion Mechanism + a Deep SVDD head, after
 Dadman et al., "Learning Normal Patterns in Musical Loops" (arXiv 2505.23784).
+
+The public classes are imported on first use (PEP 562), so `import loop_svdd.cli` and `loop-svdd --help` do
+not load torch or transformers. Using any of them registers the Auto classes (below) first.
 """
 
-from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
+from __future__ import annotations
 
-from .configuration_loop_svdd import LoopSVDDConfig
-from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
-from .modeling_loop_svdd import LoopSVDDModel, LoopSVDDOutput, LoopSVDDPreTrainedModel
+import functools
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-AutoConfig.register(LoopSVDDConfig.model_type, LoopSVDDConfig, exist_ok=True)
-AutoModel.register(LoopSVDDConfig, LoopSVDDModel, exist_ok=True)
-AutoFeatureExtractor.register(LoopSVDDConfig, LoopSVDDFeatureExtractor, exist_ok=True)
-# Saved folders carry `auto_map` and the modelling code, so `trust_remote_code=True` works without loop_svdd.
-LoopSVDDConfig.register_for_auto_class()
-LoopSVDDModel.register_for_auto_class("AutoModel")
-LoopSVDDFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")
-
-
-def __getattr__(name: str):
-    # Heavier helpers are imported on first use.
-    if name in ("from_clap", "convert_laion_state_dict"):
-        from . import conversion
-
-        return getattr(conversion, name)
-    raise AttributeError(f"module 'loop_svdd' has no attribute {name!r}")
-
-
+_EXPORTS = {  # public name -> module that defines it
+    "LoopSVDDConfig": "configuration_loop_svdd",
+    "LoopSVDDFeatureExtractor": "feature_extraction_loop_svdd",
+    "LoopSVDDModel": "modeling_loop_svdd",
+    "LoopSVDDOutput": "modeling_loop_svdd",
+    "LoopSVDDPreTrainedModel": "modeling_loop_svdd",
+    "from_clap": "conversion",
+    "convert_laion_state_dict": "conversion",
+}
 __all__ = [
     "LoopSVDDConfig",
     "LoopSVDDFeatureExtractor",
     "LoopSVDDModel",
     "LoopSVDDOutput",
     "LoopSVDDPreTrainedModel",
-    "from_clap",
+    "__version__",
     "convert_laion_state_dict",
+    "from_clap",
+    "register_auto_classes",
 ]
+
+if TYPE_CHECKING:
+    from .configuration_loop_svdd import LoopSVDDConfig
+    from .conversion import convert_laion_state_dict, from_clap
+    from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+    from .modeling_loop_svdd import LoopSVDDModel, LoopSVDDOutput, LoopSVDDPreTrainedModel
+
+
+@functools.cache
+def register_auto_classes() -> None:
+    """Register with transformers' Auto classes, and make saved folders carry `auto_map` and the modelling code
+    (so `trust_remote_code=True` works without loop_svdd). Idempotent; run before any detector is saved."""
+    from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
+
+    from .configuration_loop_svdd import LoopSVDDConfig
+    from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+    from .modeling_loop_svdd import LoopSVDDModel
+
+    AutoConfig.register(LoopSVDDConfig.model_type, LoopSVDDConfig, exist_ok=True)
+    AutoModel.register(LoopSVDDConfig, LoopSVDDModel, exist_ok=True)
+    AutoFeatureExtractor.register(LoopSVDDConfig, LoopSVDDFeatureExtractor, exist_ok=True)
+    LoopSVDDConfig.register_for_auto_class()
+    LoopSVDDModel.register_for_auto_class("AutoModel")
+    LoopSVDDFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'loop_svdd' has no attribute {name!r}")
+    register_auto_classes()
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from .model_io import default_file_mode
+
 STATE_JSON = "trainer_state.json"
 
 
@@ -56,6 +58,7 @@ def save_checkpoint(directory: str | Path, state: dict[str, Any], tensors: dict[
     name = f"tensors-{step:07d}.safetensors"
     tmp = directory / f".{name}.tmp-{os.getpid()}"
     save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+    os.chmod(tmp, default_file_mode())  # safetensors writes 0o600
     os.replace(tmp, directory / name)
     tmp_json = directory / f".{STATE_JSON}.tmp-{os.getpid()}"
     with open(tmp_json, "w") as f:

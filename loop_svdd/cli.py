@@ -8,6 +8,7 @@ import argparse
 import importlib
 import importlib.util
 import sys
+from collections.abc import Callable
 
 from .errors import LoopSVDDError
 
@@ -30,8 +31,42 @@ COMMANDS = (
 )
 
 
+# The values `--encoder` accepts (train, quickstart, embed). The random shapes must match
+# configuration_loop_svdd.HTSAT_SIZES (tests/test_packaging.py checks); listed here so --help imports no torch.
+RANDOM_ENCODERS = ("random-small", "random-tiny", "random-base")
+ENCODER_HELP = (
+    "'default' (the small HTS-AT pretrained on loops that ships with loop-svdd), a CLAP Hub id (e.g. "
+    "laion/larger_clap_music), a transformers CLAP folder, a LAION-CLAP .pt file, a LoopSVDD model folder (its "
+    f"encoder is reused), or one of {', '.join(RANDOM_ENCODERS)} (fixed-seed random weights, for smoke runs)"
+)
+
+
 class CLIError(LoopSVDDError):
     """An error to report to the user as one line, without a traceback."""
+
+
+def _default_text(default: object) -> str:
+    if isinstance(default, (list, tuple)):
+        return " ".join(map(str, default))
+    return str(default)
+
+
+def show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Append "(default: X)" to the help of every option of `parser` and its subcommands that has a default
+    and does not already name it (argparse's ArgumentDefaultsHelpFormatter would print "default: None" and
+    skip options without help)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in dict.fromkeys(action.choices.values()):
+                show_defaults(subparser)
+            continue
+        default = action.default
+        if action.help == argparse.SUPPRESS or default in (None, argparse.SUPPRESS) or isinstance(default, bool):
+            continue
+        if default == [] or "default" in (action.help or "").lower():
+            continue
+        note = f"(default: {_default_text(default)})".replace("%", "%%")
+        action.help = f"{action.help} {note}" if action.help else note
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,19 +79,34 @@ def build_parser() -> argparse.ArgumentParser:
         if importlib.util.find_spec(module_name) is None:
             continue
         importlib.import_module(module_name).register(sub)
+    show_defaults(parser)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def quiet_libraries(no_progress: bool) -> Callable[[], None]:
+    """transformers' "Loading weights" bars and warnings are noise on a command line; with --no-progress the
+    bars of `datasets` (map, filter, cast) go too. Returns what turns `datasets`' bars back on (for callers of
+    `main` in a longer-lived process, such as the tests)."""
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # "Loading weights" bars are noise on a command line
+    hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
+    if not no_progress:
+        return lambda: None
+    import datasets
+
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    return datasets.enable_progress_bars if was_enabled else lambda: None
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    restore = quiet_libraries(bool(getattr(args, "no_progress", False)))
     try:
         return int(args.func(args) or 0)
     except LoopSVDDError as err:  # CLIError and every package error: one line, no traceback
@@ -65,10 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"loop-svdd {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        restore()
 
 
 if __name__ == "__main__":
-    # `python -m loop_svdd.cli`: run the imported module's main, so the commands' CLIError is the one caught here
-    from loop_svdd.cli import main as _main
+    # `python -m loop_svdd.cli` runs this file as __main__, a second copy of the module: call the package's own
+    # copy, whose CLIError is the one the commands raise (else their errors would end in a traceback).
+    from loop_svdd.cli import main as package_main
 
-    sys.exit(_main())
+    sys.exit(package_main())

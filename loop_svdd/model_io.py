@@ -22,12 +22,21 @@ class ModelLoadError(LoopSVDDError, ValueError):
     """A model folder or Hub id that cannot be loaded safely; one-line reason."""
 
 
+def default_file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` gives (0o666 less the umask, usually 0o644). Temporary files are
+    created 0o600; files moved into place get this mode so a web server or another user can read them."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_json_atomic(path: str | Path, obj: Any) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         json.dump(obj, f, indent=2, sort_keys=True, default=float)
         f.write("\n")
+    os.chmod(tmp, default_file_mode())
     os.replace(tmp, path)
 
 
@@ -40,6 +49,9 @@ def save_detector(
     """Write a `from_pretrained`-loadable folder. Every file is written to a temporary folder first and moved
     into place with `os.replace`; `config.json` is removed first and moved in last, so an interrupted save
     leaves a folder that refuses to load rather than one that loads mixed weights."""
+    from . import register_auto_classes
+
+    register_auto_classes()  # the folder must carry auto_map and the modelling code
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=output_dir, prefix=".saving-"))
@@ -49,7 +61,10 @@ def save_detector(
         for name, obj in (extra_json or {}).items():
             write_json_atomic(staging / name, obj)
         (output_dir / "config.json").unlink(missing_ok=True)
+        mode = default_file_mode()
         for item in sorted(staging.iterdir()):
+            if item.is_file():
+                os.chmod(item, mode)
             if item.name != "config.json":
                 os.replace(item, output_dir / item.name)
         os.replace(staging / "config.json", output_dir / "config.json")

@@ -109,7 +109,105 @@ def test_card_sections(repo_dir, model_dir):
     assert "| isolation_forest | 0.740 |" in card  # the baselines table
     config = json.loads((model_dir / "config.json").read_text())
     assert f"{config['threshold']:.6g}" in card
-    assert "![Scores of the held-out normal loops](score_distribution.png)" in card
+    assert "![Scores of the normal loops that calibrate the threshold](score_distribution.png)" in card
+    assert "clap" not in _front_matter(card)["tags"]  # a random encoder is not CLAP
+
+
+def test_pauc_is_its_own_metric_type(repo_dir):
+    results = _front_matter((repo_dir / "README.md").read_text())["model-index"][0]["results"]
+    metrics = [m for r in results for m in r["metrics"]]
+    types = [m["type"] for m in metrics]
+    assert len(types) == len(set(types)) == 4  # no metric type used twice
+    pauc = next(m for m in metrics if m["name"].startswith("pAUC"))
+    assert pauc["type"] == "pauc" and pauc["value"] == EVALUATION["detectors"]["loop_svdd"]["pauc"]
+    assert all(r["dataset"]["type"] == "corpora/bass-loops" for r in results)
+
+
+def _edited_folder(model_dir: Path, tmp_path: Path, config: dict, summary: dict | None = None) -> Path:
+    import shutil
+
+    folder = tmp_path / "edited"
+    shutil.copytree(model_dir, folder)
+    for name, changes in (("config.json", config), ("training_summary.json", summary or {})):
+        data = json.loads((folder / name).read_text())
+        (folder / name).write_text(json.dumps({**data, **changes}))
+    return folder
+
+
+def test_local_corpus_is_never_published_as_a_dataset(model_dir, tmp_path):
+    from loop_svdd.hub import generate_model_card
+
+    local = tmp_path / "my" / "loops"
+    local.mkdir(parents=True)
+    folder = _edited_folder(model_dir, tmp_path, {}, {"corpus": str(local)})
+    card = generate_model_card(folder, REPO_ID)
+    meta = _front_matter(card)
+    assert "datasets" not in meta and "model-index" not in meta  # a model-index needs a real dataset id
+    assert str(local) not in card and "loops (a local corpus)" in card
+    assert "| loop_svdd | 0.910 |" in card  # the metrics stay in the card's table
+    with_id = _front_matter(generate_model_card(folder, REPO_ID, datasets=["acme/bass-loops"]))
+    assert with_id["datasets"] == ["acme/bass-loops"]
+    assert with_id["model-index"][0]["results"][0]["dataset"]["type"] == "acme/bass-loops"
+
+
+def test_push_refuses_a_local_path_as_dataset(model_dir, tmp_path, capsys):
+    from loop_svdd.cli import main
+
+    out = tmp_path / "out"
+    assert main(["push", str(model_dir), "--repo-id", REPO_ID, "--dataset", str(tmp_path), "--dry-run", str(out)]) == 2
+    assert "not a Hub dataset id" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize(
+    "name, pretrained, clap_tag, warning",
+    [
+        ("laion/larger_clap_music", True, True, None),
+        ("loop-svdd pretrain-encoder (SimCLR, 256-d HTS-AT from random) on 360 loops", True, False, "is not CLAP"),
+        ("random-tiny (seed 0)", False, False, "has RANDOM weights"),
+    ],
+    ids=["clap", "embedded-stand-in", "random"],
+)
+def test_card_names_the_encoder_kind(model_dir, tmp_path, name, pretrained, clap_tag, warning):
+    from loop_svdd.hub import generate_model_card
+
+    folder = _edited_folder(model_dir, tmp_path, {"encoder_name_or_path": name, "encoder_pretrained": pretrained})
+    card = generate_model_card(folder, REPO_ID)
+    meta = _front_matter(card)
+    assert ("clap" in meta["tags"]) == clap_tag
+    assert meta.get("base_model") == (name if clap_tag else None)
+    warnings = re.findall(r"^> \*\*Warning: this model's audio encoder (.*?)\.\*\*", card, flags=re.M)
+    assert warnings == ([] if warning is None else [warning])
+
+
+def test_threshold_words_say_what_calibrated_it(model_dir, tmp_path):
+    from loop_svdd.hub import generate_model_card
+
+    n = len(json.loads((model_dir / "config.json").read_text())["calibration_scores"])
+    set_aside = generate_model_card(
+        _edited_folder(model_dir, tmp_path / "a", {}, {"calibration_rows": [1, 2]}), REPO_ID
+    )
+    assert f"95th percentile of the scores of {n} normal loops of the training split that were not used to fit" in (
+        " ".join(set_aside.split())
+    )
+    in_sample = generate_model_card(_edited_folder(model_dir, tmp_path / "b", {}, {"calibration_rows": []}), REPO_ID)
+    assert f"the {n} normal loops the heads were fitted on (in-sample" in " ".join(in_sample.split())
+    assert "held-out normal scores" not in set_aside + in_sample
+
+
+def test_templates_are_package_data():
+    from loop_svdd.hub.rendering import template_names
+
+    assert template_names() == ["model_card.md.jinja", "space_README.md.jinja", "space_app.py.jinja"]
+    assert not (Path(__file__).resolve().parents[1] / "hub" / "templates").exists()  # one copy, in the package
+
+
+def test_undefined_template_variable_is_an_error():
+    from huggingface_hub import ModelCard, ModelCardData
+
+    from loop_svdd.hub.rendering import render_card
+
+    with pytest.raises(KeyError, match="repo_id"):
+        render_card(ModelCard, ModelCardData(license="mit"), "model_card.md.jinja", model_name="x")
 
 
 def test_card_without_evaluation_has_no_model_index(model_dir, tmp_path):
@@ -216,6 +314,27 @@ def test_space_dry_run(tmp_path):
     assert (out / "packages.txt").read_text().strip() == "ffmpeg"
     assert (out / "loop_svdd" / "demo" / "app.py").is_file()  # the package travels with the Space
     assert not list(out.rglob("__pycache__")) and not list(out.rglob("*.pyc"))
+
+
+def test_space_without_gradio_installed(tmp_path, monkeypatch):
+    import importlib.metadata
+
+    from loop_svdd.cli import main
+    from loop_svdd.hub.space import TESTED_GRADIO_VERSION
+
+    real_version = importlib.metadata.version
+
+    def version(name: str) -> str:
+        if name == "gradio":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real_version(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    assert main(["space", REPO_ID, "--repo-id", "acme/loop-demo", "--dry-run", str(tmp_path / "a")]) == 0
+    assert str(_front_matter((tmp_path / "a" / "README.md").read_text())["sdk_version"]) == TESTED_GRADIO_VERSION
+    argv = ["space", REPO_ID, "--repo-id", "acme/loop-demo", "--sdk-version", "5.9.1", "--dry-run", str(tmp_path / "b")]
+    assert main(argv) == 0
+    assert str(_front_matter((tmp_path / "b" / "README.md").read_text())["sdk_version"]) == "5.9.1"
 
 
 # -- the download path, for real -----------------------------------------------------------------------------

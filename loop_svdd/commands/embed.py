@@ -6,10 +6,12 @@ from __future__ import annotations
 import argparse
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+from ..cli import ENCODER_HELP, CLIError
 
-from ..cli import CLIError
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("corpus")
     p.add_argument("--output-dir", required=True)
-    p.add_argument("--encoder", default=None, help="as for `loop-svdd train` (default: the embedded default)")
+    p.add_argument("--encoder", default=None, help=ENCODER_HELP + " (default: as for `loop-svdd train`)")
     p.add_argument(
         "--label-column",
         default=None,
@@ -37,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
     from accelerate import Accelerator
 
     from ..data import CorpusError, audio_column, load_corpus
@@ -98,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _labels(dataset, column: str | None) -> np.ndarray:
     """The values of `column`; by default `instrument`, else the subfolder names (`label`), else empty."""
+    import numpy as np
+
     from ..data import column_values
 
     if column is None:
@@ -110,6 +115,8 @@ def _labels(dataset, column: str | None) -> np.ndarray:
 def _merge(out: Path, world: int) -> tuple[int, object]:
     """Join the per-process parts into nff.npy, index.csv and skipped.csv, each written atomically."""
     import os
+
+    import numpy as np
 
     parts = [np.load(out / f".rank{r}.npy", allow_pickle=False) for r in range(world)]
     index, skipped = [], []

@@ -34,7 +34,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..hub.publish import PublishError, prepare_model_repo, upload_folder_to_hub
-    from ..hub.templates import TemplateNotFoundError
 
     try:
         if args.dry_run:
@@ -49,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
             files = prepare_model_repo(args.model_dir, staged, args.repo_id, args.license, args.dataset)
             files += _with_onnx(args, staged)
             url = upload_folder_to_hub(staged, args.repo_id, private=args.private, token=args.token)
-    except (PublishError, TemplateNotFoundError) as err:
+    except PublishError as err:
         raise CLIError(str(err)) from err
     print(f"uploaded {len(files)} files to {url}")
     return 0

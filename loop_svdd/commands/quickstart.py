@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import CLIError
+from ..cli import ENCODER_HELP, CLIError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,8 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--encoder",
         default=None,
-        help="CLAP Hub id / folder / LAION .pt (default: always the embedded encoder, so the figures are "
-        "reproducible offline)",
+        help=ENCODER_HELP + " (default: always the embedded encoder, so the figures are reproducible offline)",
     )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)

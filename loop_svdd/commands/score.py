@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "score",
         help="score audio files (ranked table or JSON)",
         description="Score loops with a trained detector. Files that cannot be decoded are "
-        "reported and skipped; the exit status is non-zero for them only with --strict.",
+        "reported and skipped; the exit status is 1 when nothing could be scored, and for any skipped file with "
+        "--strict.",
     )
     p.add_argument("model", help="model folder or Hub id")
     p.add_argument("files", nargs="+", help="audio files or folders (searched recursively)")
@@ -64,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     for err in report["errors"]:
         print(f"loop-svdd score: skipped {err['file']}: {err['error']}", file=sys.stderr)
     if not report["results"]:
-        raise CLIError(f"no file could be scored ({len(report['errors'])} skipped, none left)")
+        why = f"{len(report['errors'])} skipped, none left" if report["errors"] else "no audio files found"
+        raise CLIError(f"no file could be scored ({why})")
     if args.strict and report["errors"]:
         return 1
     return 0

@@ -26,6 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--license", default="mit", help="license id for the Space metadata (default: mit)")
     p.add_argument("--title", help="Space title")
+    p.add_argument(
+        "--sdk-version",
+        help="gradio version the Space runs (default: the installed gradio's, else the one loop-svdd was tested with)",
+    )
     p.add_argument("--token", help="Hugging Face token (default: the logged-in token or HF_TOKEN)")
     p.set_defaults(func=run)
 
@@ -33,10 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..hub.publish import PublishError, upload_folder_to_hub
     from ..hub.space import prepare_space
-    from ..hub.templates import TemplateNotFoundError
 
     def prepare(out: str | Path) -> list[str]:
-        return prepare_space(args.model_repo, out, args.repo_id, args.requirement, args.license, args.title)
+        return prepare_space(
+            args.model_repo, out, args.repo_id, args.requirement, args.license, args.title, args.sdk_version
+        )
 
     try:
         if args.dry_run:
@@ -53,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
                 token=args.token,
                 space_sdk="gradio",
             )
-    except (PublishError, TemplateNotFoundError) as err:
+    except PublishError as err:
         raise CLIError(str(err)) from err
     print(f"uploaded {len(files)} files to {url}")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import CLIError
+from ..cli import ENCODER_HELP, CLIError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,9 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--encoder",
         default=None,
-        help="CLAP Hub id, CLAP folder, LAION .pt, LoopSVDD folder, or "
-        "random-tiny/random-base, or 'default' (the embedded encoder). Without it: laion/larger_clap_music "
-        "when it is in the Hugging Face cache or the Hub answers, else the embedded encoder",
+        help=ENCODER_HELP
+        + " (default: laion/larger_clap_music when it is in the Hugging Face cache or the Hub answers, else the "
+        "embedded 'default')",
     )
     p.add_argument("--split", default="train")
     p.add_argument("--head-type", choices=("ae", "residual_ae"), default=None)
@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data import RowFilter
     from ..encoders import describe_encoder
     from ..errors import LoopSVDDError
+    from ..hub.card import threshold_phrase
     from ..training.from_corpus import train_on_corpus
 
     config = training_config_from_args(args)
@@ -128,10 +129,7 @@ def run(args: argparse.Namespace) -> int:
         f"{len(s['heldout_rows'])} held out for evaluation"
     )
     print(f"encoder: {describe_encoder(result.model.config)}")
-    print(
-        f"threshold ({config.threshold_quantile:.0%} of the scores of {s['calibration_loops']} calibration loops): "
-        f"{s['threshold']:.4g}"
-    )
+    print(f"threshold: {s['threshold']:.4g}, the {threshold_phrase(result.model.config, s)}")
     for warning in s["warnings"]:
         print(f"loop-svdd train: warning: {warning}", file=sys.stderr)
     print(f"model saved to {result.output_dir} (load with LoopSVDDModel.from_pretrained)")

@@ -1,6 +1,6 @@
 """Publishing detectors to the Hugging Face Hub: model cards, model repositories and Gradio Spaces.
 
-The Hub-facing templates live in the top-level ``hub/`` folder of the project (see ``hub/README.md``).
+The card and Space templates are package data in ``loop_svdd/hub/templates/`` (see ``hub/README.md``).
 """
 
 from .card import generate_model_card

@@ -10,18 +10,56 @@ from ..configuration_loop_svdd import LoopSVDDConfig
 from ..encoders import describe_encoder
 from ..model_io import read_json
 from ..paths import looks_like_hub_id
-from .templates import render
+from .rendering import render_card
 
 SUMMARY_FILE = "training_summary.json"  # written by loop_svdd.training.from_corpus
 EVALUATION_FILE = "evaluation.json"  # the report of loop_svdd.evaluation.evaluate_on_corpus
 PLOT_FILE = "score_distribution.png"
-BASE_TAGS = ["audio", "music", "musical-loops", "anomaly-detection", "deep-svdd", "htsat", "clap", "loop-svdd"]
-METRICS = (  # (report key, Hub metric type, display name)
-    ("auroc", "roc_auc", "AUROC"),
-    ("auprc", "average_precision", "AUPRC"),
-    ("pauc", "roc_auc", "pAUC (FPR <= 0.1)"),
-    ("f1", "f1", "F1 at the calibrated threshold"),
+BASE_TAGS = ["audio", "music", "musical-loops", "anomaly-detection", "deep-svdd", "htsat", "loop-svdd"]
+METRICS = (  # (report key, Hub metric type, display name, metric config)
+    ("auroc", "roc_auc", "AUROC", None),
+    ("auprc", "average_precision", "AUPRC", None),
+    ("pauc", "pauc", "pAUC (FPR <= 0.1)", "max_fpr=0.1"),
+    ("f1", "f1", "F1 at the calibrated threshold", None),
 )
+LOOP_PRETRAINED_PREFIX = "loop-svdd pretrain-encoder"  # provenance written by loop_svdd.pretraining.trainer
+
+
+def encoder_kind(config: LoopSVDDConfig) -> str:
+    """'random' (fixed-seed random weights), 'loop-svdd' (pretrained by `loop-svdd pretrain-encoder`, like the
+    embedded offline stand-in) or 'clap' (CLAP audio-tower weights)."""
+    if not config.encoder_pretrained:
+        return "random"
+    if str(config.encoder_name_or_path or "").startswith(LOOP_PRETRAINED_PREFIX):
+        return "loop-svdd"
+    return "clap"
+
+
+def calibration_source(summary: dict[str, Any] | None) -> str:
+    """Which normal loops the threshold was calibrated on: 'calibration' (loops of the training split set aside
+    from fitting the heads), 'fit' (the loops the heads were fitted on) or 'unknown' (no training summary)."""
+    if not summary or "calibration_rows" not in summary:
+        return "unknown"
+    return "calibration" if summary["calibration_rows"] else "fit"
+
+
+def threshold_phrase(config: LoopSVDDConfig, summary: dict[str, Any] | None) -> str:
+    """What the calibrated threshold rests on, in words, e.g. '95th percentile of the scores of 12 normal loops
+    of the training split that were not used to fit the heads'."""
+    n = len(config.calibration_scores or [])
+    where = {
+        "calibration": f"{n} normal loops of the training split that were not used to fit the heads",
+        "fit": f"the {n} normal loops the heads were fitted on (in-sample, so optimistic)",
+        "unknown": f"{n} normal loops",
+    }[calibration_source(summary)]
+    return f"{100 * config.threshold_quantile:g}th percentile of the scores of {where}"
+
+
+def corpus_label(corpus: str) -> str:
+    """A corpus as the card shows it: its Hub id, or a local folder's name (never a local path)."""
+    if not corpus or looks_like_hub_id(corpus):
+        return corpus
+    return f"{Path(corpus).name or 'loops'} (a local corpus)"
 
 
 def _count_parameters(weights: Path) -> str:
@@ -60,26 +98,26 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _eval_results(evaluation: dict[str, Any], dataset_id: str | None, dataset_name: str) -> list[Any]:
+def _eval_results(evaluation: dict[str, Any], dataset_id: str) -> list[Any]:
     from huggingface_hub import EvalResult
 
     ours = evaluation.get("detectors", {}).get("loop_svdd")
     if not ours:
         return []
     results = []
-    for key, metric_type, name in METRICS:
+    for key, metric_type, name, metric_config in METRICS:
         if ours.get(key) is None:
             continue
         results.append(
             EvalResult(
                 task_type="audio-classification",
                 task_name="Anomaly detection in musical loops",
-                dataset_type=dataset_id or dataset_name,
-                dataset_name=dataset_name,
+                dataset_type=dataset_id,
+                dataset_name=dataset_id.split("/")[-1],
                 metric_type=metric_type,
                 metric_name=name,
                 metric_value=round(float(ours[key]), 4),
-                metric_config="fpr0.1" if key == "pauc" else None,
+                metric_config=metric_config,
             )
         )
     return results
@@ -93,26 +131,31 @@ def card_metadata(
     license: str = "mit",
     datasets: list[str] | None = None,
 ):
-    """The card's YAML metadata as a `huggingface_hub.ModelCardData`."""
+    """The card's YAML metadata as a `huggingface_hub.ModelCardData`.
+
+    Datasets are Hub ids only (`datasets`, else the corpus when it is one); without one there is no model-index
+    (the Hub's model-index needs a dataset id), and the metrics stay in the card's table."""
     from huggingface_hub import ModelCardData
 
+    bad = [d for d in datasets or [] if not looks_like_hub_id(d)]
+    if bad:
+        raise ValueError(f"not a Hub dataset id: {', '.join(bad)} (expected ORG/NAME; local paths are never published)")
     datasets = list(datasets or [])
     corpus = str((summary or {}).get("corpus") or (evaluation or {}).get("corpus") or "")
     if not datasets and looks_like_hub_id(corpus):
         datasets = [corpus]
+    kind = encoder_kind(config)
     tags = list(BASE_TAGS) + ["fused-encoder" if config.is_fused else "unfused-encoder"]
-    if not config.encoder_pretrained:
-        tags.append("random-encoder")
-    base_model = config.encoder_name_or_path if config.encoder_pretrained else None
-    dataset_name = Path(corpus).name or "loops" if corpus else "loops"
-    eval_results = _eval_results(evaluation, datasets[0] if datasets else None, dataset_name) if evaluation else []
+    tags += {"random": ["random-encoder"], "loop-svdd": ["loop-pretrained-encoder"], "clap": ["clap"]}[kind]
+    base_model = config.encoder_name_or_path if kind == "clap" else None
+    eval_results = _eval_results(evaluation, datasets[0]) if evaluation and datasets else []
     return ModelCardData(
         license=license,
         library_name="transformers",
         pipeline_tag="audio-classification",
         tags=tags,
         datasets=datasets or None,
-        metrics=sorted({m for _, m, _ in METRICS}) if eval_results else None,
+        metrics=sorted({m for _, m, _, _ in METRICS}) if eval_results else None,
         base_model=base_model if looks_like_hub_id(base_model) else None,
         model_name=repo_id.split("/")[-1] if eval_results else None,
         eval_results=eval_results or None,
@@ -162,17 +205,15 @@ def generate_model_card(
     )
     threshold = config.threshold
     n_cal = len(config.calibration_scores or [])
-    threshold_line = (
-        f"{threshold:.6g} ({100 * config.threshold_quantile:g}th percentile of {n_cal or 'the'} held-out normal scores)"
-        if threshold is not None
-        else "none (scores rank loops; no verdict)"
-    )
+    threshold_words = threshold_phrase(config, summary)
+    threshold_line = f"{threshold:.6g} ({threshold_words})" if threshold is not None else "none (scores rank loops)"
     ac = config.audio_config
     context = {
-        "card_data": metadata.to_yaml(),
         "model_name": repo_id.split("/")[-1],
         "repo_id": repo_id,
-        "random_encoder": not config.encoder_pretrained,
+        "random_encoder": encoder_kind(config) == "random",
+        "loop_encoder": encoder_kind(config) == "loop-svdd",
+        "dataset_ids": metadata.datasets or [],
         "fused": config.is_fused,
         "encoder_line": describe_encoder(config),
         "long_loop_line": "Feature Fusion Mechanism (4 views per loop)"
@@ -189,11 +230,12 @@ def generate_model_card(
         "threshold": threshold,
         "threshold_quantile": config.threshold_quantile,
         "threshold_line": threshold_line,
+        "threshold_words": threshold_words,
         "n_params": _count_parameters(model_dir / "model.safetensors"),
         "normal_description": normal_description,
         "summary": bool(summary),
         "data_warnings": (summary or {}).get("warnings") or [],  # small packs or calibration sets (data.py)
-        "corpus": (summary or {}).get("corpus", ""),
+        "corpus": corpus_label(str((summary or {}).get("corpus", ""))),
         "split": (summary or {}).get("split", ""),
         "corpus_rows": (summary or {}).get("corpus_rows", ""),
         "created": (summary or {}).get("created", ""),
@@ -205,9 +247,11 @@ def generate_model_card(
         "evaluation_table": format_table(evaluation) if evaluation else "",
         "n_normal_test": (evaluation or {}).get("n_normal_test", "?"),
         "n_anomaly_test": (evaluation or {}).get("n_anomaly_test", "?"),
-        "eval_corpus": (evaluation or {}).get("corpus", ""),
+        "eval_corpus": corpus_label(str((evaluation or {}).get("corpus", ""))),
         "anomaly_description": anomaly_description or "every other loop",
         "plot_file": plot_file if plot_file and n_cal else None,
         "version": __version__,
     }
-    return render("model_card.md.jinja", **context)
+    from huggingface_hub import ModelCard
+
+    return render_card(ModelCard, metadata, "model_card.md.jinja", **context)

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 from ..model_io import PICKLE_SUFFIXES, read_json
-from .card import EVALUATION_FILE, PLOT_FILE, SUMMARY_FILE, generate_model_card
+from .card import EVALUATION_FILE, PLOT_FILE, SUMMARY_FILE, generate_model_card, looks_like_hub_id
 
 REQUIRED_FILES = ("config.json", "model.safetensors", "preprocessor_config.json")
 OPTIONAL_FILES = (SUMMARY_FILE, EVALUATION_FILE)
@@ -96,6 +96,11 @@ def prepare_model_repo(
     """Write into `out_dir` exactly the files to publish for the detector in `model_dir`; return their names."""
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     check_repo_id(repo_id)
+    for dataset in datasets or []:
+        if not looks_like_hub_id(dataset):
+            raise PublishError(
+                f"--dataset {dataset!r} is not a Hub dataset id (ORG/NAME); local paths are never published"
+            )
     if not model_dir.is_dir():
         raise PublishError(f"{model_dir}: not a model folder")
     if not (model_dir / "model.safetensors").is_file():

@@ -7,8 +7,8 @@ import re
 import shutil
 from pathlib import Path
 
-from .publish import PublishError, _prepare_out_dir, check_repo_id, list_files
-from .templates import render
+from .publish import _prepare_out_dir, check_repo_id, list_files
+from .rendering import render_card, render_file
 
 FALLBACK_REQUIREMENTS = [
     "torch>=2.9",
@@ -27,11 +27,16 @@ FALLBACK_REQUIREMENTS = [
 ]
 
 
+TESTED_GRADIO_VERSION = "6.31.0"  # the gradio the demo's tests ran on; a Space needs an exact sdk_version
+
+
 def gradio_version() -> str:
+    """The Space's `sdk_version`: the installed gradio's (what `loop-svdd demo` runs here), else the tested one
+    (`loop-svdd space` itself does not need gradio: a plain wheel install can write and upload a Space)."""
     try:
         return importlib.metadata.version("gradio")
-    except importlib.metadata.PackageNotFoundError as err:
-        raise PublishError("gradio is not installed: cannot tell the Space which sdk_version to use") from err
+    except importlib.metadata.PackageNotFoundError:
+        return TESTED_GRADIO_VERSION
 
 
 def package_requirements() -> list[str]:
@@ -57,6 +62,7 @@ def prepare_space(
     requirement: str | None = None,
     license: str = "mit",
     title: str | None = None,
+    sdk_version: str | None = None,
 ) -> list[str]:
     """Write the Space files into `out_dir`; return their names.
 
@@ -66,11 +72,11 @@ def prepare_space(
     check_repo_id(model_repo)
     check_repo_id(repo_id)
     out_dir = Path(out_dir)
-    sdk_version = gradio_version()
+    sdk_version = sdk_version or gradio_version()
     _prepare_out_dir(out_dir)
     title = title or f"Loop anomaly: {model_repo.split('/')[-1]}"
     code_note = f"installed from `{requirement}`" if requirement else "its source is in the `loop_svdd/` folder"
-    from huggingface_hub import SpaceCardData
+    from huggingface_hub import SpaceCard, SpaceCardData
 
     card_data = SpaceCardData(
         title=title,
@@ -86,11 +92,11 @@ def prepare_space(
         tags=["audio", "music", "anomaly-detection", "loop-svdd"],
         short_description="Score musical loops for anomaly with a Deep SVDD model",
     )
-    readme = render(
-        "space_README.md.jinja", card_data=card_data.to_yaml(), title=title, model_repo=model_repo, code_note=code_note
+    readme = render_card(
+        SpaceCard, card_data, "space_README.md.jinja", title=title, model_repo=model_repo, code_note=code_note
     )
     (out_dir / "README.md").write_text(readme)
-    (out_dir / "app.py").write_text(render("space_app.py.jinja", model_repo=model_repo))
+    (out_dir / "app.py").write_text(render_file("space_app.py.jinja", model_repo=model_repo))
     requirements = package_requirements() + ([requirement] if requirement else [])
     (out_dir / "requirements.txt").write_text("\n".join(requirements) + "\n")
     (out_dir / "packages.txt").write_text("ffmpeg\n")  # torchcodec decodes audio with FFmpeg
