@@ -41,8 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="torch CPU threads (default 1: the heads are tiny and extra threads only contend)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    from ..defect_benchmark import add_arguments as add_defect_arguments
     from .benchmark_contaminated import add_arguments as add_contaminated_arguments
+    from .benchmark_defects import add_arguments as add_defect_arguments
 
     add_defect_arguments(p)
     add_contaminated_arguments(p)
