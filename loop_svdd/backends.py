@@ -132,8 +132,8 @@ def add_backend_argument(parser: argparse.ArgumentParser) -> None:
         "--backend",
         choices=BACKENDS,
         default="torch",
-        help="inference engine: torch (default), onnxruntime, openvino (exported graph, made once and cached if "
-        "the model folder has none), or auto (the fastest installed; see `loop-svdd speed`)",
+        help="inference engine: torch, onnxruntime, openvino (exported graph, made once and cached if the model "
+        "folder has none), or auto (the fastest installed; see `loop-svdd speed`) (default: torch)",
     )
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import SR, synth_loop
 
-FAST = {"epochs": 5, "pretrain_epochs": 2, "n_ensemble": 1}
+FAST = {"epochs": 5, "pretrain_epochs": 2, "ensemble_size": 1}
 STRAYS = {"odd0.wav", "odd1.wav"}
 
 

@@ -26,6 +26,7 @@ EXPECTED_FILES = {
     "configuration_loop_svdd.py",
     "evaluation.json",
     "feature_extraction_loop_svdd.py",
+    "localisation.py",
     "model.safetensors",
     "modeling_loop_svdd.py",
     "preprocessor_config.json",

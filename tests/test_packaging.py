@@ -16,7 +16,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "loop_svdd"
-OPTIONAL = {"gradio": "demo"}  # third-party modules that may come from an extra instead: module -> extra
+# third-party modules that may come from an extra instead: module -> extra
+OPTIONAL = {"gradio": "demo", "onnx": "export", "onnxruntime": "export", "openvino": "export"}
 
 
 def _norm(name: str) -> str:
@@ -206,16 +207,16 @@ def test_train_says_what_the_threshold_rests_on(corpus, encoder_dir, tmp_path, c
     assert "%|" not in captured.err  # --no-progress: no tqdm bar, ours or datasets'
 
 
-def test_score_exits_1_when_nothing_could_be_scored(encoder_dir, tmp_path, capsys):
+def test_score_exits_non_zero_when_nothing_could_be_scored(encoder_dir, tmp_path, capsys):
     from loop_svdd.cli import main
 
     (tmp_path / "empty").mkdir()
-    assert main(["score", str(encoder_dir), str(tmp_path / "empty")]) == 1
-    assert "nothing could be scored (no audio files found)" in capsys.readouterr().err
+    assert main(["score", str(encoder_dir), str(tmp_path / "empty")]) == 2
+    assert "error: no file could be scored (no audio files found)" in capsys.readouterr().err
     (tmp_path / "bad.wav").write_bytes(b"not audio")
-    assert main(["score", str(encoder_dir), str(tmp_path / "bad.wav"), str(tmp_path / "missing.wav"), "--json"]) == 1
+    assert main(["score", str(encoder_dir), str(tmp_path / "bad.wav"), str(tmp_path / "missing.wav"), "--json"]) == 2
     err = capsys.readouterr().err
-    assert "nothing could be scored (all 2 file(s) failed)" in err and "Traceback" not in err
+    assert "no file could be scored (2 skipped, none left)" in err and "Traceback" not in err
 
 
 @pytest.mark.slow

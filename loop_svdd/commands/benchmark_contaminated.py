@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--modes",
         nargs="+",
         default=["in_sample", "cross_fitted", "cross_fitted_robust"],
-        help="scoring modes (default: all three)",
+        help="scoring modes",
     )
 
 

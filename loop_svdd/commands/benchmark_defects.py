@@ -9,7 +9,7 @@ def add_arguments(parser) -> None:
     g = parser.add_argument_group("defects protocol (--protocol defects)")
     g.add_argument("--corpus", help="a loop corpus (e.g. from `loop-svdd corpus build`)")
     g.add_argument("--normal", action="append", default=[], help="COLUMN=VALUE filter of the normal loops")
-    g.add_argument("--encoder", default="default", help="encoder of the detector (default: the embedded one)")
+    g.add_argument("--encoder", default="default", help="encoder of the detector, as for `loop-svdd train`")
     g.add_argument("--n-bank", type=int, default=40, help="normal loops to train on (default 40)")
     g.add_argument("--n-test", type=int, default=20, help="held-out loops, each defective once per kind (default 20)")
     g.add_argument("--seed", type=int, default=0, help="which loops, beats and defects (default 0)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import CLIError
+from ..cli import ENCODER_HELP, CLIError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +15,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "with trimming). Writes ranking.csv, ranking.json, report.html (opens offline) and model/ (a detector "
         "trained on the pack without its strays) into OUTPUT_DIR. Files in the pack are only read. An interrupted "
         "run resumes from OUTPUT_DIR/cache.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("input", help="a folder of loops (searched recursively)")
     p.add_argument("--output-dir", required=True, help="where the ranking, report and model are written")
@@ -26,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="'auto' (strays = loops far above the typical score) or the expected stray fraction, e.g. 0.05",
     )
     p.add_argument("--export-outliers", metavar="DIR", help="copy the strays here (the pack is never changed)")
-    p.add_argument("--encoder", default=None, help="as for `train` (default: the embedded default encoder)")
+    p.add_argument("--encoder", default=None, help=ENCODER_HELP + " (default: as for `loop-svdd train`)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--allow-small", action="store_true", help="rank packs under 20 loops anyway (with a warning)")
     p.add_argument("--players", type=int, default=100, help="loops with a player and spectrogram in the report")
@@ -37,7 +36,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..curation import PackError, curate
-    from ..encoders import DEFAULT_ENCODER
     from ..training.deep_svdd import TrainingDivergedError
 
     if args.folds < 2 or args.players < 0:
@@ -49,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
             folds=args.folds,
             contamination=args.contamination,
             export_outliers=args.export_outliers,
-            encoder=args.encoder or DEFAULT_ENCODER,
+            encoder=args.encoder,
             seed=args.seed,
             allow_small=args.allow_small,
             train_model=not args.no_model,

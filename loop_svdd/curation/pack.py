@@ -20,8 +20,10 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
-from ..audio import AudioDecodeError, find_audio_files, load_audio
+from ..audio import find_audio_files
+from ..decoding import decode_files
 from ..embedding import embed_waveforms, encoder_fingerprint
+from ..errors import LoopSVDDError
 from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from ..model_io import write_json_atomic
 from ..modeling_loop_svdd import LoopSVDDModel
@@ -29,13 +31,8 @@ from ..modeling_loop_svdd import LoopSVDDModel
 CHUNK_SIZE = 16  # loops per cache file: what an interruption can cost at most
 
 
-class PackError(ValueError):
+class PackError(LoopSVDDError, ValueError):
     """A pack that cannot be curated (missing folder, no audio); one-line message."""
-
-
-def decode_loop(path: str | Path, sampling_rate: int) -> np.ndarray:
-    """The one place curation decodes a file: a mono float32 waveform, or AudioDecodeError (one line)."""
-    return load_audio(path, sampling_rate)
 
 
 def list_pack(source: str | Path) -> list[Path]:
@@ -75,12 +72,12 @@ def _embed_chunk(model: LoopSVDDModel, extractor: LoopSVDDFeatureExtractor, file
     """(arrays, metadata) of one chunk: decodes each file, embeds the good ones together."""
     sr = extractor.sampling_rate
     good, waves, errors = [], [], []
-    for f in files:
-        try:
-            waves.append(decode_loop(f, sr))
-            good.append(str(f))
-        except AudioDecodeError as err:
-            errors.append({"file": str(f), "error": str(err).removeprefix(f"{f}: ")})
+    for decoded in decode_files(files, sr):  # the package's one decoding path (plain reasons for bad files)
+        if decoded.ok:
+            waves.append(decoded.waveform)
+            good.append(decoded.path)
+        else:
+            errors.append({"file": decoded.path, "error": decoded.reason})
     arrays: dict[str, np.ndarray] = {}
     if waves:
         clip, win = embed_waveforms(model, extractor, waves, sr)

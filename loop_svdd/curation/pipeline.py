@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from ..encoders import DEFAULT_ENCODER, build_model, describe_encoder
+from ..decoding import decode_file
+from ..encoders import build_model, describe_encoder, resolve_default_encoder
 from ..model_io import write_json_atomic
-from .pack import PackEmbeddings, PackError, decode_loop, embed_pack, list_pack
+from .pack import PackEmbeddings, PackError, embed_pack, list_pack
 from .scoring import AUTO_FENCE, DEFAULT_FOLDS, PackScores, detector_factory, robust_cross_fit, robust_z
 
 MIN_LOOPS = 20  # below this a pack is too small to say what is typical; refused unless allow_small
@@ -157,15 +158,26 @@ def train_pack_model(
     )
 
 
-def _media(rows: list[dict[str, Any]], extractor, threshold: float | None, limit: int) -> dict[int, dict[str, str]]:
-    """Inline audio and spectrogram + time-score figure for the `limit` most out-of-place loops."""
+def _media(
+    rows: list[dict[str, Any]], extractor, threshold: float | None, limit: int, model_dir: str | None = None
+) -> dict[int, dict[str, str]]:
+    """Inline audio and spectrogram + score figure for the `limit` most out-of-place loops; with the pack's
+    `model_dir`, each figure also shows where in the loop it departs from the pack (its `time_scores`)."""
+    from ..embedding import score_waveforms
+    from ..model_io import load_detector
     from .report import audio_data_uri, loop_figure
 
+    scorer = load_detector(model_dir) if model_dir else None
     media = {}
     for r in rows[:limit]:
-        wave = decode_loop(r["path"], extractor.sampling_rate)
+        wave = decode_file(r["path"], extractor.sampling_rate).waveform
+        if wave is None:  # changed on disk since it was embedded
+            continue
         times = [w["start_s"] for w in r["window_scores"]]
-        item = {"figure": loop_figure(wave, extractor, times, [w["score"] for w in r["window_scores"]], threshold)}
+        scored = score_waveforms(*scorer, [wave], extractor.sampling_rate)[0] if scorer else None
+        curve = (scored.time_scores_s, scored.time_scores) if scored and scored.time_scores else None
+        window_scores = [w["score"] for w in r["window_scores"]]
+        item = {"figure": loop_figure(wave, extractor, times, window_scores, threshold, curve)}
         try:
             item["audio"] = audio_data_uri(wave, extractor.sampling_rate)
         except Exception:  # noqa: BLE001 - an FFmpeg without an MP3 encoder: the row keeps its figure
@@ -203,7 +215,7 @@ def curate(
     folds: int = DEFAULT_FOLDS,
     contamination: str | float = "auto",
     export_outliers: str | Path | None = None,
-    encoder: str = DEFAULT_ENCODER,
+    encoder: str | None = None,
     seed: int = 0,
     allow_small: bool = False,
     train_model: bool = True,
@@ -213,7 +225,8 @@ def curate(
 ) -> CurationResult:
     """Rank every loop of the folder `input_path` by how little it fits; write the ranking, report and model
     into `output_dir` (see the module docstring). User files are only read (copied with `export_outliers`).
-    `detector_options` go to the Deep SVDD detector and the model's training (e.g. `epochs`, `n_ensemble`)."""
+    `encoder=None`: the paper's encoder where it can be had, else the embedded default.
+    `detector_options` go to the Deep SVDD detector and the model's training (e.g. `epochs`, `ensemble_size`)."""
     from .report import PLAYER_SECONDS, pack_map, write_report
 
     contamination = parse_contamination(contamination)
@@ -227,6 +240,7 @@ def curate(
         ):
             raise PackError(f"{target}: write outside the pack folder, so the pack stays untouched")
     output_dir.mkdir(parents=True, exist_ok=True)
+    encoder = encoder or resolve_default_encoder()
     model, extractor = build_model(encoder)
     emb = embed_pack(model, extractor, files, output_dir / "cache", progress=progress)
     warnings = check_size(len(emb.files), allow_small, folds)
@@ -248,7 +262,7 @@ def curate(
     ranks = np.empty(len(rows), int)
     ranks[np.argsort(-pack.scores, kind="stable")] = np.arange(1, len(rows) + 1)
     map_uri = pack_map(emb.clip, stray, ranks, pack.scores)
-    media = _media(rows, extractor, threshold, max_media)
+    media = _media(rows, extractor, threshold, max_media, summary.get("model"))
     write_report(output_dir / "report.html", summary, rows, media, map_uri)
     if export_outliers is not None:
         summary["exported"] = [str(p) for p in export_strays(rows, export_outliers)]

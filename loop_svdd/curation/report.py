@@ -51,8 +51,10 @@ def loop_figure(
     times: Sequence[float],
     scores: Sequence[float],
     threshold: float | None,
+    time_curve: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> str:
-    """PNG data URI: the loop's log-mel (the encoder's own front end) above its time-resolved scores."""
+    """PNG data URI: the loop's log-mel (the encoder's own front end) above its window scores and, when given,
+    its time-resolved scores `(times, scores)` (`LoopSVDDOutput.time_scores`: where in the loop)."""
     plt = _pyplot()
     log_mel = extractor.log_mel(torch.from_numpy(wave)[None], "htk" if extractor.fusion else "slaney")[0].numpy()
     duration = len(wave) / extractor.sampling_rate
@@ -62,6 +64,13 @@ def loop_figure(
     ax_mel.imshow(log_mel.T, origin="lower", aspect="auto", extent=(0, duration, 0, log_mel.shape[1]), cmap="magma")
     ax_mel.set_yticks([])
     draw_time_scores(ax_score, times, scores, duration, threshold)
+    if time_curve is not None:
+        from ..demo.plots import plot_time_scores
+
+        twin = ax_score.twinx()
+        plot_time_scores(twin, *time_curve, label="where", mark_peak=True)
+        twin.tick_params(labelsize=6)
+        twin.yaxis.label.set_fontsize(7)
     return _png(fig)
 
 
