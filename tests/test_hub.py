@@ -72,7 +72,7 @@ def test_dry_run_writes_exactly_the_repo(repo_dir):
     files = {str(p.relative_to(repo_dir)) for p in repo_dir.rglob("*") if p.is_file()}
     assert files == EXPECTED_FILES
     printed = (repo_dir.parent / "push-output.txt").read_text()
-    assert "dry run: 11 files" in printed and "nothing uploaded" in printed
+    assert "dry run: 12 files" in printed and "nothing uploaded" in printed
     assert not any(Path(f).suffix in (".pt", ".pkl", ".bin", ".pth") for f in files)
     assert not (repo_dir / "checkpoints").exists()
     config = json.loads((repo_dir / "config.json").read_text())
