@@ -1,10 +1,12 @@
-"""The main job on the embedded default: build a small real-instrument corpus, train a detector on one
+"""The main job on the embedded default: build a small real-instrument corpus, curate a pack made from it (its
+bass loops with a few other loops mixed in, no labels given: which loops do not fit?), train a detector on one
 instrument from one soundfont, evaluate it against held-out normals, the other instruments and a subtler
 anomaly (the same instrument from the other soundfont), next to the baselines, and write the model folder."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ from .training.from_corpus import row_names, train_on_corpus
 NORMAL = ("instrument=bass", "source=FluidR3_GM")
 EVALUATION_FILE = "evaluation.json"
 HOLDOUT = 0.3  # of the normal loops, never trained on: the normal side of the evaluation
+PACK_STRAYS = 0.08  # loops of other kinds mixed into the pack the quickstart curates (relative to its normal loops)
 
 
 @dataclass
@@ -31,6 +34,7 @@ class QuickstartResult:
     model_dir: Path
     report: dict[str, Any]
     ranked: list[dict[str, Any]]
+    curation: dict[str, Any]
 
 
 def anomaly_kinds(dataset, normal_instrument: str, normal_source: str) -> np.ndarray:
@@ -64,13 +68,16 @@ def run_quickstart(
     output_dir = Path(output_dir)
     corpus_dir, model_dir = output_dir / "corpus", output_dir / "model"
     if _corpus_matches(corpus_dir, n_loops, seed):
-        log(f"[1/4] reusing the corpus in {corpus_dir}")
+        log(f"[1/5] reusing the corpus in {corpus_dir}")
     else:
-        log(f"[1/4] building a corpus of {n_loops} real-instrument loops (seed {seed}) in {corpus_dir}")
+        log(f"[1/5] building a corpus of {n_loops} real-instrument loops (seed {seed}) in {corpus_dir}")
         build_corpus(corpus_dir, n_loops, seed, progress=progress, overwrite=True)
         write_json_atomic(corpus_dir / "quickstart.json", {"loops": n_loops, "seed": seed})
 
-    log(f"[2/4] training on {' and '.join(NORMAL)} with encoder {encoder}")
+    log("[2/5] curating a pack: the bass loops of one soundfont with a few other loops mixed in, no labels given")
+    curation = curate_example_pack(corpus_dir, output_dir, encoder, seed, progress)
+
+    log(f"[3/5] training on {' and '.join(NORMAL)} with encoder {encoder}")
     training = SVDDTrainingConfig(seed=seed)
     result = train_on_corpus(
         corpus_dir,
@@ -82,7 +89,7 @@ def run_quickstart(
     )
     log(f"      encoder: {describe_encoder(result.model.config)}")
 
-    log("[3/4] evaluating against held-out normals and every anomaly kind, next to the baselines")
+    log("[4/5] evaluating against held-out normals and every anomaly kind, next to the baselines")
     dataset = load_corpus(corpus_dir)
     kinds = anomaly_kinds(dataset, "bass", "FluidR3_GM")
     train_rows = np.asarray(result.summary["train_rows"])
@@ -105,7 +112,7 @@ def run_quickstart(
     }
     write_json_atomic(model_dir / EVALUATION_FILE, report)
 
-    log("[4/4] writing plots and the model card")
+    log("[5/5] writing plots and the model card")
     scores = model_scores(result.model, result.embeddings)
     names = row_names(dataset)
     test_rows = np.r_[normal_rows, anomaly_rows]
@@ -114,7 +121,63 @@ def run_quickstart(
     _plot(scores, normal_rows, anomaly_rows, kinds, result.model.config.threshold, model_dir / "scores.png")
     _write_card(model_dir, result.model.config.calibration_scores, result.model.config.threshold)
     report["elapsed_s"] = round(time.perf_counter() - start, 1)
-    return QuickstartResult(output_dir, model_dir, report, ranked)
+    return QuickstartResult(output_dir, model_dir, report, ranked, curation)
+
+
+def make_pack(corpus_dir: Path, pack_dir: Path, seed: int) -> dict[str, str]:
+    """Copy the corpus' normal loops and `PACK_STRAYS` as many loops of other kinds (one of them the subtle kind,
+    bass from another soundfont) into `pack_dir`, a plain folder as a producer has; returns {file name: kind}."""
+    import datasets
+
+    dataset = load_corpus(corpus_dir)
+    kinds = anomaly_kinds(dataset, "bass", "FluidR3_GM")
+    rng = np.random.default_rng(seed)
+    normal = np.flatnonzero(kinds == "normal")
+    subtle = rng.permutation(np.flatnonzero(np.char.find(kinds.astype(str), "(") >= 0))[:1]
+    others = rng.permutation(np.flatnonzero((kinds != "normal") & (np.char.find(kinds.astype(str), "(") < 0)))
+    strays = np.r_[subtle, others[: max(2, round(PACK_STRAYS * len(normal)) - len(subtle))]]
+    files = dataset.cast_column("audio", datasets.Audio(decode=False))["audio"]
+    if pack_dir.exists():
+        shutil.rmtree(pack_dir)
+    pack_dir.mkdir(parents=True)
+    for i in np.r_[normal, strays]:
+        shutil.copy2(files[int(i)]["path"], pack_dir / Path(files[int(i)]["path"]).name)
+    return {Path(files[int(i)]["path"]).name: str(kinds[i]) for i in np.r_[normal, strays]}
+
+
+def curate_example_pack(corpus_dir: Path, output_dir: Path, encoder: str, seed: int, progress: bool) -> dict[str, Any]:
+    """`loop-svdd curate` on the example pack; how well the strays (known here, not to curate) came out on top."""
+    from sklearn.metrics import roc_auc_score
+
+    from .curation import curate
+
+    kinds = make_pack(corpus_dir, output_dir / "pack", seed)
+    result = curate(
+        output_dir / "pack",
+        output_dir / "curated",
+        seed=seed,
+        encoder=encoder,
+        allow_small=True,  # a quickstart with --loops < ~200 makes a pack under 20 loops: ranked, with a warning
+        train_model=False,  # the quickstart trains its detector next; `loop-svdd curate` writes model/ too
+        max_media=20,
+        progress=progress,
+    )
+    rows = sorted(result.rows, key=lambda r: r["rank"])
+    names = [Path(r["file"]).name for r in rows]
+    is_stray = [kinds[name] != "normal" for name in names]
+    n_strays = int(sum(is_stray))
+    return {
+        "pack": str(output_dir / "pack"),
+        "report": str(result.output_dir / "report.html"),
+        "n_loops": len(rows),
+        "warnings": result.summary["warnings"],
+        "n_strays": n_strays,
+        "auroc": float(roc_auc_score(is_stray, [r["score"] for r in rows])),
+        "strays_in_top": int(sum(is_stray[:n_strays])),
+        "flagged": [
+            (r["rank"], Path(r["file"]).name, kinds[Path(r["file"]).name]) for r in rows if r["verdict"] == "stray"
+        ],
+    }
 
 
 def _plot(scores, normal_rows, anomaly_rows, kinds, threshold, path: Path) -> None:
@@ -154,8 +217,15 @@ def _write_card(model_dir: Path, calibration_scores: list[float] | None, thresho
 
 
 def summary_lines(result: QuickstartResult, top: int = 10) -> list[str]:
-    r = result.report
+    r, c = result.report, result.curation
     lines = [
+        "",
+        f"Curated pack ({c['pack']}: {c['n_loops']} loops, {c['n_strays']} of them strays the tool was not told "
+        f"about): stray AUROC {c['auroc']:.3f}, {c['strays_in_top']} of the {c['n_strays']} strays in the top "
+        f"{c['n_strays']}. Flagged as not fitting:",
+        *(f"{rank:>5}  {name:<40} (really: {kind})" for rank, name, kind in c["flagged"]),
+        *c["warnings"],
+        f"Report (opens offline): {c['report']}",
         "",
         f"Encoder: {r['encoder']}",
         f"Trained on {r['n_train']} loops ({' and '.join(r['normal_filter'])}); tested on {r['n_normal_test']} "

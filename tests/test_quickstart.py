@@ -26,6 +26,9 @@ def test_quickstart_end_to_end(tmp_path, capsys):
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "RANDOM weights" in printed and "loop-svdd demo" in printed and "| loop_svdd |" in printed
+    assert "Curated pack" in printed and "stray AUROC" in printed  # the producer's job comes first
+    ranking = json.loads((out / "curated" / "ranking.json").read_text())
+    assert len(ranking["loops"]) == len(list((out / "pack").iterdir())) and (out / "curated" / "report.html").is_file()
 
     report = json.loads((out / "model" / "evaluation.json").read_text())
     assert "bass (TimGM6mb)" in report["anomaly_kinds"] and "drums" in report["anomaly_kinds"]
