@@ -1,5 +1,5 @@
 """The bad-and-odd audio matrix (tests/audio_cases.py, 27 cases) through every entry point that reads audio:
-`train`, `evaluate`, `embed`, `pretrain-encoder` and `score`, each run once on one corpus holding every case.
+`train`, `evaluate`, `embed`, `pretrain-encoder`, `curate` and `score`, each run once on one corpus holding every case.
 Every bad file must be skipped and named with its plain reason (in the output and in the run's summary), every
 good file used, and the run must finish (exit 0, no traceback)."""
 
@@ -196,3 +196,16 @@ def test_small_data_warnings_reach_the_model_card(tmp_path):
     card = generate_model_card(folder, "me/bass")
     assert len(warnings) == 2 and all(f"**Warning: small training data.** {w}." in card for w in warnings)
     assert small_data_warnings(n_train=20, n_calibration=20, n_test=10) == []
+
+
+@pytest.mark.slow
+def test_curate_skips_and_names_every_bad_file(matrix_corpus, encoder_dir, tmp_path):
+    out = tmp_path / "curated"
+    args = ["curate", matrix_corpus, "--output-dir", out, "--encoder", encoder_dir, "--folds", "2", "--allow-small"]
+    code, _, stderr = run_cli([*args, "--no-model", "--players", "2", "--no-progress"])
+    assert code == 0, stderr
+    assert_bad_files_named(matrix_corpus, "curate", stderr)
+    ranking = json.loads((out / "ranking.json").read_text())
+    assert {Path(r["file"]).name for r in ranking["loops"]} == good_files(matrix_corpus)
+    assert {Path(e["file"]).name for e in ranking["unreadable"]} == {case_file(matrix_corpus, c) for c in BAD_CASES}
+    assert "Traceback" not in (out / "report.html").read_text()

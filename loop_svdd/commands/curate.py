@@ -36,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..curation import PackError, curate
+    from ..decoding import report_skipped
     from ..training.deep_svdd import TrainingDivergedError
 
     if args.folds < 2 or args.players < 0:
@@ -57,14 +58,13 @@ def run(args: argparse.Namespace) -> int:
     except (PackError, ValueError, OSError, TrainingDivergedError) as err:
         raise CLIError(str(err).strip().splitlines()[0]) from err
     s = result.summary
+    report_skipped("curate", [{"file": e["file"], "reason": e["error"]} for e in s["unreadable"]])
     for w in s["warnings"]:
         print(w)
     print(s["headline"])
     for r in result.rows:
         if r["verdict"] == "stray":
             print(f"{r['rank']:>4}  {r['score']:8.3f}  {r['file']}")
-    for e in s["unreadable"]:
-        print(f"skipped {e['file']}: {e['error']}")
     print(f"report: {result.output_dir / 'report.html'}; ranking: {result.output_dir / 'ranking.csv'}")
     if "model" in s:
         print(f"model of the pack without its strays: {s['model']} (loop-svdd score / demo accept it)")

@@ -56,7 +56,8 @@ def loop_figure(
     """PNG data URI: the loop's log-mel (the encoder's own front end) above its window scores and, when given,
     its time-resolved scores `(times, scores)` (`LoopSVDDOutput.time_scores`: where in the loop)."""
     plt = _pyplot()
-    log_mel = extractor.log_mel(torch.from_numpy(wave)[None], "htk" if extractor.fusion else "slaney")[0].numpy()
+    shown = np.pad(wave, (0, max(0, extractor.fft_window_size + 1 - len(wave))))  # a very short loop still frames
+    log_mel = extractor.log_mel(torch.from_numpy(shown)[None], "htk" if extractor.fusion else "slaney")[0].numpy()
     duration = len(wave) / extractor.sampling_rate
     fig, (ax_mel, ax_score) = plt.subplots(
         2, 1, figsize=(5, 2.2), sharex=True, gridspec_kw={"height_ratios": [2.2, 1]}, layout="constrained"
