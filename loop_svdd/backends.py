@@ -24,6 +24,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .errors import LoopSVDDError
+
 if TYPE_CHECKING:  # torch and transformers load only when a backend is made (the CLI's --help stays fast)
     import numpy as np
     import torch
@@ -39,7 +41,7 @@ AUTO_ORDER = {"fp32": ("openvino", "onnxruntime", "torch"), "int8": ("onnxruntim
 SPEED_RECORD = "backend_speed.json"
 
 
-class BackendError(ValueError):
+class BackendError(LoopSVDDError, ValueError):
     """A backend that cannot run here (not installed, unsupported precision); one-line reason."""
 
 

@@ -236,3 +236,17 @@ def test_score_on_openvino_converts_the_onnx_export(scored_folder, tmp_path, cap
     assert "exporting it once" in err and list((tmp_path / "cache").glob("exports/*/openvino/openvino_model.xml"))
     for a, b in zip(got["results"], ref["results"], strict=True):
         assert a["file"] == b["file"] and abs(a["score"] - b["score"]) <= 1e-4 * abs(b["score"])
+
+
+def test_demo_scores_on_an_exported_backend(scored_folder, monkeypatch, capsys):
+    from loop_svdd.demo.analysis import analyse_files
+
+    folder, files = scored_folder
+    ref, _ = analyse_files(*backends.make_backend(folder, "torch"), files)
+    got, errors = analyse_files(*backends.make_backend(folder, "onnxruntime"), files)
+    assert not errors and [r.name for r in got] == [r.name for r in ref]
+    np.testing.assert_allclose([r.score for r in got], [r.score for r in ref], rtol=1e-4)
+    monkeypatch.setattr(backends, "installed", lambda name: name == "torch")
+    assert main(["demo", str(folder), "--backend", "openvino"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "loop-svdd demo: error: the openvino backend is not installed (pip install 'loop-svdd[export]')"

@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..model_io import load_detector
+from ..backends import make_backend
 from .analysis import (
     TABLE_HEADERS,
     Limits,
@@ -52,10 +52,11 @@ def build_demo(
     model_source: str | Path,
     limits: Limits = Limits(),
     examples_dir: str | Path | None = None,
+    backend: str = "torch",
 ) -> gr.Blocks:
     """The demo for a detector folder or Hub id (loaded once, shared by all requests). Example loops are written
-    into `examples_dir` (a new temporary folder by default)."""
-    model, extractor = load_detector(model_source)  # ModelLoadError (one line) if it cannot be loaded
+    into `examples_dir` (a new temporary folder by default). `backend`: torch, onnxruntime, openvino or auto."""
+    model, extractor = make_backend(model_source, backend)  # one-line errors if it cannot be loaded
     source = str(model_source)
     example_paths = write_examples(examples_dir)
     out_dir = Path(tempfile.mkdtemp(prefix="loop-svdd-demo-"))
@@ -159,10 +160,11 @@ def serve(
     limits: Limits = Limits(),
     concurrency: int = 1,
     max_queue: int = 16,
+    backend: str = "torch",
     **launch_kwargs: Any,
 ) -> gr.Blocks:
     """Build, queue (bounded) and launch the demo."""
-    demo = build_demo(model_source, limits)
+    demo = build_demo(model_source, limits, backend=backend)
     demo.queue(default_concurrency_limit=concurrency, max_size=max_queue)
     demo.launch(
         server_name=host,
