@@ -247,6 +247,7 @@ def test_demo_scores_on_an_exported_backend(scored_folder, monkeypatch, capsys):
     assert not errors and [r.name for r in got] == [r.name for r in ref]
     np.testing.assert_allclose([r.score for r in got], [r.score for r in ref], rtol=1e-4)
     monkeypatch.setattr(backends, "installed", lambda name: name == "torch")
+    capsys.readouterr()  # the loading bars of the calls above
     assert main(["demo", str(folder), "--backend", "openvino"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "loop-svdd demo: error: the openvino backend is not installed (pip install 'loop-svdd[export]')"
