@@ -230,7 +230,8 @@ def test_python_dash_m_reports_errors_in_one_line(tmp_path):
         timeout=300,
     )
     assert run.returncode == 2, run.stderr[-2000:]
-    assert run.stderr.strip().splitlines() == [f"loop-svdd score: error: {tmp_path / 'nowhere'}: no such model folder"]
+    expected = f"loop-svdd score: error: no such file or folder: {tmp_path / 'nowhere'}"
+    assert run.stderr.strip().splitlines() == [expected]
 
 
 # -- the wheel ---------------------------------------------------------------------------------------------

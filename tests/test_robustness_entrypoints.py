@@ -87,7 +87,7 @@ def test_train_skips_and_names_every_bad_file(matrix_corpus, trained):
     summary = json.loads((out / "training_summary.json").read_text())
     assert_bad_files_named(matrix_corpus, "train", stderr, summary["skipped_files"])
     assert set(summary["train_files"]) | set(summary["heldout_files"]) == good_files(matrix_corpus, "bass")
-    assert f"of the scores of {summary['calibration_loops']} calibration loops" in stdout
+    assert f"of the scores of {summary['calibration_loops']} normal loops of the training split" in stdout
     assert summary["calibration_loops"] < 20 and "calibration loops (under 20)" in stderr  # small data is named
 
 

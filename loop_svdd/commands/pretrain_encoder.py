@@ -86,8 +86,9 @@ def run(args: argparse.Namespace) -> int:
         decoding = decodable_rows(dataset, progress=not args.no_progress)
         rows, skipped = decoding.restrict(matching), decoding.skipped_among(matching)
         report_skipped("pretrain-encoder", skipped)
-        wanted = [*map(str, filters), *(f"source!={s}" for s in args.hold_out_source)]
-        where = f" where {' and '.join(wanted)}" if wanted else ""
+        where = f" where {' and '.join(map(str, filters))}" if filters else ""
+        if args.hold_out_source:
+            where += f" without {', '.join(args.hold_out_source)}"
         require_loops(len(rows), 2, f"pretraining (the loops of {args.corpus}{where})", skipped)
         from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 
