@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 from ..cli import CLIError
 
@@ -57,7 +58,6 @@ def run(args: argparse.Namespace) -> int:
         save_plots,
         summarize,
         to_markdown,
-        write_json,
     )
     from ..detectors import DETECTORS
 
@@ -93,22 +93,28 @@ def run(args: argparse.Namespace) -> int:
     except BenchmarkDataError as err:
         raise CLIError(str(err)) from None
     elapsed = time.perf_counter() - start
-    settings = {
-        "embeddings": str(args.embeddings),
-        "features": args.features,
-        "seeds": list(args.seeds),
-        "protocol": "one-vs-rest, 70% of the normal folder for training (floor), rest + other folders for test",
-        "seconds": round(elapsed, 1),
-    }
-    summary = summarize(records, settings)
-    write_json(summary, args.json)
-    table = to_markdown(summary)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(f"# Benchmark: {args.embeddings} ({args.features}), seeds {' '.join(map(str, args.seeds))}\n\n")
-            f.write(table)
+    protocol = "one-vs-rest, 70% of the normal folder for training (floor), rest + other folders for test"
+    summary = summarize(records, run_settings(args, elapsed, protocol=protocol))
     if args.plots:
         save_plots(records, args.plots)
+    title = f"# Benchmark: {args.embeddings} ({args.features}), seeds {' '.join(map(str, args.seeds))}\n\n"
+    report(args, summary, to_markdown(summary), elapsed, title)
+    return 0
+
+
+def run_settings(args: argparse.Namespace, elapsed: float, **extra: Any) -> dict[str, Any]:
+    """What every embeddings protocol records next to its results."""
+    common = {"embeddings": str(args.embeddings), "features": args.features, "seeds": list(args.seeds)}
+    return {**common, **extra, "seconds": round(elapsed, 1)}
+
+
+def report(args: argparse.Namespace, summary: dict[str, Any], table: str, elapsed: float, title: str = "") -> None:
+    """Write a run's results JSON (and markdown table, with `--markdown`) and print the table."""
+    from ..benchmark import write_json
+
+    write_json(summary, args.json)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(title + table)
     print(table)
     print(f"done in {elapsed:.1f} s; results in {args.json}")
-    return 0

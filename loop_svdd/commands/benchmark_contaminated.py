@@ -29,8 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..benchmark import BenchmarkDataError, load_embedding_set, write_json
+    from ..benchmark import BenchmarkDataError, load_embedding_set
     from ..benchmark_contaminated import MODES, contaminated_markdown, run_contaminated, summarize_contaminated
+    from .benchmark import report, run_settings
 
     if any(not 0.0 < c < 0.5 for c in args.contamination):
         raise CLIError("--contamination fractions must be in (0, 0.5)")
@@ -53,20 +54,6 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     elapsed = time.perf_counter() - start
-    settings = {
-        "embeddings": str(args.embeddings),
-        "features": args.features,
-        "seeds": list(args.seeds),
-        "folds": args.folds,
-        "trim": trim,
-        "seconds": round(elapsed, 1),
-    }
-    summary = summarize_contaminated(records, settings)
-    write_json(summary, args.json)
-    table = contaminated_markdown(summary)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(table)
-    print(table)
-    print(f"done in {elapsed:.1f} s; results in {args.json}")
+    summary = summarize_contaminated(records, run_settings(args, elapsed, folds=args.folds, trim=trim))
+    report(args, summary, contaminated_markdown(summary), elapsed)
     return 0
