@@ -296,3 +296,25 @@ def test_public_classes_still_register_the_auto_classes():
     assert loop_svdd.LoopSVDDConfig._auto_class == "AutoConfig"
     with pytest.raises(AttributeError):
         loop_svdd.NoSuchThing  # noqa: B018
+
+
+def test_output_piped_into_head_ends_quietly():
+    """`loop-svdd ... | head`: when the reader leaves, no BrokenPipeError traceback (a 1 MB table into `head -c 10`)."""
+    code = (
+        "import sys, loop_svdd.commands.score as s; s.run = lambda args: print('x' * 1_000_000); "
+        "from loop_svdd.cli import main; sys.exit(main(['score', 'model', 'loop.wav']))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import subprocess, sys; p = subprocess.Popen([sys.executable, '-c', {code!r}], "
+            "stdout=subprocess.PIPE, stderr=sys.stderr); p.stdout.read(10); p.stdout.close(); sys.exit(p.wait())",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert run.returncode == 141 and "Traceback" not in run.stderr and "BrokenPipe" not in run.stderr, run.stderr
