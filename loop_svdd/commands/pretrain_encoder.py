@@ -11,11 +11,14 @@ from ..cli import CLIError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "pretrain-encoder",
-        help="pretrain an HTS-AT encoder on loops (self-supervised, SimCLR)",
-        description="Train the HTS-AT audio encoder on the loops of a corpus without labels: two augmented views "
-        "of a loop (crop, time shift, time stretch, pitch shift, gain, mixing with another loop, masking) are "
-        "pulled together by NT-Xent. Writes a LoopSVDD model folder whose encoder `--encoder DIR` reuses. Runs on "
-        "CPU, a GPU or several (`accelerate launch`); interrupted runs resume from OUTPUT_DIR/checkpoints.",
+        help="pretrain an HTS-AT encoder on loops (distilled from musicnn, or self-supervised SimCLR)",
+        description="Train the HTS-AT audio encoder on the clips of a corpus without labels. With --teacher "
+        "(how the shipped default was made): the encoder learns to predict a pretrained music model's features "
+        "of each clip (musicnn, shipped in the package; teacher outputs cached in OUTPUT_DIR/teacher). Without: "
+        "two augmented views of a loop (crop, time shift, time stretch, pitch shift, gain, mixing with another "
+        "loop, masking) are pulled together by NT-Xent. Writes a LoopSVDD model folder whose encoder "
+        "`--encoder DIR` reuses. Runs on CPU or a GPU; interrupted runs resume from OUTPUT_DIR/checkpoints. "
+        "Defaults of the numeric options are those of the chosen objective (PretrainConfig / DistillConfig).",
     )
     p.add_argument("corpus", help="Hub dataset id, local audiofolder directory, or save_to_disk folder")
     p.add_argument("--output-dir", required=True, help="where the model folder and checkpoints are written")
@@ -40,14 +43,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="leave out every loop whose source or source kind is SOURCE (repeat), for the leave-sources-out "
         "measurement (python -m loop_svdd.pretraining.measure); recorded in pretraining.json",
     )
+    p.add_argument(
+        "--teacher",
+        default=None,
+        choices=["musicnn-mtt", "musicnn-msd", "both"],
+        help="distil this music model (MagnaTagATune or Million Song Dataset musicnn, or both) instead of SimCLR",
+    )
+    p.add_argument("--tag-weight", type=float, default=None, help="with --teacher: weight of the tag loss (0)")
     p.add_argument("--split", default="train")
-    p.add_argument("--steps", type=int, default=90)
-    p.add_argument("--batch-size", type=int, default=16, help="loops per step (two views each)")
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--weight-decay", type=float, default=0.05)
-    p.add_argument("--warmup-steps", type=int, default=8)
-    p.add_argument("--temperature", type=float, default=0.2)
-    p.add_argument("--checkpoint-every", type=int, default=20, help="steps between checkpoints")
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps (SimCLR 90, distillation 600)")
+    p.add_argument("--batch-size", type=int, default=None, help="loops per step (16)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (2e-3)")
+    p.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay (0.05 / 0.01)")
+    p.add_argument("--warmup-steps", type=int, default=None, help="linear warm-up steps (SimCLR 8, distillation 20)")
+    p.add_argument("--temperature", type=float, default=None, help="SimCLR: NT-Xent temperature (0.2)")
+    p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints (20 / 25)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log-with", default=None, help="an Accelerate tracker (tensorboard, wandb, ...)")
     p.add_argument("--no-progress", action="store_true")
@@ -57,24 +67,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..data import CorpusError, RowFilter, load_corpus, select
     from ..decoding import decodable_rows, report_skipped, require_loops
-    from ..pretraining import PretrainConfig, corpus_mels, pretrain_encoder
+    from ..pretraining import corpus_mels, pretrain_encoder
     from ..pretraining.trainer import PRETRAIN_SIZES
 
     if args.init == "random" and args.size not in PRETRAIN_SIZES:
         raise CLIError(f"--size must be one of {', '.join(PRETRAIN_SIZES)}, got {args.size!r}")
+    if args.teacher is None and args.tag_weight is not None:
+        raise CLIError("--tag-weight needs --teacher")
+    if args.teacher is not None and args.temperature is not None:
+        raise CLIError("--temperature is a SimCLR option; it has no effect with --teacher")
     try:
-        config = PretrainConfig(
-            size=args.size,
-            init=args.init,
-            steps=args.steps,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            weight_decay=args.weight_decay,
-            warmup_steps=args.warmup_steps,
-            temperature=args.temperature,
-            checkpoint_every=args.checkpoint_every,
-            seed=args.seed,
-        )
+        config = _config(args)
     except ValueError as err:
         raise CLIError(str(err)) from err
     accelerator = None
@@ -90,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         if args.hold_out_source:
             where += f" without {', '.join(args.hold_out_source)}"
         require_loops(len(rows), 2, f"pretraining (the loops of {args.corpus}{where})", skipped)
+        if args.teacher is not None:
+            return _distil(args, dataset, rows, config, skipped, where, provenance)
         from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 
         mels = corpus_mels(dataset, LoopSVDDFeatureExtractor(), rows, progress=not args.no_progress)
@@ -128,6 +133,37 @@ def run(args: argparse.Namespace) -> int:
         f"pretrained on {description}: {s['steps']} steps in {s['elapsed_s']:.0f} s, final loss {s['final_loss']:.4f}"
     )
     print(f"encoder saved to {result.output_dir} (use it with --encoder {result.output_dir})")
+    return 0
+
+
+OPTIONS = ("steps", "batch_size", "lr", "weight_decay", "warmup_steps", "temperature", "checkpoint_every", "tag_weight")
+
+
+def _config(args: argparse.Namespace):
+    """The objective's config from the options given (the others keep the config's defaults)."""
+    from ..pretraining import PretrainConfig
+    from ..pretraining.distill import DistillConfig
+
+    given = {k: getattr(args, k) for k in OPTIONS if getattr(args, k) is not None}
+    common = {"size": args.size, "init": args.init, "seed": args.seed}
+    if args.teacher is not None:
+        return DistillConfig(teacher=args.teacher, **common, **given)
+    return PretrainConfig(**common, **given)
+
+
+def _distil(args: argparse.Namespace, dataset, rows, config, skipped: list, where: str, provenance: dict) -> int:
+    from ..pretraining.distill import distill_encoder
+
+    undecodable = f", {len(skipped)} undecodable file(s) skipped" if skipped else ""
+    description = f"{len(rows)} clips of {args.corpus}{where}{undecodable}"
+    s = distill_encoder(
+        dataset, [int(r) for r in rows], args.output_dir, config, not args.no_progress, description, provenance
+    )
+    print(
+        f"distilled {config.teacher} on {s['n_clips']} clips: teacher {s['teacher_s']:.0f} s, {s['steps']} steps "
+        f"in {s['elapsed_s']:.0f} s, feature MSE {s['first_feature_mse']:.3f} -> {s['final_feature_mse']:.3f}"
+    )
+    print(f"encoder saved to {args.output_dir} (use it with --encoder {args.output_dir})")
     return 0
 
 

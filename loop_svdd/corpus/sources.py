@@ -37,6 +37,9 @@ GAME_MUSIC = {
     "singularity": ("/usr/share/games/singularity/music", "*.ogg", "singularity-music", "CC-BY-SA (see copyright)"),
     "drascula": ("/usr/share/scummvm/drascula/audio", "*.ogg", "drascula-music", "Drascula-License (free)"),
     "asc": ("/usr/share/games/asc/music", "*.mp3", "asc-music", "GPL-2.0-or-later"),
+    # Heard by the distilled default encoder (loop_svdd/pretraining/distill_set.py); the four above are held out.
+    "wesnoth": ("/usr/share/games/wesnoth/1.16/data/core/music", "*.ogg", "wesnoth-1.16-music", "GPL-2.0-or-later"),
+    "planetblupi": ("/usr/share/planetblupi/music", "*.ogg", "planetblupi-music-ogg", "GPL-3.0-or-later"),
 }
 DEFAULT_SOUNDFONTS = ("FluidR3_GM", "TimGM6mb")
 

@@ -78,11 +78,15 @@ class PretrainConfig:
         return d
 
     def lr_at(self, step: int) -> float:
-        """Linear warm-up to `lr`, then cosine decay to 0 at `steps`."""
-        if step < self.warmup_steps:
-            return self.lr * (step + 1) / self.warmup_steps
-        progress = (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps)
-        return 0.5 * self.lr * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        return warmup_cosine(step, self.lr, self.warmup_steps, self.steps)
+
+
+def warmup_cosine(step: int, lr: float, warmup_steps: int, steps: int) -> float:
+    """Linear warm-up to `lr`, then cosine decay to 0 at `steps`."""
+    if step < warmup_steps:
+        return lr * (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, steps - warmup_steps)
+    return 0.5 * lr * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
 class ContrastiveModel(nn.Module):
