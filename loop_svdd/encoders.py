@@ -9,11 +9,13 @@
   folder whose encoder is reused.
 
 Commands that build a new detector without `--encoder` call :func:`resolve_default_encoder`: the paper's
-encoder (`laion/larger_clap_music`) when it is in the local Hugging Face cache or the Hub answers, else `default`.
+encoder (`laion/larger_clap_music`) when it is in the local Hugging Face cache (or, when asked with
+`LOOP_SVDD_ASK_HUB=1`, the Hub has it), else `default`; one line on stderr names the encoder chosen.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +32,7 @@ DEFAULT_ENCODER_DIR = Path(__file__).parent / "assets" / "default_encoder"
 RANDOM_ENCODER_SEED = 0
 PAPER_ENCODER = "laion/larger_clap_music"  # the paper's HTS-AT (CLAP music checkpoint, unfused, 1024-d)
 HUB_CHECK_TIMEOUT_S = 3.0
+ASK_HUB_ENV = "LOOP_SVDD_ASK_HUB"  # "1": also look the paper encoder up on the Hub (3 s at most) when not cached
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")  # pickles are refused by conversion.py
 
 
@@ -105,17 +108,25 @@ def _to_stderr(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def resolve_default_encoder(log: Callable[[str], Any] | None = _to_stderr) -> str:
-    """The encoder a new detector gets when none is named: `laion/larger_clap_music` if it is cached or the Hub
-    can be reached, else the embedded `default` (saying so in one line through `log`)."""
-    if paper_encoder_cached() or hub_has_encoder():
-        return PAPER_ENCODER
+def resolve_default_encoder(log: Callable[[str], Any] | None = _to_stderr, ask_hub: bool | None = None) -> str:
+    """The encoder a new detector gets when none is named, said in one line through `log`: the paper's
+    `laion/larger_clap_music` when it is in the local Hugging Face cache (or, only when asked - `ask_hub` or
+    `LOOP_SVDD_ASK_HUB=1` - when the Hub answers within 3 s), else the embedded `default`."""
+    if ask_hub is None:
+        ask_hub = os.environ.get(ASK_HUB_ENV, "") == "1"
+    if paper_encoder_cached():
+        return _chosen(PAPER_ENCODER, "from the local Hugging Face cache", log)
+    if ask_hub and hub_has_encoder():
+        return _chosen(PAPER_ENCODER, "from the Hugging Face Hub", log)
+    where = "the local Hugging Face cache" + (" or the Hub" if ask_hub else f" ({ASK_HUB_ENV}=1 also asks the Hub)")
+    return _chosen(DEFAULT_ENCODER, f"since {PAPER_ENCODER} is not in {where}", log)
+
+
+def _chosen(encoder: str, why: str, log: Callable[[str], Any] | None) -> str:
     if log is not None:
-        log(
-            f"note: {PAPER_ENCODER} is not in the local Hugging Face cache and the Hub cannot be reached; "
-            "using the embedded default encoder (pass --encoder to choose)"
-        )
-    return DEFAULT_ENCODER
+        name = "the embedded default encoder" if encoder == DEFAULT_ENCODER else encoder
+        log(f"note: encoder: {name}, {why} (pass --encoder to choose)")
+    return encoder
 
 
 def describe_encoder(config: LoopSVDDConfig) -> str:

@@ -164,7 +164,7 @@ def test_default_encoder_falls_back_offline_with_one_line(hub_cache, tmp_path, m
     hub_cache(tmp_path / "empty")
     lines: list[str] = []
     assert encoders.resolve_default_encoder(log=lines.append) == encoders.DEFAULT_ENCODER
-    assert len(lines) == 1 and encoders.PAPER_ENCODER in lines[0] and "embedded" in lines[0]
+    assert len(lines) == 1 and encoders.PAPER_ENCODER in lines[0] and "embedded default encoder" in lines[0]
     hub_cache(_fake_hub_cache(tmp_path / "partial", with_weights=False))  # config cached, weights not
     assert encoders.resolve_default_encoder(log=lines.append) == encoders.DEFAULT_ENCODER
     assert not encoders.paper_encoder_cached()
@@ -187,10 +187,16 @@ def test_default_encoder_asks_the_hub_only_when_online(hub_cache, tmp_path, monk
 
     monkeypatch.setattr("huggingface_hub.HfApi.model_info", model_info)
     files = ["config.json", "model.safetensors"]
-    assert encoders.resolve_default_encoder(log=None) == encoders.PAPER_ENCODER
+    assert encoders.resolve_default_encoder(log=None) == encoders.DEFAULT_ENCODER  # online, but not asked
+    assert calls == []
+    lines: list[str] = []
+    assert encoders.resolve_default_encoder(log=lines.append, ask_hub=True) == encoders.PAPER_ENCODER
     assert calls == [(encoders.PAPER_ENCODER, encoders.HUB_CHECK_TIMEOUT_S)]
+    assert lines == [f"note: encoder: {encoders.PAPER_ENCODER}, from the Hugging Face Hub (pass --encoder to choose)"]
+    monkeypatch.setenv(encoders.ASK_HUB_ENV, "1")
     files = ["config.json", "pytorch_model.bin"]  # pickles only: refused, so not usable
     assert encoders.resolve_default_encoder(log=None) == encoders.DEFAULT_ENCODER
+    assert len(calls) == 2
 
     def unreachable(self, repo_id, timeout=None):
         raise OSError("Name or service not known")
@@ -209,7 +215,8 @@ def test_train_uses_the_cached_paper_encoder(hub_cache, corpus, tmp_path, capsys
     fast = ["--hidden-dims", "32", "8", "--epochs", "2", "--pretrain-epochs", "1", "--ensemble", "1", "--no-progress"]
     args = ["train", str(corpus), "--normal", "instrument=bass", *fast]
     assert main([*args, "--output-dir", str(tmp_path / "clap")]) == 0
-    assert "embedded" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "embedded" not in err and f"encoder: {PAPER_ENCODER}, from the local Hugging Face cache" in err
     model, _ = load_detector(tmp_path / "clap")
     assert model.config.encoder_name_or_path == PAPER_ENCODER and model.config.embedding_dim == 128
     # --encoder still overrides the default.

@@ -25,7 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("corpus")
     p.add_argument("--output-dir", required=True)
-    p.add_argument("--encoder", default=None, help=ENCODER_HELP + " (default: as for `loop-svdd train`)")
+    p.add_argument(
+        "--encoder",
+        default=None,
+        help=ENCODER_HELP + "; or musicnn-mtt / musicnn-msd / both: the music-tagging teacher's features "
+        "(753-d each; reference rows, not a detector encoder) (default: as for `loop-svdd train`)",
+    )
     p.add_argument(
         "--label-column",
         default=None,
@@ -43,9 +48,10 @@ def run(args: argparse.Namespace) -> int:
     from accelerate import Accelerator
 
     from ..data import CorpusError, audio_column, load_corpus
-    from ..decoding import decodable_rows, decoded_stream, embed_decodable, report_skipped, require_loops
+    from ..decoding import decodable_rows, decoded_stream, embed_decodable, require_loops
     from ..embedding import embed_stream
     from ..encoders import build_model, resolve_default_encoder
+    from ..musicnn.teacher import is_teacher
     from ..training.from_corpus import row_names
 
     accelerator = Accelerator()
@@ -55,6 +61,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         dataset = load_corpus(args.corpus, split=args.split, streaming=args.streaming)
         out.mkdir(parents=True, exist_ok=True)
+        if is_teacher(args.encoder or ""):
+            if args.streaming or world > 1:
+                raise CLIError(f"--encoder {args.encoder} embeds on one process, without --streaming")
+            embeddings, labels, names, skipped = _teacher_embeddings(args, dataset)
+            return _write(out, args, embeddings, labels, names, skipped, rank, world, accelerator)
         model, extractor = build_model(args.encoder or resolve_default_encoder())
         model = model.to(accelerator.device)
         if args.streaming:
@@ -85,6 +96,29 @@ def run(args: argparse.Namespace) -> int:
             require_loops(len(embeddings), 1, "embedding", skipped)
     except (CorpusError, ValueError, OSError) as err:
         raise CLIError(str(err).splitlines()[0]) from err
+    return _write(out, args, embeddings, labels, names, skipped, rank, world, accelerator)
+
+
+def _teacher_embeddings(args: argparse.Namespace, dataset):
+    """musicnn features (mean over half-overlapping 3 s patches of `max_pool`) of the decodable rows."""
+    from ..decoding import decodable_rows, require_loops
+    from ..musicnn.teacher import teacher_embeddings
+    from ..training.from_corpus import row_names
+
+    labels = _labels(dataset, args.label_column)
+    decoding = decodable_rows(dataset, progress=not args.no_progress)
+    require_loops(len(decoding.rows), 1, "embedding", decoding.skipped)
+    embeddings = teacher_embeddings(args.encoder, dataset, decoding.rows, progress=not args.no_progress)
+    names = [row_names(dataset)[i] for i in decoding.rows]
+    return embeddings, labels[decoding.rows].tolist(), names, decoding.skipped
+
+
+def _write(out: Path, args, embeddings, labels, names, skipped, rank: int, world: int, accelerator) -> int:
+    """Write this process's part, then (main process) merge the parts into nff.npy and index.csv."""
+    import numpy as np
+
+    from ..decoding import report_skipped
+
     report_skipped("embed", skipped)
     np.save(out / f".rank{rank}.npy", embeddings.astype(np.float32), allow_pickle=False)
     with open(out / f".rank{rank}.csv", "w", newline="") as f:

@@ -29,8 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--encoder",
         default=None,
         help=ENCODER_HELP
-        + " (default: laion/larger_clap_music when it is in the Hugging Face cache or the Hub answers, else the "
-        "embedded 'default')",
+        + " (default: laion/larger_clap_music when it is in the local Hugging Face cache - or on the Hub, with "
+        "LOOP_SVDD_ASK_HUB=1 - else the embedded 'default'; one line on stderr names the one used)",
     )
     p.add_argument("--split", default="train")
     p.add_argument("--head-type", choices=("ae", "residual_ae"), default=None)

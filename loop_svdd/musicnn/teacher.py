@@ -83,3 +83,17 @@ class MusicnnEmbedder:
         if not pairs:
             return TeacherFeatures(np.zeros((0, self.dim), np.float32), np.zeros((0, 50 * len(self.models))))
         return TeacherFeatures(np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]))
+
+
+def teacher_embeddings(name: str, dataset, rows=None, progress: bool = False) -> np.ndarray:
+    """`(len(rows), D)` pooled `name` features of the loops `rows` (all by default) of a corpus `dataset`."""
+    from tqdm.auto import tqdm
+
+    from ..data import audio_column, waveform_of, with_decoding
+
+    embedder, column, sr = MusicnnEmbedder(name), audio_column(dataset), 48000
+    decoded = with_decoding(dataset, sr)
+    if rows is not None:
+        decoded = decoded.select([int(r) for r in rows])
+    out = [embedder.embed_one(waveform_of(ex, column), sr)[0] for ex in tqdm(decoded, disable=not progress)]
+    return np.stack(out) if out else np.zeros((0, embedder.dim), np.float32)

@@ -78,9 +78,10 @@ def random_twin(encoder: str) -> str:
     `small`), else `random-like:<encoder>` (see :func:`build_encoder`)."""
     from ..configuration_loop_svdd import HTSAT_SIZES
     from ..encoders import build_model, is_random_encoder
+    from ..musicnn.teacher import is_teacher
 
-    if is_random_encoder(encoder) or encoder.startswith(RANDOM_LIKE):
-        return encoder
+    if is_random_encoder(encoder) or encoder.startswith(RANDOM_LIKE) or is_teacher(encoder):
+        return encoder  # a teacher (musicnn) is a reference row: no random twin
     ac = build_model(encoder)[0].config.audio_config
     for size, shape in HTSAT_SIZES.items():
         if all(list(np.atleast_1d(getattr(ac, k))) == list(np.atleast_1d(v)) for k, v in shape.items()):
@@ -108,7 +109,10 @@ def embed_corpus(encoder: str, corpus: str | Path, batch_size: int = 8, progress
     """`(n, D)` clip embeddings of every loop of `corpus` by `encoder` (cached by `embed_dataset`)."""
     from ..data import load_corpus
     from ..embedding import embed_dataset
+    from ..musicnn.teacher import is_teacher, teacher_embeddings
 
+    if is_teacher(encoder):
+        return teacher_embeddings(encoder, load_corpus(corpus), progress=progress)
     model, extractor = build_encoder(encoder)
     return embed_dataset(model, extractor, load_corpus(corpus), batch_size=batch_size, progress=progress)
 
