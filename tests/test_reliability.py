@@ -23,6 +23,7 @@ from safetensors.torch import load_file
 from loop_svdd import LoopSVDDFeatureExtractor
 from loop_svdd.audio import AudioDecodeError, load_audio
 from loop_svdd.cli import main
+from loop_svdd.decoding import decode_file
 from loop_svdd.scoring import score_files
 
 
@@ -64,6 +65,21 @@ def test_batch_goes_on_past_bad_files_and_strict_exits_nonzero(tmp_path, model_a
     assert main(["score", str(tmp_path / "m"), *map(str, files), "--strict"]) == 1
 
 
+def test_demo_decodes_through_the_one_decoder_under_its_limits(tmp_path, model_and_extractor):
+    """The demo's limits sit on top of `decoding.decode_file`: a cut WAV is named as such, like in `score`."""
+    from loop_svdd.demo.analysis import Limits, analyse_files
+
+    files = [CASES[c][0](tmp_path) for c in ("truncated-wav", "5-ms", "dc-offset")]
+    files.append(write(tmp_path / "long.wav", tone(3.0, SR), SR))
+    results, errors = analyse_files(*model_and_extractor, files, Limits(max_seconds=2.5), names=["a", "b", "c", "d"])
+    assert [r.name for r in results] == ["c"]
+    assert dict(errors) == {
+        "a": CASES["truncated-wav"][1],
+        "b": CASES["5-ms"][1],
+        "d": "the loop is longer than the 2.5 s limit; trim it first",
+    }
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     n=st.integers(min_value=1, max_value=3 * SR),
@@ -99,7 +115,7 @@ def test_fuzzed_bytes_never_crash_the_decoder(tmp_path):
         write(tmp_path / "s.wav", tone(0.2, SR), SR).read_bytes(),
         write(tmp_path / "s.flac", tone(0.2, SR), SR).read_bytes(),
     ]
-    outcomes = {"decoded": 0, "refused": 0}
+    outcomes = {"decoded": 0, "refused": 0, "cut": 0}
     deadline = time.monotonic() + 30
     for i in range(1000):
         if time.monotonic() > deadline:
@@ -123,7 +139,10 @@ def test_fuzzed_bytes_never_crash_the_decoder(tmp_path):
         else:
             assert wave.dtype == np.float32 and wave.ndim == 1 and np.isfinite(wave).all()
             outcomes["decoded"] += 1
-    assert sum(outcomes.values()) >= 50 and outcomes["refused"] > 0
+        decoded = decode_file(path)  # the header check and length floor on top never raise either
+        assert decoded.ok != bool(decoded.reason) and "\n" not in (decoded.reason or "")
+        outcomes["cut"] += "truncated WAV" in (decoded.reason or "")
+    assert sum(outcomes.values()) >= 50 and outcomes["refused"] > 0 and outcomes["cut"] > 0
 
 
 def test_training_killed_with_sigkill_resumes_to_the_same_result(corpus, encoder_dir, tmp_path):
