@@ -82,8 +82,9 @@ def decode_file(
     (`Decoded.stream_s`). The package's one decoder: every entry point that reads audio files goes through it."""
     label = name or str(path if not isinstance(path, bytes) else "<bytes>")
     try:
-        if (duration := _long(path, stream_above_s)) is not None:
-            return Decoded(label, None, stream_s=duration)
+        if (duration := _long(path, stream_above_s)) is not None:  # what the container holds, checked the same way
+            reason = refusal(path, int(duration * sampling_rate), sampling_rate, None)
+            return Decoded(label, None, reason) if reason else Decoded(label, None, stream_s=duration)
         wave = load_audio(path, sampling_rate, max_seconds=max_seconds, name=label)
         reason = refusal(path, len(wave), sampling_rate, max_seconds)
     except AudioDecodeError as err:

@@ -65,6 +65,17 @@ def test_batch_goes_on_past_bad_files_and_strict_exits_nonzero(tmp_path, model_a
     assert main(["score", str(tmp_path / "m"), *map(str, files), "--strict"]) == 1
 
 
+def test_files_left_to_stream_are_checked_against_their_header_too(tmp_path):
+    """A file over `stream_above_s` is not decoded whole, but a cut one is still named (not streamed)."""
+    from audio_cases import cut
+
+    whole = write(tmp_path / "whole.wav", tone(2.0, SR), SR, "PCM_16")
+    assert decode_file(whole, stream_above_s=1.0).stream_s == pytest.approx(2.0)
+    cut_file = cut(tmp_path / "cut.wav", 44 + 3 * SR)  # 1.5 s of the 2 s
+    decoded = decode_file(cut_file, stream_above_s=1.0)
+    assert not decoded.ok and decoded.reason == "truncated WAV file: the header promises 2.00 s, the file holds 1.50 s"
+
+
 def test_demo_decodes_through_the_one_decoder_under_its_limits(tmp_path, model_and_extractor):
     """The demo's limits sit on top of `decoding.decode_file`: a cut WAV is named as such, like in `score`."""
     from loop_svdd.demo.analysis import Limits, analyse_files
