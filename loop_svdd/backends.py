@@ -222,7 +222,7 @@ def _stderr(message: str) -> None:
 def normal_loops(model_dir: str | Path, extractor: LoopSVDDFeatureExtractor, limit: int = 16) -> list[np.ndarray]:
     """Up to `limit` of the model's own normal loops (its training files, found through `training_summary.json`
     when its corpus is a local folder), to calibrate int8 graphs on; empty when none can be found."""
-    from .audio import AudioDecodeError, load_audio
+    from .decoding import decode_file
     from .model_io import read_json
 
     summary = read_json(Path(model_dir) / "training_summary.json") if Path(model_dir).is_dir() else None
@@ -231,10 +231,8 @@ def normal_loops(model_dir: str | Path, extractor: LoopSVDDFeatureExtractor, lim
     corpus, loops = Path(summary["corpus"]), []
     for name in [*summary.get("train_files", []), *summary.get("heldout_files", [])]:
         path = next((p for p in (corpus / name, *corpus.glob(f"*/{name}")) if p.is_file()), None)
-        try:
-            loops += [load_audio(path, extractor.sampling_rate, max_seconds=60.0)] if path else []
-        except AudioDecodeError:
-            continue
+        decoded = decode_file(path, extractor.sampling_rate, max_seconds=60.0) if path else None
+        loops += [decoded.waveform] if decoded and decoded.ok else []  # changed on disk since training: left out
         if len(loops) == limit:
             break
     return loops

@@ -3,6 +3,7 @@ reason or None when the file must be used)."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +29,9 @@ def write(path: Path, data: np.ndarray, sr: int, subtype: str | None = None) -> 
 
 def cut(path: Path, n_bytes: int) -> Path:
     """The first `n_bytes` of a 2 s 16-bit WAV file (whose header still promises 2 s), written to `path`."""
-    whole = write(path.with_name(f"whole-{path.name}"), tone(2.0, SR), SR, "PCM_16").read_bytes()
-    return raw(path, whole[:n_bytes])
+    whole = io.BytesIO()
+    sf.write(whole, tone(2.0, SR), SR, format="WAV", subtype="PCM_16")
+    return raw(path, whole.getvalue()[:n_bytes])
 
 
 # name -> (writer(tmp_path) -> path, expected error fragment or None for "scores")

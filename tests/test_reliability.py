@@ -76,6 +76,30 @@ def test_files_left_to_stream_are_checked_against_their_header_too(tmp_path):
     assert not decoded.ok and decoded.reason == "truncated WAV file: the header promises 2.00 s, the file holds 1.50 s"
 
 
+def test_calibration_loops_come_through_the_one_decoder(tmp_path, capsys):
+    """`export --calibration` and the model's own normal loops (int8 calibration) skip a cut WAV, and say so."""
+    from audio_cases import cut
+    from model_folders import SUMMARY, build_model_folder
+
+    from loop_svdd.backends import normal_loops
+    from loop_svdd.commands.export import _load_calibration
+    from loop_svdd.model_io import write_json_atomic
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    write(corpus / "good.wav", tone(1.0, SR), SR)
+    cut(corpus / "cut.wav", 100)
+    extractor = LoopSVDDFeatureExtractor.from_model_config(small_model().config)
+    assert [len(w) for w in _load_calibration([str(corpus)], extractor)] == [SR]
+    assert capsys.readouterr().err == (
+        f"loop-svdd export: calibration: skipped {corpus / 'cut.wav'}: {CASES['truncated-wav'][1]}\n"
+    )
+    folder = build_model_folder(tmp_path / "m")
+    files = {"corpus": str(corpus), "train_files": ["cut.wav", "good.wav"], "heldout_files": []}
+    write_json_atomic(folder / "training_summary.json", {**SUMMARY, **files})
+    assert [len(w) for w in normal_loops(folder, extractor)] == [SR]
+
+
 def test_demo_decodes_through_the_one_decoder_under_its_limits(tmp_path, model_and_extractor):
     """The demo's limits sit on top of `decoding.decode_file`: a cut WAV is named as such, like in `score`."""
     from loop_svdd.demo.analysis import Limits, analyse_files
