@@ -236,3 +236,21 @@ def test_training_killed_with_sigkill_resumes_to_the_same_result(corpus, encoder
     cfg_a = json.loads((tmp_path / "ref" / "config.json").read_text())
     cfg_b = json.loads((run_dir / "config.json").read_text())
     assert cfg_a["threshold"] == cfg_b["threshold"]  # the centres are head buffers, compared above
+
+
+def test_there_is_one_decoder():
+    """One `decode_file` in the package; the raw reader `load_audio` is called only by it (and by the demo's
+    spectrogram, which re-reads a file the decoder already accepted)."""
+    import ast
+    from pathlib import Path
+
+    import loop_svdd
+
+    defs, callers = [], set()
+    for path in Path(loop_svdd.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and node.name == "decode_file":
+                defs.append(path.name)
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "load_audio":
+                callers.add(f"{path.parent.name}/{path.name}")
+    assert defs == ["decoding.py"] and callers == {"loop_svdd/decoding.py", "demo/analysis.py"}, (defs, callers)
