@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import struct
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .errors import LoopSVDDError
+
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aif", ".aiff", ".wma", ".webm")
 
 
-class AudioDecodeError(ValueError):
+class AudioDecodeError(LoopSVDDError, ValueError):
     """A file that cannot be turned into a usable waveform; the message names the file and the reason."""
 
 
@@ -138,6 +142,39 @@ def audio_duration(path: str | Path) -> float | None:
         return metadata.duration_seconds_from_header or metadata.duration_seconds
     except Exception:  # noqa: BLE001 - the full decode reports the real error
         return None
+
+
+def _riff_chunks(f, limit: int = 64):
+    """(chunk id, size) of a RIFF file's first `limit` chunks (after the 12-byte header), the file positioned at
+    the chunk's body at each step."""
+    f.seek(12)
+    for _ in range(limit):
+        head = f.read(8)
+        if len(head) < 8:
+            return
+        chunk, size, at = head[:4], struct.unpack("<I", head[4:])[0], f.tell()
+        yield chunk, size
+        f.seek(at + size + (size & 1))
+
+
+def promised_seconds(source: str | Path | bytes) -> float | None:
+    """The duration a WAV file's header promises (`data` chunk size / block size / sample rate), read from the
+    header alone; None for other formats or an unstated size. Decoders (FFmpeg, libsndfile) silently shorten a
+    truncated WAV's length to what the file holds, so this is the only way to tell a cut file from a short one."""
+    f = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115 - closed below
+    with f:
+        if f.read(12)[:4] != b"RIFF":
+            return None
+        rate = block = data = 0
+        for chunk, size in _riff_chunks(f):
+            if chunk == b"fmt " and size >= 16 and len(body := f.read(14)) == 14:
+                _, _, rate, _, block = struct.unpack("<HHIIH", body)
+            elif chunk == b"data":
+                data = size
+                break
+    if not (rate and block and data) or data == 0xFFFFFFFF:  # a streamed WAV states no size
+        return None
+    return data / block / rate
 
 
 def find_audio_files(inputs: list[str | Path]) -> list[Path]:

@@ -10,8 +10,8 @@ Exported graphs are looked for in the model folder (`onnx/`, `openvino/`, as `lo
 hash>/`); when neither has a graph of this model, it is exported once into the cache (a line on stderr says so).
 A graph whose manifest names another model (different config or weights) is never used.
 
-`auto` picks the fastest installed backend for the precision: by the measurement `loop-svdd speed` records on this
-machine (`<cache>/backend_speed.json`), else by the order measured for the README (`AUTO_ORDER`).
+`auto` picks the first installed backend of [`auto_order`]: by the loops/s `loop-svdd speed` records on this
+machine (`<cache>/backend_speed.json`), else by the built-in order `AUTO_ORDER`, the one docs/export.md measures.
 """
 
 from __future__ import annotations
@@ -36,8 +36,11 @@ if TYPE_CHECKING:  # torch and transformers load only when a backend is made (th
 BACKENDS = ("torch", "onnxruntime", "openvino", "auto")
 FORMAT_OF = {"onnxruntime": "onnx", "openvino": "openvino"}
 MODULE_OF = {"torch": "torch", "onnxruntime": "onnxruntime", "openvino": "openvino"}
-# Fastest first, measured by `loop-svdd speed --encoder base` on a 2-core AVX2 CPU (README, Performance).
-AUTO_ORDER = {"fp32": ("openvino", "onnxruntime", "torch"), "int8": ("onnxruntime", "openvino", "torch")}
+# `auto`'s built-in order, fastest first: the interleaved backend run in docs/export.md ("Measured"; README,
+# Performance, "Backends"), `loop-svdd speed --encoder base --loops 6 --reps 2` on a 2-core AVX2 CPU, end to end:
+# fp32 ONNX Runtime 0.177 loops/s > OpenVINO 0.153 > PyTorch 0.084; int8 ONNX Runtime 0.223 > OpenVINO 0.161 >
+# PyTorch 0.108. tests/test_auto_backend.py reads that run back and checks this order against it.
+AUTO_ORDER = {"fp32": ("onnxruntime", "openvino", "torch"), "int8": ("onnxruntime", "openvino", "torch")}
 SPEED_RECORD = "backend_speed.json"
 
 
@@ -53,19 +56,38 @@ def installed(name: str) -> bool:
     return importlib.util.find_spec(MODULE_OF[name]) is not None
 
 
-def resolve_auto(precision: str = "fp32") -> str:
-    """The backend `auto` means for `precision` on this machine (see the module docstring for the rule)."""
+def auto_order(precision: str, measured: dict[str, float] | None = None) -> list[str]:
+    """The backends `auto` tries for `precision`, fastest first: PyTorch alone for bf16 (graphs run fp32 or int8);
+    else by this machine's `measured` loops/s where there are some (ties and unmeasured backends keep the built-in
+    order, after the measured ones), else `AUTO_ORDER`."""
     if precision == "bf16":
-        return "torch"
+        return ["torch"]
     order = list(AUTO_ORDER.get(precision, AUTO_ORDER["fp32"]))
-    record = cache_dir() / SPEED_RECORD
-    if record.is_file():
-        try:
-            measured = json.loads(record.read_text()).get(precision, {})
-            order = sorted(order, key=lambda name: -float(measured.get(name, 0.0)))
-        except (OSError, ValueError, AttributeError):
-            pass
-    return next(name for name in order if installed(name))
+    return sorted(order, key=lambda name: -measured.get(name, 0.0)) if measured else order
+
+
+def speed_record(precision: str) -> dict[str, float] | None:
+    """This machine's loops/s per backend at `precision`, as `loop-svdd speed` recorded them (None without a
+    record). A record that cannot be read is named in one line on stderr and left out."""
+    path = cache_dir() / SPEED_RECORD
+    if not path.is_file():
+        return None
+    try:
+        return {str(name): float(speed) for name, speed in json.loads(path.read_text()).get(precision, {}).items()}
+    except (OSError, ValueError, TypeError, AttributeError) as err:  # unreadable, not JSON, not {name: number}
+        why = (str(err).strip().splitlines() or [""])[0]
+        print(
+            f"loop-svdd: warning: ignoring the speed record {path} ({type(err).__name__}: {why}); "
+            "--backend auto uses its built-in order (run `loop-svdd speed` to record a new one)",
+            file=sys.stderr,
+        )
+        return None
+
+
+def resolve_auto(precision: str = "fp32") -> str:
+    """The backend `auto` means for `precision` on this machine: the first installed one of [`auto_order`]."""
+    measured = speed_record(precision) if precision != "bf16" else None
+    return next(name for name in auto_order(precision, measured) if installed(name))
 
 
 def record_speed(loops_per_s: dict[str, dict[str, float]]) -> Path:
@@ -200,7 +222,7 @@ def _stderr(message: str) -> None:
 def normal_loops(model_dir: str | Path, extractor: LoopSVDDFeatureExtractor, limit: int = 16) -> list[np.ndarray]:
     """Up to `limit` of the model's own normal loops (its training files, found through `training_summary.json`
     when its corpus is a local folder), to calibrate int8 graphs on; empty when none can be found."""
-    from .audio import AudioDecodeError, load_audio
+    from .decoding import decode_file
     from .model_io import read_json
 
     summary = read_json(Path(model_dir) / "training_summary.json") if Path(model_dir).is_dir() else None
@@ -209,10 +231,8 @@ def normal_loops(model_dir: str | Path, extractor: LoopSVDDFeatureExtractor, lim
     corpus, loops = Path(summary["corpus"]), []
     for name in [*summary.get("train_files", []), *summary.get("heldout_files", [])]:
         path = next((p for p in (corpus / name, *corpus.glob(f"*/{name}")) if p.is_file()), None)
-        try:
-            loops += [load_audio(path, extractor.sampling_rate, max_seconds=60.0)] if path else []
-        except AudioDecodeError:
-            continue
+        decoded = decode_file(path, extractor.sampling_rate, max_seconds=60.0) if path else None
+        loops += [decoded.waveform] if decoded and decoded.ok else []  # changed on disk since training: left out
         if len(loops) == limit:
             break
     return loops

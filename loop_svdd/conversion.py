@@ -20,6 +20,7 @@ from safetensors.torch import load_file
 from transformers import ClapAudioConfig
 
 from .configuration_loop_svdd import LoopSVDDConfig
+from .errors import LoopSVDDError
 from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from .modeling_loop_svdd import LoopSVDDModel
 
@@ -38,7 +39,7 @@ _LAION_RENAMES = (
 )
 
 
-class CheckpointError(ValueError):
+class CheckpointError(LoopSVDDError, ValueError):
     """A checkpoint that cannot be used, with the reason."""
 
 

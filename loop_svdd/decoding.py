@@ -14,35 +14,84 @@ from typing import Any
 import datasets
 import numpy as np
 
-from .audio import AudioDecodeError, load_audio
+from .audio import AudioDecodeError, audio_duration, load_audio, promised_seconds
 from .data import CorpusError, audio_column
 
 SAMPLING_RATE = 48_000  # the rate every encoder of the project reads
-PROBE_VERSION = "1"  # bump when what counts as decodable changes (invalidates the cached probe)
+PROBE_VERSION = "2"  # bump when what counts as decodable changes (invalidates the cached probe)
+
+
+MIN_LOOP_SECONDS = 0.01
+"""The shortest audio accepted as a loop: one STFT hop of the encoders' front end (480 samples at 48 kHz). Below
+it the log-mel spectrogram has a single frame, made mostly of padding: nothing of the loop is left to score. (The
+matrix's 10 ms loop is exactly one hop and is still scored.)"""
+TRUNCATION_TOLERANCE_S = 0.01
+"""How far a WAV file may fall short of the duration its header promises before it counts as truncated (more than
+this and more than 1 % of the promise: resampling moves the length by a few samples, never by 10 ms)."""
 
 
 @dataclass(frozen=True)
 class Decoded:
-    """One file's outcome: the mono float32 waveform, or None and the plain reason it was skipped."""
+    """One file's outcome: the mono float32 waveform, or None and the plain reason it was skipped. A file longer
+    than the caller's `stream_above_s` is not decoded: `stream_s` holds its duration (read it window by window)."""
 
     path: str
     waveform: np.ndarray | None
     reason: str | None = None
+    stream_s: float | None = None
 
     @property
     def ok(self) -> bool:
-        return self.waveform is not None
+        return self.waveform is not None or self.stream_s is not None
 
 
-def decode_file(path: str | Path | bytes, sampling_rate: int = SAMPLING_RATE, name: str | None = None) -> Decoded:
-    """Decode one file (a path, or its bytes named `name`); never raises for bad audio."""
+def _fmt_s(seconds: float) -> str:
+    return f"{seconds:.2f} s" if seconds >= 1 else f"{seconds * 1000:.1f} ms"
+
+
+def refusal(source: str | Path | bytes, n_samples: int, sampling_rate: int, max_seconds: float | None) -> str | None:
+    """Why a decoded waveform of `n_samples` is not a usable loop (None when it is): the file holds less than its
+    header promises ([`promised_seconds`]), or less than [`MIN_LOOP_SECONDS`]."""
+    read_s = n_samples / sampling_rate
+    promised = promised_seconds(source)
+    expected = promised if max_seconds is None or promised is None else min(promised, max_seconds)
+    if expected is not None and expected - read_s > max(TRUNCATION_TOLERANCE_S, 0.01 * expected):
+        return f"truncated WAV file: the header promises {_fmt_s(promised)}, the file holds {_fmt_s(read_s)}"
+    if n_samples < int(MIN_LOOP_SECONDS * sampling_rate):
+        return f"too short to be a loop: {_fmt_s(read_s)} (the minimum is {_fmt_s(MIN_LOOP_SECONDS)})"
+    return None
+
+
+def _long(path: str | Path | bytes, stream_above_s: float | None) -> float | None:
+    """The duration of a file over `stream_above_s` (from its header), else None."""
+    if stream_above_s is None or isinstance(path, bytes) or not Path(path).is_file() or not Path(path).stat().st_size:
+        return None
+    duration = audio_duration(path)
+    return duration if duration is not None and duration > stream_above_s else None
+
+
+def decode_file(
+    path: str | Path | bytes,
+    sampling_rate: int = SAMPLING_RATE,
+    name: str | None = None,
+    max_seconds: float | None = None,
+    stream_above_s: float | None = None,
+) -> Decoded:
+    """Decode one file (a path, or its bytes named `name`; at most `max_seconds` of it) and check that it is a
+    usable loop ([`refusal`]); never raises for bad audio. Files longer than `stream_above_s` are left undecoded
+    (`Decoded.stream_s`). The package's one decoder: every entry point that reads audio files goes through it."""
     label = name or str(path if not isinstance(path, bytes) else "<bytes>")
     try:
-        return Decoded(label, load_audio(path, sampling_rate, name=label))
+        if (duration := _long(path, stream_above_s)) is not None:  # what the container holds, checked the same way
+            reason = refusal(path, int(duration * sampling_rate), sampling_rate, None)
+            return Decoded(label, None, reason) if reason else Decoded(label, None, stream_s=duration)
+        wave = load_audio(path, sampling_rate, max_seconds=max_seconds, name=label)
+        reason = refusal(path, len(wave), sampling_rate, max_seconds)
     except AudioDecodeError as err:
         return Decoded(label, None, str(err).removeprefix(f"{label}: "))
     except OSError as err:  # unreadable: permissions, a folder named like a file, ...
         return Decoded(label, None, f"cannot read the file ({err.strerror or type(err).__name__})")
+    return Decoded(label, None, reason) if reason else Decoded(label, wave)
 
 
 def decode_files(paths: Iterable[str | Path], sampling_rate: int = SAMPLING_RATE) -> Iterator[Decoded]:

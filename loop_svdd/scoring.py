@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .audio import AudioDecodeError, audio_duration, find_audio_files, iter_segments, load_audio
+from .audio import AudioDecodeError, find_audio_files, iter_segments
+from .decoding import Decoded, decode_file
 from .embedding import ScoredLoop, forward_waveforms, percentile_of, score_waveforms, verdict
 from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from .modeling_loop_svdd import LoopSVDDModel
@@ -21,41 +22,22 @@ __all__ = ["ScoredLoop", "percentile_of", "score_files", "score_long_file", "sco
 STREAM_ABOVE_S = 120.0  # longer files are decoded and embedded window by window (bounded memory)
 
 
-class LongFile:
-    """A file too long to hold in memory: scored by streaming its windows."""
-
-    def __init__(self, duration_s: float) -> None:
-        self.duration_s = duration_s
+Decoder = Callable[[Path, int], Decoded]
 
 
-Decoder = Callable[[Path, int], "np.ndarray | LongFile"]
+def decode_for_scoring(path: Path, sampling_rate: int) -> Decoded:
+    """[`decode_file`], files above `STREAM_ABOVE_S` left to be streamed."""
+    return decode_file(path, sampling_rate, name=str(path), stream_above_s=STREAM_ABOVE_S)
 
 
-def decode_file(path: Path, sampling_rate: int) -> np.ndarray | LongFile:
-    """The waveform, or a `LongFile` marker above `STREAM_ABOVE_S` (raises `AudioDecodeError`)."""
-    duration = audio_duration(path) if path.is_file() and path.stat().st_size > 0 else None
-    if duration is not None and duration > STREAM_ABOVE_S:
-        return LongFile(duration)
-    return load_audio(path, sampling_rate)
-
-
-def _decoded(
-    files: list[Path], sampling_rate: int, decode: Decoder = decode_file
-) -> Iterator[tuple[Path, np.ndarray | LongFile | None, str | None]]:
+def _decoded(files: list[Path], sampling_rate: int, decode: Decoder = decode_for_scoring) -> Iterator[Decoded]:
     """Decode files a few ahead of the consumer, so decoding overlaps with the encoder."""
-
-    def job(path: Path) -> tuple[Path, np.ndarray | LongFile | None, str | None]:
-        try:
-            return path, decode(path, sampling_rate), None
-        except AudioDecodeError as err:
-            return path, None, str(err).removeprefix(f"{path}: ")
-
     with ThreadPoolExecutor(max_workers=2) as pool:
-        pending = [pool.submit(job, f) for f in files[:4]]
+        pending = [pool.submit(decode, f, sampling_rate) for f in files[:4]]
         for i in range(len(files)):
             result = pending[i].result()
             if i + 4 < len(files):
-                pending.append(pool.submit(job, files[i + 4]))
+                pending.append(pool.submit(decode, files[i + 4], sampling_rate))
             pending[i] = None  # free the waveform once consumed
             yield result
 
@@ -94,11 +76,11 @@ def score_paths(
     extractor: LoopSVDDFeatureExtractor,
     files: list[Path],
     batch_size: int = 8,
-    decode: Decoder = decode_file,
+    decode: Decoder = decode_for_scoring,
     names: list[str] | None = None,
 ) -> tuple[list[ScoredLoop], list[tuple[Path, str]]]:
     """Score `files` (bad ones are reported, not fatal): (records, most anomalous first; `(file, reason)` errors).
-    `decode` may refuse a file with `AudioDecodeError` (e.g. the demo's size limits); `names` label the records."""
+    `decode` may refuse more files (e.g. the demo's size limits); `names` label the records."""
     shown = dict(zip(files, names or [p.name for p in files], strict=True))
     results: list[ScoredLoop] = []
     errors: list[tuple[Path, str]] = []
@@ -109,17 +91,18 @@ def score_paths(
         results.extend(score_waveforms(model, extractor, waves, extractor.sampling_rate, batch_size, paths))
         batch.clear()
 
-    for path, wave, error in _decoded(files, extractor.sampling_rate, decode):
-        if error is None and isinstance(wave, LongFile):
+    for path, decoded in zip(files, _decoded(files, extractor.sampling_rate, decode), strict=True):
+        error = decoded.reason
+        if decoded.stream_s is not None:
             try:
-                results.append(score_long_file(model, extractor, path, wave.duration_s))
+                results.append(score_long_file(model, extractor, path, decoded.stream_s))
                 continue
             except AudioDecodeError as err:
                 error = str(err).removeprefix(f"{path}: ")
         if error is not None:
             errors.append((path, error))
             continue
-        batch.append((path, wave))
+        batch.append((path, decoded.waveform))
         if len(batch) >= batch_size:
             flush()
     if batch:

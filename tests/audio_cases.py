@@ -3,6 +3,7 @@ reason or None when the file must be used)."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,13 @@ def write(path: Path, data: np.ndarray, sr: int, subtype: str | None = None) -> 
     return path
 
 
+def cut(path: Path, n_bytes: int) -> Path:
+    """The first `n_bytes` of a 2 s 16-bit WAV file (whose header still promises 2 s), written to `path`."""
+    whole = io.BytesIO()
+    sf.write(whole, tone(2.0, SR), SR, format="WAV", subtype="PCM_16")
+    return raw(path, whole.getvalue()[:n_bytes])
+
+
 # name -> (writer(tmp_path) -> path, expected error fragment or None for "scores")
 def _cases() -> dict:
     valid_wav = lambda p: write(p / "v.wav", tone(1.0, SR), SR)  # noqa: E731
@@ -35,6 +43,18 @@ def _cases() -> dict:
         "truncated-header": (
             lambda p: raw(p / "t.wav", valid_wav(p).read_bytes()[:20]),
             "cannot decode audio: truncated or damaged WAV file",
+        ),
+        "truncated-wav": (  # a download cut after 100 bytes: the header promises 2 s, 28 samples remain
+            lambda p: cut(p / "cut.wav", 100),
+            "truncated WAV file: the header promises 2.00 s, the file holds 0.6 ms",
+        ),
+        "half-wav": (  # cut half-way: still a second of audio, but not the loop its header describes
+            lambda p: cut(p / "half.wav", 44 + 2 * SR),
+            "truncated WAV file: the header promises 2.00 s, the file holds 1.00 s",
+        ),
+        "5-ms": (
+            lambda p: write(p / "tiny.wav", tone(0.005, SR), SR),
+            "too short to be a loop: 5.0 ms (the minimum is 10.0 ms)",
         ),
         "random-bytes-wav": (
             lambda p: raw(p / "r.wav", np.random.default_rng(0).bytes(4096)),

@@ -220,3 +220,58 @@ def test_push_uses_push_to_hub(corpora: dict[str, Path], monkeypatch: pytest.Mon
     push_corpus(corpora["a"], "me/loops")
     assert [c[0] for c in calls] == ["me/loops", "me/loops"]
     assert len(calls[0][1]["train"]) == N and "Sources, counts and licences" in calls[1][1].text
+
+
+@pytest.mark.parametrize("readable", [True, False])
+def test_push_merges_the_hubs_card_or_says_why_not(
+    corpora: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], readable: bool
+) -> None:
+    """The card push_to_hub wrote gives ours its Parquet configs; where it cannot be read back, one stderr line."""
+    import datasets
+    import huggingface_hub
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    from loop_svdd.corpus.push import push_corpus
+
+    load, pushed = huggingface_hub.DatasetCard.load, []
+
+    def fake_load(source, **kwargs):
+        if isinstance(source, Path):
+            return load(source, **kwargs)
+        if not readable:
+            raise OfflineModeIsEnabled("Cannot reach https://huggingface.co: offline mode is enabled.")
+        return huggingface_hub.DatasetCard("---\nconfigs:\n- config_name: default\n---\nthe Hub's card\n")
+
+    monkeypatch.setattr(datasets.DatasetDict, "push_to_hub", lambda self, repo, **kw: None)
+    monkeypatch.setattr(huggingface_hub.DatasetCard, "load", fake_load)
+    monkeypatch.setattr(huggingface_hub.DatasetCard, "push_to_hub", lambda self, repo, **kw: pushed.append(self))
+    push_corpus(corpora["a"], "me/loops")
+    err = capsys.readouterr().err
+    assert "Sources, counts and licences" in pushed[0].text
+    if readable:
+        assert pushed[0].data["configs"] == [{"config_name": "default"}] and err == ""
+    else:
+        assert "configs" not in pushed[0].data and err == (
+            "loop-svdd corpus push: warning: cannot read back the card of me/loops (OfflineModeIsEnabled: Cannot "
+            "reach https://huggingface.co: offline mode is enabled.); pushing ours without its Parquet configs\n"
+        )
+
+
+def test_push_lets_an_unexpected_error_through(corpora: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the Hub's expected failures are turned into a warning; a bug is not swallowed."""
+    import datasets
+    import huggingface_hub
+
+    from loop_svdd.corpus.push import push_corpus
+
+    load = huggingface_hub.DatasetCard.load
+
+    def broken(source, **kwargs):
+        if isinstance(source, Path):
+            return load(source, **kwargs)
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(datasets.DatasetDict, "push_to_hub", lambda self, repo, **kw: None)
+    monkeypatch.setattr(huggingface_hub.DatasetCard, "load", broken)
+    with pytest.raises(KeyError, match="a bug"):
+        push_corpus(corpora["a"], "me/loops")

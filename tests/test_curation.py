@@ -244,3 +244,39 @@ def test_demo_curate_upload(pack, encoder_dir, tmp_path):
     (tmp_path / "bad.zip").write_bytes(b"PK not a zip")
     with pytest.raises(UploadError, match="not a readable zip"):
         curate_upload([str(tmp_path / "bad.zip")], str(encoder_dir))
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("Couldn't allocate AVFormatContext. Got format=mp3."), None])
+def test_report_without_an_mp3_encoder_says_so_once(tmp_path, monkeypatch, capsys, failure):
+    """No MP3 encoder in FFmpeg: every row keeps its figure, no player, and one stderr line says why; any other
+    error in the player is a bug and is not swallowed."""
+    import soundfile as sf
+    from conftest import small_model
+
+    from loop_svdd import LoopSVDDFeatureExtractor
+    from loop_svdd.curation import pipeline, report
+
+    calls = []
+
+    def encoder(wave, sr):
+        calls.append(sr)
+        raise failure if failure is not None else TypeError("a bug")
+
+    monkeypatch.setattr(report, "audio_data_uri", encoder)
+    extractor = LoopSVDDFeatureExtractor.from_model_config(small_model().config)
+    rows = []
+    for rank in (1, 2, 3):
+        sf.write(tmp_path / f"l{rank}.wav", synth_loop(1.0, seed=rank), SR)
+        rows.append(
+            {"path": str(tmp_path / f"l{rank}.wav"), "rank": rank, "window_scores": [{"start_s": 0.0, "score": 1.0}]}
+        )
+    if failure is None:
+        with pytest.raises(TypeError, match="a bug"):
+            pipeline._media(rows, extractor, 0.5, limit=3)
+        return
+    media = pipeline._media(rows, extractor, 0.5, limit=3)
+    assert sorted(media) == [1, 2, 3] and all(set(m) == {"figure"} for m in media.values()) and len(calls) == 1
+    assert capsys.readouterr().err == (
+        "loop-svdd curate: warning: the report has no audio players: cannot encode MP3 "
+        "(Couldn't allocate AVFormatContext. Got format=mp3.)\n"
+    )

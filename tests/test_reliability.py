@@ -23,6 +23,7 @@ from safetensors.torch import load_file
 from loop_svdd import LoopSVDDFeatureExtractor
 from loop_svdd.audio import AudioDecodeError, load_audio
 from loop_svdd.cli import main
+from loop_svdd.decoding import decode_file
 from loop_svdd.scoring import score_files
 
 
@@ -64,6 +65,56 @@ def test_batch_goes_on_past_bad_files_and_strict_exits_nonzero(tmp_path, model_a
     assert main(["score", str(tmp_path / "m"), *map(str, files), "--strict"]) == 1
 
 
+def test_files_left_to_stream_are_checked_against_their_header_too(tmp_path):
+    """A file over `stream_above_s` is not decoded whole, but a cut one is still named (not streamed)."""
+    from audio_cases import cut
+
+    whole = write(tmp_path / "whole.wav", tone(2.0, SR), SR, "PCM_16")
+    assert decode_file(whole, stream_above_s=1.0).stream_s == pytest.approx(2.0)
+    cut_file = cut(tmp_path / "cut.wav", 44 + 3 * SR)  # 1.5 s of the 2 s
+    decoded = decode_file(cut_file, stream_above_s=1.0)
+    assert not decoded.ok and decoded.reason == "truncated WAV file: the header promises 2.00 s, the file holds 1.50 s"
+
+
+def test_calibration_loops_come_through_the_one_decoder(tmp_path, capsys):
+    """`export --calibration` and the model's own normal loops (int8 calibration) skip a cut WAV, and say so."""
+    from audio_cases import cut
+    from model_folders import SUMMARY, build_model_folder
+
+    from loop_svdd.backends import normal_loops
+    from loop_svdd.commands.export import _load_calibration
+    from loop_svdd.model_io import write_json_atomic
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    write(corpus / "good.wav", tone(1.0, SR), SR)
+    cut(corpus / "cut.wav", 100)
+    extractor = LoopSVDDFeatureExtractor.from_model_config(small_model().config)
+    assert [len(w) for w in _load_calibration([str(corpus)], extractor)] == [SR]
+    assert capsys.readouterr().err == (
+        f"loop-svdd export: calibration: skipped {corpus / 'cut.wav'}: {CASES['truncated-wav'][1]}\n"
+    )
+    folder = build_model_folder(tmp_path / "m")
+    files = {"corpus": str(corpus), "train_files": ["cut.wav", "good.wav"], "heldout_files": []}
+    write_json_atomic(folder / "training_summary.json", {**SUMMARY, **files})
+    assert [len(w) for w in normal_loops(folder, extractor)] == [SR]
+
+
+def test_demo_decodes_through_the_one_decoder_under_its_limits(tmp_path, model_and_extractor):
+    """The demo's limits sit on top of `decoding.decode_file`: a cut WAV is named as such, like in `score`."""
+    from loop_svdd.demo.analysis import Limits, analyse_files
+
+    files = [CASES[c][0](tmp_path) for c in ("truncated-wav", "5-ms", "dc-offset")]
+    files.append(write(tmp_path / "long.wav", tone(3.0, SR), SR))
+    results, errors = analyse_files(*model_and_extractor, files, Limits(max_seconds=2.5), names=["a", "b", "c", "d"])
+    assert [r.name for r in results] == ["c"]
+    assert dict(errors) == {
+        "a": CASES["truncated-wav"][1],
+        "b": CASES["5-ms"][1],
+        "d": "the loop is longer than the 2.5 s limit; trim it first",
+    }
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     n=st.integers(min_value=1, max_value=3 * SR),
@@ -99,7 +150,7 @@ def test_fuzzed_bytes_never_crash_the_decoder(tmp_path):
         write(tmp_path / "s.wav", tone(0.2, SR), SR).read_bytes(),
         write(tmp_path / "s.flac", tone(0.2, SR), SR).read_bytes(),
     ]
-    outcomes = {"decoded": 0, "refused": 0}
+    outcomes = {"decoded": 0, "refused": 0, "cut": 0}
     deadline = time.monotonic() + 30
     for i in range(1000):
         if time.monotonic() > deadline:
@@ -123,7 +174,10 @@ def test_fuzzed_bytes_never_crash_the_decoder(tmp_path):
         else:
             assert wave.dtype == np.float32 and wave.ndim == 1 and np.isfinite(wave).all()
             outcomes["decoded"] += 1
-    assert sum(outcomes.values()) >= 50 and outcomes["refused"] > 0
+        decoded = decode_file(path)  # the header check and length floor on top never raise either
+        assert decoded.ok != bool(decoded.reason) and "\n" not in (decoded.reason or "")
+        outcomes["cut"] += "truncated WAV" in (decoded.reason or "")
+    assert sum(outcomes.values()) >= 50 and outcomes["refused"] > 0 and outcomes["cut"] > 0
 
 
 def test_training_killed_with_sigkill_resumes_to_the_same_result(corpus, encoder_dir, tmp_path):
@@ -182,3 +236,21 @@ def test_training_killed_with_sigkill_resumes_to_the_same_result(corpus, encoder
     cfg_a = json.loads((tmp_path / "ref" / "config.json").read_text())
     cfg_b = json.loads((run_dir / "config.json").read_text())
     assert cfg_a["threshold"] == cfg_b["threshold"]  # the centres are head buffers, compared above
+
+
+def test_there_is_one_decoder():
+    """One `decode_file` in the package; the raw reader `load_audio` is called only by it (and by the demo's
+    spectrogram, which re-reads a file the decoder already accepted)."""
+    import ast
+    from pathlib import Path
+
+    import loop_svdd
+
+    defs, callers = [], set()
+    for path in Path(loop_svdd.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and node.name == "decode_file":
+                defs.append(path.name)
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "load_audio":
+                callers.add(f"{path.parent.name}/{path.name}")
+    assert defs == ["decoding.py"] and callers == {"loop_svdd/decoding.py", "demo/analysis.py"}, (defs, callers)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from ..cli import CLIError
+
+ANALYTICS_VARIABLE = "GRADIO_ANALYTICS_ENABLED"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="web demo: score uploaded or recorded loops in a browser",
         description="Start a Gradio app for a model folder or Hub id: upload or record loops and see each one's "
-        "score, verdict, percentile, mel spectrogram with per-window scores, and a ranked table with a CSV download.",
+        "score, verdict, percentile, mel spectrogram with per-window scores, and a ranked table with a CSV download. "
+        "Gradio's usage analytics are off unless you set GRADIO_ANALYTICS_ENABLED=True.",
     )
     p.add_argument("model", help="model folder or Hub id")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
@@ -28,11 +32,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def offline_by_default() -> None:
+    """Turn Gradio's usage analytics off unless the user set `GRADIO_ANALYTICS_ENABLED` themselves: the demo runs
+    offline like the rest of the package. Gradio reads the variable when it decides to send, so this must run
+    before it is imported and launched."""
+    os.environ.setdefault(ANALYTICS_VARIABLE, "False")
+
+
 def run(args: argparse.Namespace) -> int:
     if min(args.max_files, args.concurrency, args.max_queue) < 1 or min(args.max_seconds, args.max_file_mb) <= 0:
         raise CLIError("--max-files, --max-seconds, --max-file-mb, --concurrency and --max-queue must be positive")
     if not 0 < args.port < 65536:
         raise CLIError(f"--port must be in 1..65535, got {args.port}")
+    offline_by_default()
     try:
         from ..demo.analysis import Limits
         from ..demo.app import serve

@@ -84,15 +84,17 @@ def _log(message: str) -> None:
 
 
 def _load_calibration(inputs: list[str], extractor) -> list:
-    from ..audio import AudioDecodeError, find_audio_files, load_audio
+    from ..audio import find_audio_files
+    from ..decoding import decode_file
 
     files = find_audio_files(inputs)
     if not files:
         raise CLIError(f"--calibration: no audio files in {' '.join(inputs)}")
     loops = []
     for path in files[:32]:
-        try:
-            loops.append(load_audio(path, extractor.sampling_rate, max_seconds=60.0))
-        except AudioDecodeError as err:
-            _log(f"calibration: skipped {err}")
+        decoded = decode_file(path, extractor.sampling_rate, max_seconds=60.0)
+        if decoded.ok:
+            loops.append(decoded.waveform)
+        else:
+            _log(f"calibration: skipped {decoded.path}: {decoded.reason}")
     return loops

@@ -14,8 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "score",
         help="score audio files (ranked table or JSON)",
         description="Score loops with a trained detector. Files that cannot be decoded are "
-        "reported and skipped; the exit status is 1 when nothing could be scored, and for any skipped file with "
-        "--strict.",
+        "reported and skipped; the exit status is 2 when nothing could be scored (as for every error), and 1 "
+        "for any skipped file with --strict.",
     )
     p.add_argument("model", help="model folder or Hub id")
     p.add_argument("files", nargs="+", help="audio files or folders (searched recursively)")
@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--precision",
         choices=("fp32", "int8", "bf16"),
         default="fp32",
-        help="int8: ~2x faster on CPU (dynamic int8 encoder), same ranking (see `loop-svdd speed`)",
+        help="int8 (CPU): dynamic int8 quantisation of the encoder; README measures 1.3x the fp32 loops/s on a "
+        "2-core CPU, Spearman 0.998 with the fp32 scores (`loop-svdd speed` measures your machine). bf16: autocast",
     )
     from ..backends import add_backend_argument
 

@@ -13,8 +13,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "train",
         help="train a detector on the normal loops of a corpus",
         description="Train a Deep SVDD detector on the loops of a `datasets` corpus (Hub id, audiofolder or "
-        "save_to_disk folder) that match --normal. Runs on CPU, a GPU or several (`accelerate launch`); "
-        "interrupted runs resume from the checkpoints in OUTPUT_DIR.",
+        "save_to_disk folder) that match --normal. The encoder pass (embedding the loops) runs on the CPU; the "
+        "Deep SVDD heads train on the device Accelerate picks (a GPU when one is visible, several with "
+        "`accelerate launch`). Interrupted runs resume from the checkpoints in OUTPUT_DIR.",
     )
     p.add_argument("corpus", help="Hub dataset id, local audiofolder directory, or save_to_disk folder")
     p.add_argument(

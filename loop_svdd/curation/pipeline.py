@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,13 @@ def train_pack_model(
     )
 
 
+def _no_players(err: Exception) -> bool:
+    """Say once (stderr) that the report's rows keep their figures but get no audio players; False."""
+    why = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    print(f"loop-svdd curate: warning: the report has no audio players: cannot encode MP3 ({why})", file=sys.stderr)
+    return False
+
+
 def _media(
     rows: list[dict[str, Any]], extractor, threshold: float | None, limit: int, model_dir: str | None = None
 ) -> dict[int, dict[str, str]]:
@@ -168,7 +176,7 @@ def _media(
     from .report import audio_data_uri, loop_figure
 
     scorer = load_detector(model_dir) if model_dir else None
-    media = {}
+    media, players = {}, True
     for r in rows[:limit]:
         wave = decode_file(r["path"], extractor.sampling_rate).waveform
         if wave is None:  # changed on disk since it was embedded
@@ -178,10 +186,11 @@ def _media(
         curve = (scored.time_scores_s, scored.time_scores) if scored and scored.time_scores else None
         window_scores = [w["score"] for w in r["window_scores"]]
         item = {"figure": loop_figure(wave, extractor, times, window_scores, threshold, curve)}
-        try:
-            item["audio"] = audio_data_uri(wave, extractor.sampling_rate)
-        except Exception:  # noqa: BLE001 - an FFmpeg without an MP3 encoder: the row keeps its figure
-            pass
+        if players:
+            try:
+                item["audio"] = audio_data_uri(wave, extractor.sampling_rate)
+            except RuntimeError as err:  # torchcodec's error for an FFmpeg without an MP3 encoder
+                players = _no_players(err)
         media[r["rank"]] = item
     return media
 

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..audio import AudioDecodeError, load_audio
+from ..audio import load_audio
+from ..decoding import Decoded, decode_file
 from ..embedding import ScoredLoop
 from ..encoders import describe_encoder
 from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
@@ -34,14 +35,15 @@ class Limits:
 LoopResult = ScoredLoop  # the demo's name for the one scored-loop record
 
 
-def _decode(path: Path, sampling_rate: int, limits: Limits) -> np.ndarray:
+def _decode(path: Path, sampling_rate: int, limits: Limits) -> Decoded:
+    """[`decode_file`] under the request's size and length limits."""
     size_mb = path.stat().st_size / 1e6 if path.is_file() else 0.0
     if size_mb > limits.max_file_mb:
-        raise AudioDecodeError(f"the file is {size_mb:.1f} MB, above the {limits.max_file_mb:g} MB limit")
-    wave = load_audio(path, sampling_rate, max_seconds=limits.max_seconds + 1.0)
-    if len(wave) > limits.max_seconds * sampling_rate:
-        raise AudioDecodeError(f"the loop is longer than the {limits.max_seconds:g} s limit; trim it first")
-    return wave
+        return Decoded(str(path), None, f"the file is {size_mb:.1f} MB, above the {limits.max_file_mb:g} MB limit")
+    decoded = decode_file(path, sampling_rate, name=str(path), max_seconds=limits.max_seconds + 1.0)
+    if decoded.ok and len(decoded.waveform) > limits.max_seconds * sampling_rate:
+        return Decoded(str(path), None, f"the loop is longer than the {limits.max_seconds:g} s limit; trim it first")
+    return decoded
 
 
 def analyse_files(

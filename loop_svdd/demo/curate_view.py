@@ -11,11 +11,13 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from ..errors import LoopSVDDError
+
 MAX_PACK_FILES = 300
 MAX_ZIP_MB = 500.0
 
 
-class UploadError(ValueError):
+class UploadError(LoopSVDDError, ValueError):
     """An upload that cannot become a pack; one-line message."""
 
 

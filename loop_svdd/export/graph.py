@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import LoopSVDDError
 from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from ..modeling_loop_svdd import LoopSVDDModel
 
@@ -22,7 +23,7 @@ WINDOW_GRAPH_OUTPUTS = ("window_embeddings", "window_scores")
 HEAD_GRAPH_OUTPUTS = ("scores", "latent")
 
 
-class ExportError(RuntimeError):
+class ExportError(LoopSVDDError, RuntimeError):
     """A model that cannot be exported (its graph cannot be traced, or the tracer failed)."""
 
 

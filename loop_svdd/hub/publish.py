@@ -13,6 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
+from ..errors import LoopSVDDError
 from ..model_io import PICKLE_SUFFIXES, read_json
 from .card import EVALUATION_FILE, PLOT_FILE, SUMMARY_FILE, generate_model_card, looks_like_hub_id
 
@@ -22,7 +23,7 @@ ALLOWED_IMPORTS = {"__future__", "collections", "dataclasses", "logging", "math"
 ALLOWED_IMPORTS |= {"torchaudio", "transformers"}
 
 
-class PublishError(ValueError):
+class PublishError(LoopSVDDError, ValueError):
     """A folder or repository that cannot be published as asked; one-line reason."""
 
 
