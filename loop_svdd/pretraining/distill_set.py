@@ -161,9 +161,11 @@ def build_distillation_corpus(
     processed: float = 0.15,
     mixed: float = 0.15,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> Path:
     """Write the distillation audio set to `out_dir` (deterministic for `seed`) and return its path."""
-    out = build_corpus(out_dir, drum_and_recording_loops, seed, sources=["drumkit", "recording"], progress=progress)
+    kinds = ["drumkit", "recording"]
+    out = build_corpus(out_dir, drum_and_recording_loops, seed, sources=kinds, progress=progress, overwrite=overwrite)
     render_gm_sweep(out, seed, per_program, progress)
     build_excerpt_corpus(out, games=TRAIN_GAMES, per_track=excerpts_per_track, seconds=(4.0, 10.0), seed=seed,
                          append=True)  # fmt: skip

@@ -81,7 +81,7 @@ def random_twin(encoder: str) -> str:
     from ..musicnn.teacher import is_teacher
 
     if is_random_encoder(encoder) or encoder.startswith(RANDOM_LIKE) or is_teacher(encoder):
-        return encoder  # a teacher (musicnn) is a reference row: no random twin
+        return encoder  # a teacher (musicnn) has no HTS-AT shape: it is its own "twin"
     ac = build_model(encoder)[0].config.audio_config
     for size, shape in HTSAT_SIZES.items():
         if all(list(np.atleast_1d(getattr(ac, k))) == list(np.atleast_1d(v)) for k, v in shape.items()):
@@ -173,7 +173,9 @@ def held_out_source(
     if mask.sum() < 2 * MIN_CLASS_SIZE:
         raise ValueError(f"only {int(mask.sum())} loops of source {source} in {corpus}")
     classes = source_classes(dataset)[mask]
-    twins = {enc: random_twin(enc) for enc in encoders}
+    from ..musicnn.teacher import is_teacher
+
+    twins = {enc: random_twin(enc) for enc in encoders if not is_teacher(enc)}  # a teacher is a reference row
     results = {}
     for enc in dict.fromkeys([*encoders, *twins.values()]):
         results[enc] = one_vs_rest(embed_corpus(enc, corpus, progress=progress)[mask], classes, detectors, seeds)
