@@ -160,3 +160,56 @@ def test_distillation_options_are_checked(tmp_path, capsys):
     assert main([*base, "--teacher", "musicnn-mtt", "--temperature", "0.1"]) == 2
     assert main([*base, "--teacher", "musicnn-mtt", "--tag-weight", "-1"]) == 2
     assert "tag_weight" in capsys.readouterr().err
+
+
+def test_gm_sweep_covers_every_program_and_never_a_reserved_source():
+    from loop_svdd.pretraining.distill_set import HELD_OUT_SOURCES, TRAIN_SOUNDFONTS, gm_sweep_specs
+
+    specs = gm_sweep_specs("FluidR3_GM", seed=0, first_index=10, per_program=2)
+    melodic = {s.program for s in specs if s.bank == 0}
+    assert melodic == set(range(128)) and {s.bank for s in specs} == {0, 128}
+    assert [s.index for s in specs] == list(range(10, 10 + len(specs))) and all(s.notes for s in specs)
+    assert gm_sweep_specs("FluidR3_GM", 0, 10, 2) == specs  # seeded
+    reserved = ("freepats", "timidity", "lmms", "warzone2100")
+    for path, _, _ in TRAIN_SOUNDFONTS.values():
+        assert not any(r in path.lower() for r in reserved)
+    assert not set(HELD_OUT_SOURCES) & set(TRAIN_SOUNDFONTS)
+
+
+def test_processed_copies_and_mixes_are_appended(tmp_path):
+    from loop_svdd.data import load_corpus
+    from loop_svdd.pretraining.distill_set import _append_rows, add_derived
+
+    out = tmp_path / "set"
+    (out / "data").mkdir(parents=True)
+    rows = []
+    for i in range(6):
+        sf.write(out / "data" / f"{i}.flac", synth_loop(1.0 + 0.2 * i, seed=i), SR, subtype="PCM_24")
+        rows.append({"file_name": f"data/{i}.flac", "source": f"s{i % 2}", "content_id": str(i)})
+    (out / "metadata.csv").write_text("file_name,source,content_id\n")
+    _append_rows(out, rows)
+    added = add_derived(out, seed=0, processed=0.5, mixed=0.5, progress=False)
+    assert added == 6
+    corpus = load_corpus(str(out))
+    assert len(corpus) == 12 and len(set(corpus["content_id"])) == 12
+    styles = corpus["style"][6:]
+    assert sum(s.startswith("proc") for s in styles) == 3 and sum(s.startswith("mix") for s in styles) == 3
+    assert all("+" in s for s, st in zip(corpus["source"][6:], styles, strict=True) if st.startswith("mix"))
+
+
+def test_leave_sources_out_shows_the_teacher_as_a_reference_row(tmp_path):
+    from loop_svdd.pretraining.measure import held_out_lines, held_out_source
+
+    root = tmp_path / "ev"
+    (root / "data").mkdir(parents=True)
+    with open(root / "metadata.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file_name", "instrument", "source_kind", "source", "program_family"])
+        for i in range(16):
+            inst, freq = ("bass", 55.0) if i < 8 else ("keys", 880.0)
+            sf.write(root / "data" / f"{i}.wav", synth_loop(1.0, seed=i, freq=freq * (1 + i / 40)), SR)
+            w.writerow([f"data/{i}.wav", inst, "soundfont", "sfx", "x"])
+    report = held_out_source(root, None, ["musicnn-mtt"], detectors=("knn",), seeds=(0,))
+    assert set(report["results"]) == {"musicnn-mtt"} and report["gain_over_random"] == {}
+    assert report["results"]["musicnn-mtt"]["detectors"]["knn"]["mean_auroc"] > 0.9  # low vs high tones
+    assert "gain of" not in "\n".join(held_out_lines(report, "knn"))
