@@ -12,5 +12,5 @@ if [ ! -f "$work/distill-set/metadata.csv" ]; then
   .venv/bin/loop-svdd corpus build-distillation "$work/distill-set" --seed 0 --no-progress
 fi
 .venv/bin/loop-svdd pretrain-encoder "$work/distill-set" --output-dir "$work/encoder" --teacher musicnn-mtt \
-  --steps 6000 --batch-size 16 --seed 0 --no-progress
+  --steps 3500 --batch-size 16 --seed 0 --no-progress
 echo "pretrain_default_encoder: $(( $(date +%s) - start )) s in all"

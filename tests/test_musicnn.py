@@ -213,3 +213,18 @@ def test_leave_sources_out_shows_the_teacher_as_a_reference_row(tmp_path):
     assert set(report["results"]) == {"musicnn-mtt"} and report["gain_over_random"] == {}
     assert report["results"]["musicnn-mtt"]["detectors"]["knn"]["mean_auroc"] > 0.9  # low vs high tones
     assert "gain of" not in "\n".join(held_out_lines(report, "knn"))
+
+
+def test_embed_with_the_teacher(tmp_path, capsys):
+    from loop_svdd.cli import main
+
+    corpus = _clips(tmp_path / "corpus", n=3)
+    out = tmp_path / "emb"
+    assert main(["embed", str(corpus), "--output-dir", str(out), "--encoder", "musicnn-mtt", "--no-progress"]) == 0
+    assert "3 embeddings of 753 dims" in capsys.readouterr().out
+    embeddings = np.load(out / "nff.npy", allow_pickle=False)
+    assert embeddings.shape == (3, 753) and np.isfinite(embeddings).all()
+    expected, _ = MusicnnEmbedder("musicnn-mtt").embed_one(sf.read(corpus / "data" / "1.wav", dtype="float32")[0], SR)
+    np.testing.assert_allclose(embeddings[1], expected, rtol=1e-4, atol=1e-4)
+    assert main(["embed", str(corpus), "--output-dir", str(out), "--encoder", "both", "--streaming"]) == 2
+    assert "one process, without --streaming" in capsys.readouterr().err
