@@ -2,8 +2,8 @@
 (docs/localisation.md, "Loop repetition").
 
 The loop's period is a bar (4 beats) when its tempo is known, else a whole fraction of its length confirmed by how
-well the loop matches itself shifted by it (`estimate_period`). Each 10 ms frame then gets two scores, each the
-median over the other repetitions of a comparison with the aligned frame there:
+well the loop's loudness contour matches itself shifted by it (`estimate_period`). Each 10 ms frame then gets two
+scores, each the median over the other repetitions of a comparison with the aligned frame there:
 
 - **repetition** (`drop_scores`): how many dB quieter the frame is than its counterparts (dropouts, late beats,
   notes that die early);
@@ -11,7 +11,7 @@ median over the other repetitions of a comparison with the aligned frame there:
   noise bursts, clipping: high-frequency transient energy a bass or keys part never has at that point).
 
 `loop_curve` combines them (each divided by its scale, then the maximum), and with the learned memory bank's curve
-(`combine`). Plain numpy/torch: no model, no training.
+(`combine`). Plain numpy: no model, no training.
 """
 
 from __future__ import annotations
@@ -20,64 +20,28 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 HOP_S = 0.01  # one frame: 10 ms
-N_FFT_S = 0.04  # analysis window
-N_BANDS = 40
-FMIN, FMAX = 30.0, 16_000.0
-FLOOR_DB = 70.0  # band energies below (loop peak - FLOOR_DB) count as silence
 MIN_PERIOD_S = 0.2
 MAX_REPEATS = 32
 MATCH_RATIO = 0.7  # a period counts when the loop matches itself shifted by it this much better than by chance
 NEAR_BEST = 1.15  # the shortest period within this factor of the best match is taken
-SLACK_FRAMES = 2  # counterparts may be +- 2 frames off (rounding, humanised timing)
 SMOOTH_FRAMES = 3
 
 
-def _mel(f: np.ndarray) -> np.ndarray:
-    return 2595.0 * np.log10(1.0 + f / 700.0)
-
-
-def band_matrix(sr: int, n_fft: int, n_bands: int = N_BANDS) -> torch.Tensor:
-    """Triangular mel-spaced band filters `(n_bands, n_fft // 2 + 1)` between `FMIN` and `min(FMAX, sr / 2)`."""
-    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
-    edges_mel = np.linspace(_mel(np.array(FMIN)), _mel(np.array(min(FMAX, sr / 2))), n_bands + 2)
-    edges = 700.0 * (10 ** (edges_mel / 2595.0) - 1.0)
-    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    tri = np.maximum(0.0, np.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid)))
-    return torch.from_numpy(tri).float()
-
-
-def band_frames(wave: np.ndarray, sr: int) -> np.ndarray:
-    """Log band energies `(T, N_BANDS)` in dB re the loop's loudest band, floored at `-FLOOR_DB`; one row per
-    `HOP_S` (frame t centred at `t * HOP_S`). The loop is padded circularly (it plays on repeat)."""
-    hop, n_fft = max(1, int(round(HOP_S * sr))), int(round(N_FFT_S * sr))
-    x = torch.from_numpy(np.asarray(wave, dtype=np.float32))
-    pad = n_fft // 2
-    x = torch.cat([x[-pad:], x, x[:pad]]) if len(x) > pad else torch.nn.functional.pad(x, (pad, pad))
-    spec = torch.stft(x, n_fft, hop, window=torch.hann_window(n_fft), center=False, return_complex=True)
-    power = band_matrix(sr, n_fft) @ spec.abs().square()
-    frames = int(math.ceil(len(wave) / hop))
-    db = 10.0 * torch.log10(power[:, :frames].T + 1e-20)
-    return np.maximum(db.numpy() - float(db.max()), -FLOOR_DB)
-
-
 def _shift_mismatch(feats: np.ndarray, lag: int) -> float:
-    """Mean absolute dB difference between the loop and itself shifted by `lag` frames (circularly)."""
+    """Mean absolute difference between the loop's frames and themselves shifted by `lag` frames (circularly)."""
     return float(np.mean(np.abs(feats - np.roll(feats, -lag, axis=0))))
 
 
-def estimate_period(feats: np.ndarray, beat_s: float | None = None) -> float | None:
-    """The loop's period in seconds (a whole fraction, 1/2 ... 1/32, of its length, at least `MIN_PERIOD_S`, and a
-    whole number of beats when `beat_s` is given), or None when the loop does not repeat: the shortest candidate
+def estimate_period(feats: np.ndarray) -> float | None:
+    """The period in seconds of a loop's frames `(T, D)` (a whole fraction, 1/2 ... 1/32, of its length, at least
+    `MIN_PERIOD_S`), or None when the loop does not repeat: the shortest candidate
     whose self-mismatch is within `NEAR_BEST` of the best and below `MATCH_RATIO` x the mismatch at shifts that are
     no period (quarter-period offsets of the candidates)."""
     frames = len(feats)
     duration = frames * HOP_S
     candidates = [duration / n for n in range(2, MAX_REPEATS + 1) if duration / n >= MIN_PERIOD_S]
-    if beat_s:
-        candidates = [p for p in candidates if abs(p / beat_s - round(p / beat_s)) < 0.05 and round(p / beat_s)]
     if not candidates:
         return None
     mismatch = {p: _shift_mismatch(feats, int(round(p / HOP_S))) for p in candidates}
@@ -86,12 +50,6 @@ def estimate_period(feats: np.ndarray, beat_s: float | None = None) -> float | N
     if best > MATCH_RATIO * chance:
         return None
     return min(p for p, m in mismatch.items() if m <= NEAR_BEST * best)
-
-
-def _aligned_distance(feats: np.ndarray, lag: int) -> np.ndarray:
-    """Per frame, the mean dB distance to the frame `lag` later (circularly), best over +- `SLACK_FRAMES`."""
-    dists = [np.mean(np.abs(feats - np.roll(feats, -(lag + j), axis=0)), axis=1) for j in range(-SLACK_FRAMES, 3)]
-    return np.min(dists, axis=0)
 
 
 def smooth(values: np.ndarray, frames: int = SMOOTH_FRAMES) -> np.ndarray:
@@ -103,17 +61,10 @@ def smooth(values: np.ndarray, frames: int = SMOOTH_FRAMES) -> np.ndarray:
     return np.convolve(padded, kernel, mode="valid")
 
 
-def repetition_scores(feats: np.ndarray, period_s: float) -> np.ndarray:
-    """Per frame, the median over the loop's other repetitions of its distance to its counterpart there (dB)."""
-    frames = len(feats)
-    repeats = max(2, int(round(frames * HOP_S / period_s)))
-    lags = [int(round(k * frames / repeats)) for k in range(1, repeats)]
-    return smooth(np.median([_aligned_distance(feats, lag) for lag in lags], axis=0))
-
-
 DROP_SCALE_DB = 14.5  # median over normal loops of the repetition curve's maximum (dev seed 1; docs)
-TRANSIENT_SCALE = 1.29  # the same for the signal curve (natural log of an amplitude ratio)
+TRANSIENT_SCALE = 1.27  # the same for the signal curve (natural log of an amplitude ratio)
 TRANSIENT_SLACK = 2
+TRANSIENT_FLOOR = 0.25  # measured on dev seed 1 (0.1, 0.25, 0.5 tried; docs)
 BEATS_PER_BAR = 4
 FLOOR_LOUD_DB = 60.0
 
@@ -145,14 +96,14 @@ def transient_frames(wave: np.ndarray, sr: int) -> np.ndarray:
 
 def choose_period(wave: np.ndarray, sr: int, beat_s: float | None = None) -> float | None:
     """The loop's period (s): a bar when the tempo (`beat_s`) is known and the loop holds two or more, a beat when
-    it holds less; else `estimate_period` on its log-band frames. None: the loop does not repeat."""
+    it holds less; else `estimate_period` on its loudness contour. None: the loop does not repeat."""
     duration = len(wave) / sr
     if beat_s:
         for unit in (BEATS_PER_BAR * beat_s, beat_s):
             if duration / unit >= 1.5:
                 return duration / round(duration / unit)
         return None
-    return estimate_period(band_frames(wave, sr))
+    return estimate_period(loudness_frames(wave, sr)[:, None])
 
 
 def counterpart_lags(frames: int, duration_s: float, period_s: float) -> list[int]:
@@ -168,9 +119,11 @@ def drop_scores(loud: np.ndarray, lags: list[int]) -> np.ndarray:
 
 def transient_scores(trans: np.ndarray, lags: list[int], slack: int = TRANSIENT_SLACK) -> np.ndarray:
     """Per frame, the median over the other repetitions of how much its transients exceed its counterpart's (the
-    closest within +- `slack` frames), floored at 0."""
+    closest within +- `slack` frames; a counterpart never counts below the loop's `TRANSIENT_FLOOR` quantile, so a frame
+    whose counterpart was silenced does not stand out), floored at 0."""
     shifts = range(-slack, slack + 1)
-    per_lag = [np.min([trans - np.roll(trans, -(lag + s)) for s in shifts], axis=0) for lag in lags]
+    ref = np.maximum(trans, np.quantile(trans, TRANSIENT_FLOOR))
+    per_lag = [np.min([trans - np.roll(ref, -(lag + s)) for s in shifts], axis=0) for lag in lags]
     return np.maximum(np.median(per_lag, axis=0), 0.0)
 
 
