@@ -158,7 +158,7 @@ def loop_curve(wave: np.ndarray, sr: int, beat_s: float | None = None) -> LoopCu
 
 BANK_SCALE = 1.0  # the learned bank's curve is already in units of a normal step's distance
 RULES = ("max", "loop")  # max of all three curves / repetition and signal only (the bank when no repetition)
-RULE = "max"
+RULE = "loop"  # measured on dev seed 1: mean hit 0.839 / AUROC 0.901 vs 0.756 / 0.804 for "max" (docs)
 
 
 def on_grid(values: np.ndarray, times: np.ndarray, grid: np.ndarray) -> np.ndarray:
