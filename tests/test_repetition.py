@@ -134,3 +134,20 @@ def banked_model():
     extractor = LoopSVDDFeatureExtractor.from_model_config(model.config)
     build_time_bank(model, extractor, [synth_loop(2.0 + i, seed=i) for i in range(4)], seed=0, bank_size=128)
     return model, extractor
+
+
+def test_curve_plot_marks_the_top_span():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from loop_svdd.demo.plots import plot_time_scores
+
+    t = np.arange(200) * 0.01 + 0.005
+    s = np.zeros(200)
+    s[120:130] = 1.0
+    fig, ax = plt.subplots()
+    assert plot_time_scores(ax, t, s) == pytest.approx(1.205)
+    assert "top span 1.20-1.30 s" in ax.get_legend_handles_labels()[1]
+    plt.close(fig)
