@@ -64,7 +64,7 @@ def smooth(values: np.ndarray, frames: int = SMOOTH_FRAMES) -> np.ndarray:
 DROP_SCALE_DB = 14.5  # median over normal loops of the repetition curve's maximum (dev seed 1; docs)
 TRANSIENT_SCALE = 1.27  # the same for the signal curve (natural log of an amplitude ratio)
 TRANSIENT_SLACK = 2
-TRANSIENT_FLOOR = 0.25  # measured on dev seed 1 (0.1, 0.25, 0.5 tried; docs)
+TRANSIENT_FLOOR = 0.25  # chosen on dev seed 1 (scripts/repetition_candidates.py; docs)
 BEATS_PER_BAR = 4
 FLOOR_LOUD_DB = 60.0
 
@@ -119,8 +119,8 @@ def drop_scores(loud: np.ndarray, lags: list[int]) -> np.ndarray:
 
 def transient_scores(trans: np.ndarray, lags: list[int], slack: int = TRANSIENT_SLACK) -> np.ndarray:
     """Per frame, the median over the other repetitions of how much its transients exceed its counterpart's (the
-    closest within +- `slack` frames; a counterpart never counts below the loop's `TRANSIENT_FLOOR` quantile, so a frame
-    whose counterpart was silenced does not stand out), floored at 0."""
+    closest within +- `slack` frames; a counterpart never counts below the loop's `TRANSIENT_FLOOR` quantile, so
+    a frame whose counterpart was silenced does not stand out), floored at 0."""
     shifts = range(-slack, slack + 1)
     ref = np.maximum(trans, np.quantile(trans, TRANSIENT_FLOOR))
     per_lag = [np.min([trans - np.roll(ref, -(lag + s)) for s in shifts], axis=0) for lag in lags]

@@ -151,3 +151,10 @@ def test_curve_plot_marks_the_top_span():
     assert plot_time_scores(ax, t, s) == pytest.approx(1.205)
     assert "top span 1.20-1.30 s" in ax.get_legend_handles_labels()[1]
     plt.close(fig)
+
+
+@pytest.mark.parametrize("wave", [np.zeros(0), np.zeros(10), np.zeros(3 * SR)], ids=["empty", "tiny", "silence"])
+def test_degenerate_loops_give_flat_finite_curves(wave):
+    curve = rep.loop_curve(wave.astype(np.float32), SR, beat_s=0.5)
+    assert len(curve.combined) == len(curve.times) >= 1
+    assert np.all(np.isfinite(curve.combined)) and curve.combined.max() == 0.0
