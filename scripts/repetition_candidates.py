@@ -44,14 +44,30 @@ def floor_variant(quantile: float | None):
     return scores
 
 
+def print_scales(corpus: str, data) -> None:
+    """The medians over the bank loops of each path's unscaled curve maximum (loops that repeat)."""
+    from loop_svdd.data import load_corpus
+
+    bpm = load_corpus(corpus)["bpm"]
+    curves = [rep.loop_curve(w, SR, 60.0 / bpm[r]) for w, r in zip(data.bank, data.bank_rows, strict=True)]
+    curves = [c for c in curves if c.period_s is not None]
+    drop = np.median([c.repetition.max() for c in curves]) * rep.DROP_SCALE_DB
+    transient = np.median([c.signal.max() for c in curves]) * rep.TRANSIENT_SCALE
+    print(f"DROP_SCALE_DB {drop:.2f}  TRANSIENT_SCALE {transient:.3f}  ({len(curves)} bank loops that repeat)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus")
     parser.add_argument("--n-bank", type=int, default=40)
     parser.add_argument("--n-test", type=int, default=30)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--scales", action="store_true", help="print the paths' scales on the bank loops and stop")
     args = parser.parse_args()
     data = make_defect_set(args.corpus, [], args.n_bank, args.n_test, args.seed)
+    if args.scales:
+        print_scales(args.corpus, data)
+        return
     print(f"shipped, tempo known: {measure(data, data.beats)}")
     print(f"shipped, tempo unknown: {measure(data, [None] * len(data.beats))}")
     shipped = rep.transient_scores
