@@ -22,6 +22,7 @@ import torch
 from .data import audio_column, waveform_of, with_decoding
 from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from .modeling_loop_svdd import MAX_WINDOWS_PER_FORWARD, LoopSVDDModel, LoopSVDDOutput
+from .repetition import combine, loop_curve, top_spans
 
 __all__ = ["MAX_WINDOWS_PER_FORWARD", "ScoredLoop", "embed_dataset", "embed_waveforms", "score_waveforms"]
 
@@ -57,6 +58,8 @@ class ScoredLoop:
     window_start_s: list[float] = field(default_factory=list)
     time_scores: list[float] | None = None  # on the loop's own timeline (models with a memory bank)
     time_scores_s: list[float] | None = None
+    time_method: str | None = None  # "repetition" (loop-aware) or "bank" (the loop does not repeat)
+    period_s: float | None = None  # the loop's period found for the repetition scores
     embedding: np.ndarray | None = field(default=None, repr=False)
     name: str = ""
 
@@ -86,6 +89,9 @@ class ScoredLoop:
             "windows": windows,
             "time_scores": self.time_scores,
             "time_scores_s": self.time_scores_s,
+            "time_method": self.time_method,
+            "period_s": self.period_s,
+            "time_spans": top_spans(self.time_scores, self.time_scores_s) if self.time_scores else [],
         }
 
 
@@ -168,18 +174,38 @@ def score_waveforms(
     sampling_rate: int,
     batch_size: int = 8,
     files: list[str] | None = None,
+    beats_s: list[float | None] | None = None,
+    loop_aware: bool = True,
 ) -> list[ScoredLoop]:
     """Score loops through `model.forward`, `batch_size` loops at a time (their windows go through the encoder
-    together), judged against the model's threshold."""
+    together), judged against the model's threshold. Models with a memory bank also get loop-aware time scores
+    (`with_loop_time_scores`; `beats_s`: each loop's beat in seconds when its tempo is known; `loop_aware=False`:
+    the bank's own curves)."""
     waves = list(waveforms)
     files = files or [f"loop-{i}" for i in range(len(waves))]
+    beats = list(beats_s) if beats_s is not None else [None] * len(waves)
     results: list[ScoredLoop] = []
     cfg = model.config
     for batch, names in zip(_chunks(waves, batch_size), _chunks(files, batch_size), strict=True):
         out = forward_waveforms(model, extractor, batch, sampling_rate)
         durations = [len(w) / sampling_rate for w in batch]
         results += [r.judged(cfg.threshold, cfg.calibration_scores) for r in records_of(out, names, durations)]
+    for record, wave, beat in zip(results, waves, beats, strict=True):
+        if loop_aware:
+            with_loop_time_scores(record, wave, sampling_rate, beat)
     return results
+
+
+def with_loop_time_scores(record: ScoredLoop, wave: np.ndarray, sampling_rate: int, beat_s: float | None = None):
+    """Replace a record's bank time scores by the loop-aware ones (`repetition.combine`: 10 ms steps) when the
+    loop repeats, and say which were used (`time_method`); records without time scores are left as they are."""
+    if record.time_scores is None:
+        return record
+    curve = loop_curve(wave, sampling_rate, beat_s)
+    scores, times, method = combine(curve, np.asarray(record.time_scores), np.asarray(record.time_scores_s))
+    record.time_scores, record.time_scores_s = scores.tolist(), times.tolist()
+    record.time_method, record.period_s = method, curve.period_s
+    return record
 
 
 @torch.inference_mode()

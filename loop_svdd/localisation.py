@@ -396,6 +396,16 @@ def format_timelines(results: list[dict]) -> str:
         peak = int(np.argmax(scores))
         lines.append(
             f"  {r['file']}: 0-{r['duration_s']:.1f} s |{sparkline(scores)}| peak {scores[peak]:.3g} at "
-            f"{times[peak]:.2f} s"
+            f"{times[peak]:.2f} s{_method_note(r)}"
         )
     return "\n".join(lines)
+
+
+def _method_note(result: dict) -> str:
+    """Which time scores were used: loop-aware (with the period found) or the bank alone."""
+    method = result.get("time_method")
+    if method == "repetition":
+        return f" (loop-aware, period {result['period_s']:.2f} s)"
+    if method == "bank":
+        return " (bank only: no repetition found)"
+    return ""

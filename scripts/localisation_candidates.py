@@ -61,7 +61,7 @@ def main() -> None:
     bank_clip = clip_embeddings(enc["bank"])
     clip = {k: nn_distance(clip_embeddings(e), bank_clip).numpy() for k, e in enc.items() if k != "bank"}
     results["clip-level (1-NN of clip embeddings)"] = summarise(
-        {k: kind_metrics([], [], [], clip["clean"], clip[k]) for k in data.defective}
+        {k: kind_metrics(clip["clean"], clip[k], [d for _, d in data.defective[k]], data.beats) for k in data.defective}
     )
     for name, (sources, pooling, steps, reduce) in CANDIDATES.items():
         if args.only and name not in args.only:
@@ -78,7 +78,8 @@ def main() -> None:
             if k != "bank"
         }
         per_kind = {
-            k: kind_metrics(curves["clean"], curves[k], [d for _, d in data.defective[k]]) for k in data.defective
+            k: kind_metrics(curves["clean"], curves[k], [d for _, d in data.defective[k]], data.beats)
+            for k in data.defective
         }
         results[name] = summarise(per_kind)
         print_row(name, results[name], flush=True)

@@ -141,14 +141,18 @@ def test_defect_benchmark_end_to_end(corpus, encoder_dir, tmp_path):
     for metrics in result["defects"].values():
         assert 0.0 <= metrics["auroc"] <= 1.0 and 0.0 <= metrics["hit_rate"] <= 1.0
     assert 0.0 <= result["mean_auroc"] <= 1.0 and 0.0 <= result["mean_hit_rate"] <= 1.0
-    assert {"clip_level", "spectral"} <= set(result["baselines"])
+    assert {"clip_level", "spectral", "bank", "repetition", "signal", "tempo_unknown"} <= set(result["baselines"])
+    assert set(result["defects"]["click"]["levels"]) == {"0", "1", "2"}
+    assert {"hit_rate", "auroc"} <= set(result["defects"]["click"]["levels"]["2"])
+    assert result["cost"]["ratio_to_score"] >= 1.0
     assert result["defects"]["noise_burst"]["hit_rate"] > result["defects"]["noise_burst"]["chance_hit_rate"]
 
 
-def test_defect_protocol_needs_a_corpus(tmp_path):
+def test_defect_protocol_refuses_tiny_sizes(tmp_path, capsys):
     from loop_svdd.cli import main
 
-    assert main(["benchmark", "--protocol", "defects", "--json", str(tmp_path / "x.json")]) == 2
+    assert main(["benchmark", "--protocol", "defects", "--n-bank", "2", "--json", str(tmp_path / "x.json")]) == 2
+    assert "--n-bank must be >= 4" in capsys.readouterr().err
 
 
 def test_score_cli_shows_time_scores(banked, tmp_path, capsys):
@@ -162,7 +166,8 @@ def test_score_cli_shows_time_scores(banked, tmp_path, capsys):
     sf.write(tmp_path / "a.wav", synth_loop(2.0, seed=50), SR)
     assert main(["score", str(tmp_path / "model"), str(tmp_path / "a.wav"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)["results"][0]
-    assert len(result["time_scores"]) == len(result["time_scores_s"]) == 13
+    assert len(result["time_scores"]) == len(result["time_scores_s"]) == 200  # loop-aware: 10 ms steps
+    assert result["time_method"] == "repetition" and result["time_spans"]
     assert main(["score", str(tmp_path / "model"), str(tmp_path / "a.wav"), "--timeline"]) == 0
     out = capsys.readouterr().out
     assert "a.wav: 0-2.0 s |" in out and "peak" in out
@@ -176,7 +181,7 @@ def test_demo_draws_the_curve_under_the_spectrogram(banked, tmp_path):
     model, extractor = banked
     sf.write(tmp_path / "b.wav", synth_loop(3.0, seed=60), SR)
     results, errors = analyse_files(model, extractor, [tmp_path / "b.wav"])
-    assert not errors and len(results[0].time_scores) == len(results[0].time_scores_s) == 20
+    assert not errors and len(results[0].time_scores) == len(results[0].time_scores_s) == 300
     with_curve = spectrogram_for(extractor, results[0], model.config.threshold)
     results[0].time_scores = None
     without = spectrogram_for(extractor, results[0], model.config.threshold)

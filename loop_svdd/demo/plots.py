@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..repetition import top_spans
+
 NORMAL_COLOUR = "#4c72b0"
 ANOMALY_COLOUR = "#c44e52"
 THRESHOLD_COLOUR = "#333333"
@@ -81,13 +83,17 @@ TIME_COLOUR = "#dd8452"
 
 def plot_time_scores(ax, times: Sequence[float], scores: Sequence[float], label: str = "time score", mark_peak=True):
     """Draw a loop's time-resolved scores (`LoopSVDDOutput.time_scores`) on `ax` as a filled curve, with its peak
-    marked: where in the loop it is least like the normal loops. Returns the peak time (s)."""
+    and top span (`repetition.top_spans`) marked: where in the loop it is least like the normal loops. Returns the
+    peak time (s)."""
     t, s = np.asarray(times, dtype=float), np.asarray(scores, dtype=float)
     ax.fill_between(t, s, s.min(), step="mid", color=TIME_COLOUR, alpha=0.35, linewidth=0)
     ax.step(t, s, where="mid", color=TIME_COLOUR, linewidth=1.5, label=label)
     peak = float(t[int(np.argmax(s))])
     if mark_peak:
         ax.axvline(peak, color=ANOMALY_COLOUR, linewidth=1.2, linestyle=":", label=f"peak at {peak:.2f} s")
+        span = top_spans(s, t, k=1)[0]
+        ax.axvspan(span["start_s"], span["end_s"], color=ANOMALY_COLOUR, alpha=0.2, linewidth=0,
+                   label=f"top span {span['start_s']:.2f}-{span['end_s']:.2f} s")  # fmt: skip
     ax.set_ylabel(label)
     return peak
 
