@@ -21,12 +21,13 @@ from ..decoding import decode_file
 from ..encoders import build_model, describe_encoder, resolve_default_encoder
 from ..model_io import write_json_atomic
 from .pack import PackEmbeddings, PackError, embed_pack, list_pack
-from .scoring import AUTO_FENCE, DEFAULT_FOLDS, PackScores, detector_factory, robust_cross_fit, robust_z
+from .scoring import DEFAULT_FOLDS, PackScores, detector_factory, robust_cross_fit
+from .verdicts import neighbour_ratio, reason, robust_z, rule_description, stray_verdicts
 
 MIN_LOOPS = 20  # below this a pack is too small to say what is typical; refused unless allow_small
 ABSOLUTE_MIN_LOOPS = 8  # cross-fitting cannot run on fewer, even with allow_small
 MAX_MEDIA = 100  # loops with an inline player and spectrogram in the report (most out-of-place first)
-RANKING_FIELDS = ("rank", "file", "score", "percentile", "verdict", "robust_z", "window_scores")
+RANKING_FIELDS = ("rank", "file", "score", "percentile", "verdict", "reason", "robust_z", "window_scores")
 
 
 @dataclass
@@ -68,9 +69,10 @@ def check_size(n: int, allow_small: bool, folds: int) -> list[str]:
 
 
 def stray_mask(pack: PackScores, contamination: str | float) -> np.ndarray:
-    """The loops called strays: above the robust fence (auto) or the top ``contamination`` fraction."""
+    """The loops called strays: by the calibrated rule (auto, :mod:`.verdicts`) or the top ``contamination``
+    fraction."""
     if contamination == "auto":
-        return robust_z(pack.scores) > AUTO_FENCE
+        return stray_verdicts(pack.scores)
     k = int(np.ceil(float(contamination) * len(pack.scores)))
     mask = np.zeros(len(pack.scores), bool)
     mask[np.argsort(-pack.scores, kind="stable")[:k]] = True
@@ -82,17 +84,22 @@ def ranking_rows(emb: PackEmbeddings, pack: PackScores, stray: np.ndarray, root:
     n, scores = len(emb.files), pack.scores
     order = np.argsort(-scores, kind="stable")
     z = robust_z(scores)
+    near = neighbour_ratio(emb.clip)
+    typical = max(float(np.median(scores)), 1e-12)
     rows = []
     for rank, i in enumerate(order, 1):
         window_scores = pack.fit.normalised(int(pack.fit.fold[i]), emb.windows[i])
+        verdict = "stray" if stray[i] else "fits"
         rows.append(
             {
                 "rank": rank,
                 "file": emb.files[i].relative_to(root).as_posix(),
                 "score": float(scores[i]),
                 "percentile": float(100.0 * np.sum(scores <= scores[i]) / n),
-                "verdict": "stray" if stray[i] else "fits",
+                "verdict": verdict,
+                "reason": reason(verdict, float(scores[i]) / typical, float(near[i])),
                 "robust_z": float(z[i]),
+                "neighbour_ratio": float(near[i]),
                 "window_scores": [
                     {"start_s": float(t), "score": float(v)}
                     for t, v in zip(emb.window_start_s[i], window_scores, strict=True)
@@ -114,7 +121,7 @@ def write_rankings(output_dir: Path, rows: list[dict[str, Any]], summary: dict[s
         writer.writerow(RANKING_FIELDS)
         for r in rows:
             windows = ";".join(f"{w['start_s']:g}:{w['score']:.6g}" for w in r["window_scores"])
-            cells = [r["rank"], r["file"], f"{r['score']:.6g}", f"{r['percentile']:.1f}", r["verdict"]]
+            cells = [r["rank"], r["file"], f"{r['score']:.6g}", f"{r['percentile']:.1f}", r["verdict"], r["reason"]]
             writer.writerow([*cells, f"{r['robust_z']:.3f}", windows])
     tmp.replace(output_dir / "ranking.csv")
 
@@ -189,7 +196,7 @@ def _media(
 def summarise(input_path: Path, emb: PackEmbeddings, pack: PackScores, stray: np.ndarray, settings: dict) -> dict:
     n, n_stray = len(emb.files), int(stray.sum())
     rule = (
-        f"robust z of the log score above {AUTO_FENCE:g}"
+        rule_description()
         if settings["contamination"] == "auto"
         else f"the top {settings['contamination']:.0%} of the ranking"
     )

@@ -116,7 +116,8 @@ def _row_html(row: dict[str, Any], media: dict[str, str] | None) -> str:
     spec = f'<img class="spec" src="{media["figure"]}" alt="spectrogram">' if media and "figure" in media else ""
     return (
         f"<tr{cls}><td>{row['rank']}</td><td>{html.escape(row['file'])}</td><td>{row['score']:.3f}</td>"
-        f"<td>{row['percentile']:.0f}</td><td>{row['verdict']}</td><td>{player}</td><td>{spec}</td></tr>"
+        f"<td>{row['percentile']:.0f}</td><td>{row['verdict']}</td><td>{html.escape(row.get('reason', ''))}</td>"
+        f"<td>{player}</td><td>{spec}</td></tr>"
     )
 
 
@@ -140,7 +141,7 @@ def write_report(
         f'<img src="{map_uri}" alt="map of the pack">',
         f"<h2>Unreadable files ({len(s['unreadable'])})</h2><ul>{unreadable or '<li>none</li>'}</ul>",
         f"<h2>Ranking</h2><p>{html.escape(s['media_note'])}</p>",
-        "<table><tr><th>rank</th><th>file</th><th>score</th><th>percentile</th><th>verdict</th><th>listen</th>",
+        "<table><tr><th>rank</th><th>file</th><th>score</th><th>percentile</th><th>verdict</th><th>why</th><th>listen</th>",
         "<th>spectrogram and score over time</th></tr>",
         *(_row_html(r, media.get(r["rank"])) for r in rows),
         "</table></body></html>",
