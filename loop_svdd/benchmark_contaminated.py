@@ -31,7 +31,7 @@ from .curation.scoring import (
     in_sample_scores,
     robust_cross_fit,
 )
-from .curation.verdicts import stray_verdicts, verdict_metrics
+from .curation.verdicts import DEFAULT_RULE, stray_verdicts, verdict_metrics
 from .metrics import compute_anomaly_metrics
 
 MODES = ("in_sample", "cross_fitted", "cross_fitted_robust")
@@ -104,8 +104,11 @@ def run_contaminated(
     detector_kwargs: dict[str, dict[str, Any]] | None = None,
     progress: bool = True,
     on_record: Callable[[PackRecord], None] | None = None,
+    verdict_rule: str = DEFAULT_RULE,
+    verdict_param: float | None = None,
 ) -> list[PackRecord]:
-    """Every (fraction, detector, mode, folder, seed) pack, scored and measured."""
+    """Every (fraction, detector, mode, folder, seed) pack, scored and measured (verdicts by ``verdict_rule``,
+    :mod:`loop_svdd.curation.verdicts`)."""
     from tqdm.auto import tqdm
 
     jobs = [(c, d, f, s) for c in fractions for d in detectors for s in seeds for f in data.classes]
@@ -117,7 +120,7 @@ def run_contaminated(
         seconds = (time.perf_counter() - start) / len(by_mode)
         for m, scores in by_mode.items():
             auroc = compute_anomaly_metrics(scores, labels)["auroc"]
-            verdicts = verdict_metrics(stray_verdicts(scores), labels)
+            verdicts = verdict_metrics(stray_verdicts(scores, verdict_rule, verdict_param), labels)
             rec = PackRecord(c, d, m, f, s, float(auroc), precision_at_k(scores, labels), seconds, **verdicts)
             records.append(rec)
             if on_record is not None:

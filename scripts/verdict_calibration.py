@@ -84,11 +84,11 @@ def report(tune: list[dict], held: list[dict], fractions: list[float], folders: 
     and the folder-held-out figure."""
     half = [set(folders[0::2]), set(folders[1::2])]
     print(
-        "| rule | tuned on seeds | "
+        "| rule | tuned on seeds | tuning F1 | "
         + " | ".join(f"{c:g}: F1 (P, R)" for c in fractions)
         + " | folder-held-out, all fractions |"
     )
-    print("|---|---|" + "---|" * (len(fractions) + 1))
+    print("|---|---|---|" + "---|" * (len(fractions) + 1))
     for rule in GRID:
         q = best_param(tune, rule)
         cells = [fmt(mean_metrics([p for p in held if p["fraction"] == c], rule, q)) for c in fractions]
@@ -98,7 +98,8 @@ def report(tune: list[dict], held: list[dict], fractions: list[float], folders: 
             out += [(p, qa) for p in held if p["folder"] in half[b]]
         ms = [verdict_metrics(stray_verdicts(p["scores"], rule, qa), p["labels"]) for p, qa in out]
         folder_fig = {k: float(np.mean([m[k] for m in ms])) for k in ms[0]}
-        print(f"| {rule} | {q:g} | " + " | ".join(cells) + f" | {fmt(folder_fig)} |")
+        tuned = mean_metrics(tune, rule, q)["verdict_f1"]
+        print(f"| {rule} | {q:g} | {tuned:.3f} | " + " | ".join(cells) + f" | {fmt(folder_fig)} |")
 
 
 def main() -> None:

@@ -227,6 +227,10 @@ def test_benchmark_contaminated_protocol(tmp_path):
     assert pca["cross_fitted_robust"]["auroc"] > 0.9 > 0.5 > pca["in_sample"]["auroc"]  # PCA rebuilds its strays
     assert result["results"]["0.1"]["knn"]["cross_fitted_robust"]["auroc"] > 0.95
     assert result["results"]["0.1"]["knn"]["cross_fitted_robust"]["verdict_recall"] > 0.5  # strays are called
+    fence = [*argv, "--contamination", "0.1", "--seeds", "0", "--detectors", "knn", "--no-progress"]
+    assert main([*fence, "--modes", "cross_fitted", "--verdict-rule", "fence", "--verdict-param", "50"]) == 0
+    assert json.loads(out.read_text())["results"]["0.1"]["knn"]["cross_fitted"]["verdict_recall"] == 0.0
+    assert main([*fence, "--verdict-rule", "vibes"]) == 2
 
 
 def test_demo_curate_upload(pack, encoder_dir, tmp_path):

@@ -19,8 +19,8 @@ from collections.abc import Callable
 import numpy as np
 
 MAD_TO_SD = 1.4826
-DEFAULT_RULE = "fence"
-DEFAULT_PARAM = 3.0
+DEFAULT_RULE = "mixture"
+DEFAULT_PARAM = 2.0
 NEIGHBOURS = 5  # loops whose distance says how close a loop sits to the rest of the pack
 
 
