@@ -82,6 +82,9 @@ def test_outputs_exist_and_parse(curated):
         rows = list(csv.DictReader(f))
     assert [r["file"] for r in rows] == [r["file"] for r in data["loops"]]
     assert [r["reason"] for r in rows] == [r["reason"] for r in data["loops"]]
+    for g in data["duplicates"]:  # each group's files point back to it, in the JSON and the CSV
+        assert g["keep"] in g["files"] and len(g["explained"]) == len(g["links"]) >= len(g["files"]) - 1
+        assert {r["file"] for r in rows if r["duplicate_group"] == str(g["group"])} == set(g["files"])
     assert "sub/bass00.wav" in {r["file"] for r in rows}
     report = (out / "report.html").read_text()
     assert report.count("<audio") == 4 and report.count('class="spec"') == 4
