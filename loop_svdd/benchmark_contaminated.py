@@ -31,9 +31,11 @@ from .curation.scoring import (
     in_sample_scores,
     robust_cross_fit,
 )
+from .curation.verdicts import DEFAULT_RULE, stray_verdicts, verdict_metrics
 from .metrics import compute_anomaly_metrics
 
 MODES = ("in_sample", "cross_fitted", "cross_fitted_robust")
+VERDICT_KEYS = ("verdict_precision", "verdict_recall", "verdict_f1")
 
 
 def n_strays(pack_size: int, fraction: float) -> int:
@@ -86,6 +88,9 @@ class PackRecord:
     auroc: float
     precision_at_k: float
     seconds: float
+    verdict_precision: float = float("nan")
+    verdict_recall: float = float("nan")
+    verdict_f1: float = float("nan")
 
 
 def run_contaminated(
@@ -99,8 +104,11 @@ def run_contaminated(
     detector_kwargs: dict[str, dict[str, Any]] | None = None,
     progress: bool = True,
     on_record: Callable[[PackRecord], None] | None = None,
+    verdict_rule: str = DEFAULT_RULE,
+    verdict_param: float | None = None,
 ) -> list[PackRecord]:
-    """Every (fraction, detector, mode, folder, seed) pack, scored and measured."""
+    """Every (fraction, detector, mode, folder, seed) pack, scored and measured (verdicts by ``verdict_rule``,
+    :mod:`loop_svdd.curation.verdicts`)."""
     from tqdm.auto import tqdm
 
     jobs = [(c, d, f, s) for c in fractions for d in detectors for s in seeds for f in data.classes]
@@ -112,7 +120,8 @@ def run_contaminated(
         seconds = (time.perf_counter() - start) / len(by_mode)
         for m, scores in by_mode.items():
             auroc = compute_anomaly_metrics(scores, labels)["auroc"]
-            rec = PackRecord(c, d, m, f, s, float(auroc), precision_at_k(scores, labels), seconds)
+            verdicts = verdict_metrics(stray_verdicts(scores, verdict_rule, verdict_param), labels)
+            rec = PackRecord(c, d, m, f, s, float(auroc), precision_at_k(scores, labels), seconds, **verdicts)
             records.append(rec)
             if on_record is not None:
                 on_record(rec)
@@ -120,7 +129,8 @@ def run_contaminated(
 
 
 def summarize_contaminated(records: Sequence[PackRecord], settings: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``{"protocol": "contaminated", "results": {"0.05": {detector: {mode: {auroc, precision_at_k}}}}}``."""
+    """``{"protocol": "contaminated", "results": {"0.05": {detector: {mode: {auroc, precision_at_k,
+    verdict_precision, verdict_recall, verdict_f1}}}}}`` (means over folders and seeds)."""
     results: dict[str, Any] = {}
     for r in records:
         results.setdefault(f"{r.fraction:g}", {}).setdefault(r.detector, {}).setdefault(r.mode, []).append(r)
@@ -130,6 +140,7 @@ def summarize_contaminated(records: Sequence[PackRecord], settings: dict[str, An
                 by_mode[mode] = {
                     "auroc": float(np.mean([r.auroc for r in rs])),
                     "precision_at_k": float(np.mean([r.precision_at_k for r in rs])),
+                    **{k: float(np.mean([getattr(r, k) for r in rs])) for k in VERDICT_KEYS},
                     "seconds": float(sum(r.seconds for r in rs)),
                 }
     out: dict[str, Any] = {"protocol": "contaminated", "results": results}
@@ -139,17 +150,21 @@ def summarize_contaminated(records: Sequence[PackRecord], settings: dict[str, An
 
 
 def contaminated_markdown(summary: dict[str, Any]) -> str:
-    """One table per contamination fraction: AUROC / precision at k per detector and mode."""
+    """One table per contamination fraction: AUROC / precision at k / verdict F1 per detector and mode."""
     lines = []
     for fraction, by_det in summary["results"].items():
         modes = list(dict.fromkeys(m for d in by_det.values() for m in d))
-        lines += [f"Contamination {fraction}: AUROC / precision at k", ""]
+        lines += [f"Contamination {fraction}: AUROC / precision at k / verdict F1 (precision, recall)", ""]
         lines += ["| detector | " + " | ".join(modes) + " |", "|---|" + "---|" * len(modes)]
         for det, by_mode in by_det.items():
-            cells = [
-                f"{by_mode[m]['auroc']:.4f} / {by_mode[m]['precision_at_k']:.3f}" if m in by_mode else "-"
-                for m in modes
-            ]
+            cells = [_cell(by_mode[m]) if m in by_mode else "-" for m in modes]
             lines.append(f"| {det} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _cell(m: dict[str, float]) -> str:
+    return (
+        f"{m['auroc']:.4f} / {m['precision_at_k']:.3f} / {m['verdict_f1']:.3f} "
+        f"({m['verdict_precision']:.3f}, {m['verdict_recall']:.3f})"
+    )

@@ -74,16 +74,23 @@ def test_outputs_exist_and_parse(curated):
     data = json.loads((out / "ranking.json").read_text())
     assert data["n_loops"] == 26 and len(data["loops"]) == 26
     row = data["loops"][0]
-    assert {"file", "score", "rank", "percentile", "verdict", "window_scores"} <= set(row)
+    assert {"file", "score", "rank", "percentile", "verdict", "reason", "duplicate_group", "window_scores"} <= set(row)
+    assert row["reason"].startswith("Does not fit") and "x a typical loop of this pack" in row["reason"]
+    assert isinstance(data["duplicates"], list) and "near-duplicates" in data["headline"]
     assert row["percentile"] == 100.0 and row["window_scores"][0]["score"] == pytest.approx(row["score"], rel=1e-4)
     with open(out / "ranking.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [r["file"] for r in rows] == [r["file"] for r in data["loops"]]
+    assert [r["reason"] for r in rows] == [r["reason"] for r in data["loops"]]
+    for g in data["duplicates"]:  # each group's files point back to it, in the JSON and the CSV
+        assert g["keep"] in g["files"] and len(g["explained"]) == len(g["links"]) >= len(g["files"]) - 1
+        assert {r["file"] for r in rows if r["duplicate_group"] == str(g["group"])} == set(g["files"])
     assert "sub/bass00.wav" in {r["file"] for r in rows}
     report = (out / "report.html").read_text()
     assert report.count("<audio") == 4 and report.count('class="spec"') == 4
     assert report.count("data:image/png;base64,") == 5  # 4 loops + the map
     assert "odd0.wav" in report and "Which loops do not fit?" in report
+    assert "Near-duplicates (" in report and "<th>why</th>" in report and data["loops"][0]["reason"] in report
 
 
 def test_bad_files_listed_and_user_files_untouched(curated, pack):
@@ -154,9 +161,10 @@ def test_cli(pack, encoder_dir, tmp_path, monkeypatch, capsys):
         "--players",
         "2",
     ]
-    assert main([*argv, "--no-model", "--contamination", "0.07", "--export-outliers", str(export)]) == 0
+    options = ["--no-model", "--no-duplicates", "--contamination", "0.07", "--export-outliers", str(export)]
+    assert main([*argv, *options]) == 0
     captured = capsys.readouterr()
-    assert "2 of 26 loops do not fit" in captured.out
+    assert "2 of 26 loops do not fit" in captured.out and "0 group(s) of near-duplicates" in captured.out
     assert "loop-svdd curate: skipped " in captured.err and "broken.wav" in captured.err
     assert {p.name for p in export.rglob("*.wav")} == STRAYS
     assert (pack / "odd0.wav").is_file()  # copied, not moved
@@ -216,9 +224,16 @@ def test_benchmark_contaminated_protocol(tmp_path):
         for modes in fraction.values():
             assert set(modes) == {"in_sample", "cross_fitted", "cross_fitted_robust"}
             assert all(0 <= m["auroc"] <= 1 and 0 <= m["precision_at_k"] <= 1 for m in modes.values())
+            for m in modes.values():
+                assert all(0 <= m[k] <= 1 for k in ("verdict_precision", "verdict_recall", "verdict_f1"))
     pca = result["results"]["0.05"]["pca"]
     assert pca["cross_fitted_robust"]["auroc"] > 0.9 > 0.5 > pca["in_sample"]["auroc"]  # PCA rebuilds its strays
     assert result["results"]["0.1"]["knn"]["cross_fitted_robust"]["auroc"] > 0.95
+    assert result["results"]["0.1"]["knn"]["cross_fitted_robust"]["verdict_recall"] > 0.5  # strays are called
+    fence = [*argv, "--contamination", "0.1", "--seeds", "0", "--detectors", "knn", "--no-progress"]
+    assert main([*fence, "--modes", "cross_fitted", "--verdict-rule", "fence", "--verdict-param", "50"]) == 0
+    assert json.loads(out.read_text())["results"]["0.1"]["knn"]["cross_fitted"]["verdict_recall"] == 0.0
+    assert main([*fence, "--verdict-rule", "vibes"]) == 2
 
 
 def test_demo_curate_upload(pack, encoder_dir, tmp_path):

@@ -9,13 +9,13 @@ from typing import Any
 from ..cli import CLIError
 
 DEFAULT_DETECTORS = ("deep_svdd", "deep_svdd_residual", "isolation_forest", "pca", "knn", "ocsvm")
-PROTOCOLS = ("one-vs-rest", "contaminated", "defects")
+PROTOCOLS = ("one-vs-rest", "contaminated", "defects", "duplicates")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "benchmark",
-        help="benchmark the detectors: one-vs-rest, contaminated packs, injected defects",
+        help="benchmark the detectors: one-vs-rest, contaminated packs, injected defects, near-duplicates",
         description=(
             "For each folder F and seed s: train on 70% of F (shuffled with numpy.random.default_rng(s)), "
             "test on the rest of F (normal) plus every other folder (anomalies). Reports AUROC, AUPRC and "
@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--protocol",
         choices=PROTOCOLS,
         default="one-vs-rest",
-        help="one-vs-rest (embeddings), contaminated (packs with strays, embeddings) or defects (a corpus)",
+        help="one-vs-rest (embeddings), contaminated (packs with strays, embeddings), defects (a corpus) or "
+        "duplicates (copies injected into packs of real audio, --audio)",
     )
     p.add_argument("--embeddings", help="folder with <features>.npy and index.csv (row,file,folder)")
     p.add_argument("--features", default="nff", help="which array to read: <features>.npy (default: nff)")
@@ -44,8 +45,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     from .benchmark_contaminated import add_arguments as add_contaminated_arguments
     from .benchmark_defects import add_arguments as add_defect_arguments
+    from .benchmark_duplicates import add_arguments as add_duplicate_arguments
 
     add_defect_arguments(p)
+    add_duplicate_arguments(p)
     add_contaminated_arguments(p)
     p.set_defaults(func=run)
 
@@ -65,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
         from ..defect_benchmark import run_cli
 
         return run_cli(args)
+    if args.protocol == "duplicates":
+        from .benchmark_duplicates import run as run_duplicates
+
+        return run_duplicates(args)
     if not args.embeddings:
         raise CLIError("--embeddings is required for the one-vs-rest protocol")
     if args.threads < 1:

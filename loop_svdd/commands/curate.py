@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-small", action="store_true", help="rank packs under 20 loops anyway (with a warning)")
     p.add_argument("--players", type=int, default=100, help="loops with a player and spectrogram in the report")
     p.add_argument("--no-model", action="store_true", help="skip training model/")
+    p.add_argument("--no-duplicates", action="store_true", help="skip the search for near-duplicate loops")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -54,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
             train_model=not args.no_model,
             max_media=args.players,
             progress=not args.no_progress,
+            find_dupes=not args.no_duplicates,
         )
     except (PackError, ValueError, OSError, TrainingDivergedError) as err:
         raise CLIError(str(err).strip().splitlines()[0]) from err
@@ -65,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     for r in result.rows:
         if r["verdict"] == "stray":
             print(f"{r['rank']:>4}  {r['score']:8.3f}  {r['file']}")
+    for g in s["duplicates"]:
+        print(f"near-duplicates (keep {g['keep']}): {', '.join(g['files'])}")
     print(f"report: {result.output_dir / 'report.html'}; ranking: {result.output_dir / 'ranking.csv'}")
     if "model" in s:
         print(f"model of the pack without its strays: {s['model']} (loop-svdd score / demo accept it)")

@@ -21,13 +21,25 @@ import numpy as np
 from ..decoding import decode_file
 from ..encoders import build_model, describe_encoder, resolve_default_encoder
 from ..model_io import write_json_atomic
+from .duplicates import describe_link, find_duplicates, fingerprint_files
 from .pack import PackEmbeddings, PackError, embed_pack, list_pack
-from .scoring import AUTO_FENCE, DEFAULT_FOLDS, PackScores, detector_factory, robust_cross_fit, robust_z
+from .scoring import DEFAULT_FOLDS, PackScores, detector_factory, robust_cross_fit
+from .verdicts import neighbour_ratio, reason, robust_z, rule_description, stray_verdicts
 
 MIN_LOOPS = 20  # below this a pack is too small to say what is typical; refused unless allow_small
 ABSOLUTE_MIN_LOOPS = 8  # cross-fitting cannot run on fewer, even with allow_small
 MAX_MEDIA = 100  # loops with an inline player and spectrogram in the report (most out-of-place first)
-RANKING_FIELDS = ("rank", "file", "score", "percentile", "verdict", "robust_z", "window_scores")
+RANKING_FIELDS = (
+    "rank",
+    "file",
+    "score",
+    "percentile",
+    "verdict",
+    "reason",
+    "robust_z",
+    "duplicate_group",
+    "window_scores",
+)
 
 
 @dataclass
@@ -69,9 +81,10 @@ def check_size(n: int, allow_small: bool, folds: int) -> list[str]:
 
 
 def stray_mask(pack: PackScores, contamination: str | float) -> np.ndarray:
-    """The loops called strays: above the robust fence (auto) or the top ``contamination`` fraction."""
+    """The loops called strays: by the calibrated rule (auto, :mod:`.verdicts`) or the top ``contamination``
+    fraction."""
     if contamination == "auto":
-        return robust_z(pack.scores) > AUTO_FENCE
+        return stray_verdicts(pack.scores)
     k = int(np.ceil(float(contamination) * len(pack.scores)))
     mask = np.zeros(len(pack.scores), bool)
     mask[np.argsort(-pack.scores, kind="stable")[:k]] = True
@@ -83,17 +96,23 @@ def ranking_rows(emb: PackEmbeddings, pack: PackScores, stray: np.ndarray, root:
     n, scores = len(emb.files), pack.scores
     order = np.argsort(-scores, kind="stable")
     z = robust_z(scores)
+    near = neighbour_ratio(emb.clip)
+    typical = max(float(np.median(scores)), 1e-12)
     rows = []
     for rank, i in enumerate(order, 1):
         window_scores = pack.fit.normalised(int(pack.fit.fold[i]), emb.windows[i])
+        verdict = "stray" if stray[i] else "fits"
         rows.append(
             {
                 "rank": rank,
                 "file": emb.files[i].relative_to(root).as_posix(),
                 "score": float(scores[i]),
                 "percentile": float(100.0 * np.sum(scores <= scores[i]) / n),
-                "verdict": "stray" if stray[i] else "fits",
+                "verdict": verdict,
+                "reason": reason(verdict, float(scores[i]) / typical, float(near[i])),
                 "robust_z": float(z[i]),
+                "neighbour_ratio": float(near[i]),
+                "duplicate_group": None,
                 "window_scores": [
                     {"start_s": float(t), "score": float(v)}
                     for t, v in zip(emb.window_start_s[i], window_scores, strict=True)
@@ -106,6 +125,23 @@ def ranking_rows(emb: PackEmbeddings, pack: PackScores, stray: np.ndarray, root:
     return rows
 
 
+def duplicate_groups(emb: PackEmbeddings, root: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Groups of near-duplicate loops (:mod:`.duplicates`), each with its files, the one to keep (the longest)
+    and every link in words; each row gets ``duplicate_group`` (its group's number, or None)."""
+    names = [f.relative_to(root).as_posix() for f in emb.files]
+    groups = []
+    for number, g in enumerate(find_duplicates(fingerprint_files(emb.files)), 1):
+        files = [names[i] for i in g["members"]]
+        keep = names[max(g["members"], key=lambda i: (emb.durations_s[i], emb.files[i].stat().st_size))]
+        links = [{**link, "a": names[link["a"]], "b": names[link["b"]]} for link in g["links"]]
+        said = [describe_link(link, names) for link in g["links"]]
+        groups.append({"group": number, "files": files, "keep": keep, "links": links, "explained": said})
+    member = {f: g["group"] for g in groups for f in g["files"]}
+    for r in rows:
+        r["duplicate_group"] = member.get(r["file"])
+    return groups
+
+
 def write_rankings(output_dir: Path, rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     """`ranking.json` (summary + rows) and `ranking.csv` (window scores as `start:score;...`)."""
     write_json_atomic(output_dir / "ranking.json", {**summary, "loops": rows})
@@ -115,8 +151,9 @@ def write_rankings(output_dir: Path, rows: list[dict[str, Any]], summary: dict[s
         writer.writerow(RANKING_FIELDS)
         for r in rows:
             windows = ";".join(f"{w['start_s']:g}:{w['score']:.6g}" for w in r["window_scores"])
-            cells = [r["rank"], r["file"], f"{r['score']:.6g}", f"{r['percentile']:.1f}", r["verdict"]]
-            writer.writerow([*cells, f"{r['robust_z']:.3f}", windows])
+            cells = [r["rank"], r["file"], f"{r['score']:.6g}", f"{r['percentile']:.1f}", r["verdict"], r["reason"]]
+            group = "" if r["duplicate_group"] is None else r["duplicate_group"]
+            writer.writerow([*cells, f"{r['robust_z']:.3f}", group, windows])
     tmp.replace(output_dir / "ranking.csv")
 
 
@@ -198,7 +235,7 @@ def _media(
 def summarise(input_path: Path, emb: PackEmbeddings, pack: PackScores, stray: np.ndarray, settings: dict) -> dict:
     n, n_stray = len(emb.files), int(stray.sum())
     rule = (
-        f"robust z of the log score above {AUTO_FENCE:g}"
+        rule_description()
         if settings["contamination"] == "auto"
         else f"the top {settings['contamination']:.0%} of the ranking"
     )
@@ -231,11 +268,13 @@ def curate(
     max_media: int = MAX_MEDIA,
     detector_options: dict[str, Any] | None = None,
     progress: bool = True,
+    find_dupes: bool = True,
 ) -> CurationResult:
     """Rank every loop of the folder `input_path` by how little it fits; write the ranking, report and model
     into `output_dir` (see the module docstring). User files are only read (copied with `export_outliers`).
     `encoder=None`: the paper's encoder where it can be had, else the embedded default.
-    `detector_options` go to the Deep SVDD detector and the model's training (e.g. `epochs`, `ensemble_size`)."""
+    `detector_options` go to the Deep SVDD detector and the model's training (e.g. `epochs`, `ensemble_size`).
+    `find_dupes`: list groups of near-duplicate loops (re-encoded, trimmed, resampled, gain-changed copies)."""
     from .report import PLAYER_SECONDS, pack_map, write_report
 
     contamination = parse_contamination(contamination)
@@ -256,8 +295,10 @@ def curate(
     pack = robust_cross_fit(emb.clip, detector_factory("deep_svdd", **options), folds, contamination, seed)
     stray = stray_mask(pack, contamination)
     rows = ranking_rows(emb, pack, stray, root)
+    duplicates = duplicate_groups(emb, root, rows) if find_dupes else []
     settings = {"folds": folds, "contamination": contamination, "seed": seed, "encoder": describe_encoder(model.config)}
-    summary = {**summarise(root, emb, pack, stray, settings), "warnings": warnings}
+    summary = {**summarise(root, emb, pack, stray, settings), "warnings": warnings, "duplicates": duplicates}
+    summary["headline"] += f" {len(duplicates)} group(s) of near-duplicates."
     threshold = min((r["score"] for r in rows if r["verdict"] == "stray"), default=None)
     summary["media_note"] = (
         f"Players and spectrograms for the {min(max_media, len(rows))} most out-of-place loops "

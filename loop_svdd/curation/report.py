@@ -116,8 +116,24 @@ def _row_html(row: dict[str, Any], media: dict[str, str] | None) -> str:
     spec = f'<img class="spec" src="{media["figure"]}" alt="spectrogram">' if media and "figure" in media else ""
     return (
         f"<tr{cls}><td>{row['rank']}</td><td>{html.escape(row['file'])}</td><td>{row['score']:.3f}</td>"
-        f"<td>{row['percentile']:.0f}</td><td>{row['verdict']}</td><td>{player}</td><td>{spec}</td></tr>"
+        f"<td>{row['percentile']:.0f}</td><td>{row['verdict']}</td><td>{html.escape(row.get('reason', ''))}</td>"
+        f"<td>{'' if row.get('duplicate_group') is None else row['duplicate_group']}</td>"
+        f"<td>{player}</td><td>{spec}</td></tr>"
     )
+
+
+def duplicates_html(groups: list[dict[str, Any]]) -> str:
+    """The near-duplicates section: each group's files, the one to keep, and how its copies differ."""
+    items = []
+    for g in groups:
+        said = "".join(f"<li>{html.escape(x)}</li>" for x in g["explained"])
+        files = ", ".join(html.escape(f) for f in g["files"])
+        items.append(f"<li>group {g['group']}: {files}; keep <b>{html.escape(g['keep'])}</b><ul>{said}</ul></li>")
+    note = (
+        "Same audio re-encoded, trimmed, resampled or gain-changed (a log-mel fingerprint matched at every "
+        "alignment; see docs/curation.md)."
+    )
+    return f"<h2>Near-duplicates ({len(groups)} groups)</h2><p>{note}</p><ul>{''.join(items) or '<li>none</li>'}</ul>"
 
 
 def write_report(
@@ -138,9 +154,11 @@ def write_report(
         f"<p>{html.escape(s['headline'])}</p>{warnings}",
         f"<p>{html.escape(s['method'])}</p>",
         f'<img src="{map_uri}" alt="map of the pack">',
+        duplicates_html(s.get("duplicates", [])),
         f"<h2>Unreadable files ({len(s['unreadable'])})</h2><ul>{unreadable or '<li>none</li>'}</ul>",
         f"<h2>Ranking</h2><p>{html.escape(s['media_note'])}</p>",
-        "<table><tr><th>rank</th><th>file</th><th>score</th><th>percentile</th><th>verdict</th><th>listen</th>",
+        "<table><tr><th>rank</th><th>file</th><th>score</th><th>percentile</th><th>verdict</th><th>why</th>",
+        "<th>duplicate group</th><th>listen</th>",
         "<th>spectrogram and score over time</th></tr>",
         *(_row_html(r, media.get(r["rank"])) for r in rows),
         "</table></body></html>",

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..detectors import BaseDetector, make_detector
+from .verdicts import stray_verdicts
 
 DetectorFactory = Callable[[int], BaseDetector]  # seed -> unfitted detector
 DEFAULT_FOLDS = 5
 DEFAULT_TRIM = 0.1
-AUTO_FENCE = 3.0  # robust z (median / MAD of log scores) above which a loop is called a stray
 
 
 def detector_factory(name: str = "deep_svdd", **kwargs) -> DetectorFactory:
@@ -125,17 +125,9 @@ def trim_mask(scores: np.ndarray, fraction: float) -> np.ndarray:
     return mask
 
 
-def robust_z(scores: np.ndarray) -> np.ndarray:
-    """(log score - median) / (1.4826 MAD): how far above a typical loop, in robust standard deviations."""
-    scores = np.asarray(scores, dtype=np.float64)
-    z = np.log(np.maximum(scores - min(0.0, scores.min()), 1e-12))
-    mad = 1.4826 * np.median(np.abs(z - np.median(z)))
-    return (z - np.median(z)) / max(mad, 1e-12)
-
-
-def auto_contamination(scores: np.ndarray, fence: float = AUTO_FENCE) -> float:
-    """The share of loops whose robust z exceeds ``fence`` (the estimated stray fraction)."""
-    return float(np.mean(robust_z(scores) > fence))
+def auto_contamination(scores: np.ndarray) -> float:
+    """The share of loops the shipped verdict rule calls strays (the estimated stray fraction)."""
+    return float(np.mean(stray_verdicts(scores)))
 
 
 @dataclass

@@ -1,0 +1,239 @@
+"""Near-duplicates: groups of loops that are the same audio re-encoded, trimmed, resampled or gain-changed.
+
+Fingerprint: each loop is decoded to mono at :data:`FP_RATE` Hz (so a resampled copy and its original give the
+same input, and the band above 7.5 kHz that lossy codecs cut is never compared) and turned into a log-mel
+sequence (:data:`N_MELS` bands, 16 ms hop) with a floor :data:`FLOOR_DB` below the loop's loudest frame.
+
+Match: two loops are compared at every alignment (a trimmed copy starts anywhere inside its original) by the
+Pearson correlation of their log-mel values over the frames they share; a gain change adds a constant to log
+power, which Pearson correlation ignores. All alignments come from one FFT cross-correlation plus running sums.
+Only alignments sharing :data:`MIN_OVERLAP` of the shorter loop count. Pairs whose best correlation reaches
+:data:`THRESHOLD` are linked, and linked loops form a group (connected components).
+
+To stay near-linear in the pack size, each loop is compared only with its :data:`CANDIDATES` nearest loops by a
+gain-invariant summary (the mean and spread of its spectral shape), and with every loop when the pack is small.
+Figures: ``loop-svdd benchmark --protocol duplicates`` (``docs/curation.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FP_RATE = 16_000
+N_FFT = 1024
+HOP = 256
+N_MELS = 48  # bands of the alignment search
+N_MELS_FINE = 128  # bands of the final comparison: finer detail tells two takes of one sound apart
+F_MAX = 7_500.0
+FLOOR_DB = 60.0
+MAX_SECONDS = 120.0  # longer loops are fingerprinted on their first two minutes
+MIN_OVERLAP = 0.8  # an alignment must share this share of the shorter loop
+MIN_FRAMES = 6  # ~0.1 s: shorter sounds are not compared
+THRESHOLD = 0.95  # best pair F1 on the benchmark's tuning seeds 5-9 (docs/curation.md)
+SEARCH_GATE = 0.8  # alignments this good are compared again without the per-loop floor
+REFINE_TOP = 16  # how many of the best alignments are compared again
+CANDIDATES = 12
+ALL_PAIRS_BELOW = 200  # packs this small compare every pair
+
+
+@dataclass
+class Fingerprint:
+    """A loop's log-mel sequences ``(frames, N_MELS)`` (log10 power): floored :data:`FLOOR_DB` below its
+    loudest frame (``logmel``, for the alignment search) and unfloored (``raw``, for the final comparison)."""
+
+    logmel: np.ndarray
+    raw: np.ndarray
+    seconds: float
+
+
+_MELS: dict[int, np.ndarray] = {}
+
+
+def _mel_matrix(n_mels: int) -> np.ndarray:
+    if n_mels not in _MELS:
+        import librosa
+
+        mel = librosa.filters.mel(sr=FP_RATE, n_fft=N_FFT, n_mels=n_mels, fmin=30.0, fmax=F_MAX)
+        _MELS[n_mels] = mel.astype(np.float32)
+    return _MELS[n_mels]
+
+
+def fingerprint(wave: np.ndarray, sampling_rate: int = FP_RATE) -> Fingerprint:
+    """The fingerprint of a mono waveform (resampled to :data:`FP_RATE` when needed)."""
+    wave = np.asarray(wave, dtype=np.float32)
+    if sampling_rate != FP_RATE:
+        import librosa
+
+        wave = librosa.resample(wave, orig_sr=sampling_rate, target_sr=FP_RATE, res_type="soxr_hq")
+    seconds = len(wave) / FP_RATE
+    wave = np.pad(wave[: int(MAX_SECONDS * FP_RATE)], (0, max(0, N_FFT - len(wave))))
+    frames = np.lib.stride_tricks.sliding_window_view(wave, N_FFT)[::HOP]
+    power = np.abs(np.fft.rfft(frames * np.hanning(N_FFT).astype(np.float32), axis=1)) ** 2
+    mel = power @ _mel_matrix(N_MELS).T
+    floor = max(float(mel.max()), 1e-20) * 10 ** (-FLOOR_DB / 10)
+    fine = np.log10(power @ _mel_matrix(N_MELS_FINE).T + 1e-20).astype(np.float16)
+    return Fingerprint(np.log10(mel + floor).astype(np.float64), fine, seconds)
+
+
+@dataclass
+class Match:
+    """The best alignment of loop b inside (or around) loop a."""
+
+    similarity: float  # Pearson correlation of log-mel values over the shared frames
+    offset_s: float  # b's start minus a's start, in seconds (b starts offset_s into a when positive)
+    gain_db: float  # b's level minus a's over the shared frames
+
+
+def _window_sums(x: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    c = np.concatenate([[0.0], np.cumsum(x)])
+    return c[stops] - c[starts]
+
+
+def match(a: np.ndarray, b: np.ndarray, top: int = 1) -> list[Match]:
+    """The ``top`` alignments of b against a with the best Pearson correlation of their log-mel values, among
+    all alignments sharing enough frames (best first; empty when none does)."""
+    from scipy.signal import fftconvolve
+
+    ta, tb, f = len(a), len(b), a.shape[1]
+    lags = np.arange(-(tb - 1), ta)  # b[t - lag] sits under a[t]: b starts `lag` frames into a
+    a_start, a_stop = np.maximum(0, lags), np.minimum(ta, tb + lags)
+    b_start, b_stop = a_start - lags, a_stop - lags
+    overlap = a_stop - a_start
+    valid = overlap >= max(MIN_FRAMES, MIN_OVERLAP * min(ta, tb))
+    if not valid.any():
+        return []
+    sab = fftconvolve(a, b[::-1], axes=0).sum(axis=1)
+    n = overlap * f
+    sa, sb = _window_sums(a.sum(1), a_start, a_stop), _window_sums(b.sum(1), b_start, b_stop)
+    saa = _window_sums((a * a).sum(1), a_start, a_stop)
+    sbb = _window_sums((b * b).sum(1), b_start, b_stop)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = sab - sa * sb / n
+        r = cov / np.sqrt(np.maximum(saa - sa * sa / n, 1e-12) * np.maximum(sbb - sb * sb / n, 1e-12))
+    r = np.where(valid, np.nan_to_num(r, nan=-1.0), -1.0)
+    peaks = np.flatnonzero(valid & (r >= np.roll(r, 1)) & (r >= np.roll(r, -1)))  # one alignment per peak
+    best = peaks[np.argsort(-r[peaks], kind="stable")[:top]] if len(peaks) else [int(np.argmax(r))]
+    return [Match(float(r[k]), float(lags[k] * HOP / FP_RATE), 10.0 * float(sb[k] - sa[k]) / float(n[k])) for k in best]
+
+
+def refine(a: np.ndarray, b: np.ndarray, m: Match) -> tuple[float, float]:
+    """(similarity, b's gain in dB): Pearson correlation at ``m``'s alignment of the fine sequences, after
+    matching b's level to a's and flooring both at one level set by the shared frames (so a trim that cut the
+    loudest part changes nothing)."""
+    lag = int(round(m.offset_s * FP_RATE / HOP))
+    start, stop = max(0, lag), min(len(a), len(b) + lag)
+    x, y = a[start:stop].astype(np.float64), b[start - lag : stop - lag].astype(np.float64)
+    shift = float(np.median(x.max(1) - y.max(1)))  # b's level matched to a's (robust to a few odd frames)
+    y = y + shift
+    floor = max(float(x.max()), float(y.max())) - FLOOR_DB / 10.0
+    x, y = _floored(x, floor), _floored(y, floor)
+    x, y = x - x.mean(), y - y.mean()
+    return float((x * y).sum() / max(np.sqrt((x * x).sum() * (y * y).sum()), 1e-12)), -10.0 * shift
+
+
+def compare(a: Fingerprint, b: Fingerprint) -> Match | None:
+    """The best alignment of b against a (a the longer): searched on the floored sequences; when the best
+    reaches :data:`SEARCH_GATE`, its :data:`REFINE_TOP` best alignments are compared again by :func:`refine`
+    and the best of those is kept (a stationary sound, e.g. a bell's decay, matches at several lags)."""
+    found = match(a.logmel, b.logmel, REFINE_TOP)
+    if not found or found[0].similarity < SEARCH_GATE:
+        return found[0] if found else None
+    for m in found:
+        m.similarity, m.gain_db = refine(a.raw, b.raw, m)
+    return max(found, key=lambda m: m.similarity)
+
+
+def _floored(x: np.ndarray, floor: float) -> np.ndarray:
+    return np.log10(10.0**x + 10.0**floor)
+
+
+def _summary(fp: Fingerprint) -> np.ndarray:
+    """Gain-invariant summary for candidate search: mean and spread over time of the frame-centred log-mel."""
+    shape = fp.logmel - fp.logmel.mean(axis=1, keepdims=True)
+    v = np.concatenate([shape.mean(0), shape.std(0)])
+    return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
+def candidate_pairs(fps: Sequence[Fingerprint], k: int = CANDIDATES) -> list[tuple[int, int]]:
+    """Pairs worth aligning: all of them for small packs, else each loop with its ``k`` nearest summaries."""
+    n = len(fps)
+    if n <= ALL_PAIRS_BELOW:
+        return [(i, j) for i in range(n) for j in range(i + 1, n)]
+    s = np.stack([_summary(fp) for fp in fps])
+    d = 1.0 - s @ s.T
+    np.fill_diagonal(d, np.inf)
+    near = np.argsort(d, axis=1)[:, :k]
+    return sorted({(min(i, int(j)), max(i, int(j))) for i in range(n) for j in near[i]})
+
+
+def _components(n: int, edges: list[tuple[int, int]]) -> list[list[int]]:
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in edges:
+        parent[root(i)] = root(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(root(i), []).append(i)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def pair_links(fps: Sequence[Fingerprint | None], threshold: float = THRESHOLD) -> list[dict[str, Any]]:
+    """Every compared pair whose similarity reaches ``threshold``: ``{"a", "b", "similarity", "offset_s",
+    "gain_db"}`` (indices into ``fps``; a is the longer loop; None fingerprints are skipped)."""
+    index = [i for i, fp in enumerate(fps) if fp is not None and len(fp.logmel) >= MIN_FRAMES]
+    usable = [fps[i] for i in index]
+    links = []
+    for i, j in candidate_pairs(usable):
+        a, b = (i, j) if len(usable[i].logmel) >= len(usable[j].logmel) else (j, i)
+        m = compare(usable[a], usable[b])
+        if m is not None and m.similarity >= threshold:
+            links.append({"a": index[a], "b": index[b], **m.__dict__})
+    return links
+
+
+def group_links(n: int, links: list[dict[str, Any]], threshold: float = THRESHOLD) -> list[dict[str, Any]]:
+    """Connected groups of the links at or above ``threshold``: ``{"members": [indices], "links": [...]}``,
+    largest first."""
+    kept = [link for link in links if link["similarity"] >= threshold]
+    groups = []
+    for members in _components(n, [(link["a"], link["b"]) for link in kept]):
+        inside = [link for link in kept if link["a"] in members]
+        groups.append({"members": sorted(members), "links": inside})
+    return sorted(groups, key=lambda g: (-len(g["members"]), g["members"]))
+
+
+def find_duplicates(fps: Sequence[Fingerprint | None], threshold: float = THRESHOLD) -> list[dict[str, Any]]:
+    """Groups of near-duplicates among fingerprints (see :func:`group_links`)."""
+    return group_links(len(fps), pair_links(fps, threshold), threshold)
+
+
+def fingerprint_files(paths: Sequence[str | Path]) -> list[Fingerprint | None]:
+    """Fingerprints of audio files (None for a file that cannot be decoded)."""
+    from ..decoding import decode_file
+
+    out: list[Fingerprint | None] = []
+    for p in paths:
+        decoded = decode_file(p, FP_RATE)
+        out.append(fingerprint(decoded.waveform) if decoded.ok else None)
+    return out
+
+
+def describe_link(link: dict[str, Any], names: Sequence[str]) -> str:
+    """One link in words: 'b is the same audio as a, starting 1.2 s into it, 6 dB quieter (match 0.98)'."""
+    words = [f"{names[link['b']]} is the same audio as {names[link['a']]}"]
+    if abs(link["offset_s"]) >= 0.05:
+        words.append(f"starting {link['offset_s']:.2f} s into it" if link["offset_s"] > 0 else "with extra lead-in")
+    if abs(link["gain_db"]) >= 1.0:
+        words.append(f"{abs(link['gain_db']):.1f} dB {'louder' if link['gain_db'] > 0 else 'quieter'}")
+    return ", ".join(words) + f" (match {link['similarity']:.3f})"
