@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if args.front_end_only:
         from ..speed import format_front_end, run_front_end_speed
 
-        result = run_front_end_speed(args.loops, reps=max(args.reps, 3))
+        result = run_front_end_speed(args.loops, reps=args.reps)
         say(format_front_end(result))
     else:
         result = measure(args, say)
