@@ -55,11 +55,13 @@ _MELS: dict[int, np.ndarray] = {}
 
 
 def _mel_matrix(n_mels: int) -> np.ndarray:
-    if n_mels not in _MELS:
-        import librosa
+    if n_mels not in _MELS:  # librosa.filters.mel's Slaney filters, from torchaudio (a declared dependency)
+        import torchaudio
 
-        mel = librosa.filters.mel(sr=FP_RATE, n_fft=N_FFT, n_mels=n_mels, fmin=30.0, fmax=F_MAX)
-        _MELS[n_mels] = mel.astype(np.float32)
+        mel = torchaudio.functional.melscale_fbanks(
+            N_FFT // 2 + 1, 30.0, F_MAX, n_mels, FP_RATE, norm="slaney", mel_scale="slaney"
+        )
+        _MELS[n_mels] = mel.T.numpy().astype(np.float32)
     return _MELS[n_mels]
 
 
@@ -67,9 +69,12 @@ def fingerprint(wave: np.ndarray, sampling_rate: int = FP_RATE) -> Fingerprint:
     """The fingerprint of a mono waveform (resampled to :data:`FP_RATE` when needed)."""
     wave = np.asarray(wave, dtype=np.float32)
     if sampling_rate != FP_RATE:
-        import librosa
+        from math import gcd
 
-        wave = librosa.resample(wave, orig_sr=sampling_rate, target_sr=FP_RATE, res_type="soxr_hq")
+        from scipy.signal import resample_poly
+
+        g = gcd(int(sampling_rate), FP_RATE)
+        wave = resample_poly(wave, FP_RATE // g, int(sampling_rate) // g).astype(np.float32)
     seconds = len(wave) / FP_RATE
     wave = np.pad(wave[: int(MAX_SECONDS * FP_RATE)], (0, max(0, N_FFT - len(wave))))
     frames = np.lib.stride_tricks.sliding_window_view(wave, N_FFT)[::HOP]
