@@ -78,10 +78,9 @@ def random_twin(encoder: str) -> str:
     `small`), else `random-like:<encoder>` (see :func:`build_encoder`)."""
     from ..configuration_loop_svdd import HTSAT_SIZES
     from ..encoders import build_model, is_random_encoder
-    from ..musicnn.teacher import is_teacher
 
-    if is_random_encoder(encoder) or encoder.startswith(RANDOM_LIKE) or is_teacher(encoder):
-        return encoder  # a teacher (musicnn) has no HTS-AT shape: it is its own "twin"
+    if is_random_encoder(encoder) or encoder.startswith(RANDOM_LIKE):
+        return encoder
     ac = build_model(encoder)[0].config.audio_config
     for size, shape in HTSAT_SIZES.items():
         if all(list(np.atleast_1d(getattr(ac, k))) == list(np.atleast_1d(v)) for k, v in shape.items()):
