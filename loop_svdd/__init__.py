@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 _EXPORTS = {  # public name -> module that defines it
-    "LoopSVDDConfig": "configuration_loop_svdd",
-    "LoopSVDDFeatureExtractor": "feature_extraction_loop_svdd",
-    "LoopSVDDModel": "modeling_loop_svdd",
-    "LoopSVDDOutput": "modeling_loop_svdd",
-    "LoopSVDDPreTrainedModel": "modeling_loop_svdd",
-    "from_clap": "conversion",
-    "convert_laion_state_dict": "conversion",
+    "LoopSVDDConfig": "models.loop_svdd.configuration_loop_svdd",
+    "LoopSVDDFeatureExtractor": "models.loop_svdd.feature_extraction_loop_svdd",
+    "LoopSVDDModel": "models.loop_svdd.modeling_loop_svdd",
+    "LoopSVDDOutput": "models.loop_svdd.modeling_loop_svdd",
+    "LoopSVDDPreTrainedModel": "models.loop_svdd.modeling_loop_svdd",
+    "from_clap": "models.conversion",
+    "convert_laion_state_dict": "models.conversion",
 }
 __all__ = [
     "LoopSVDDConfig",
@@ -37,10 +37,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .configuration_loop_svdd import LoopSVDDConfig
-    from .conversion import convert_laion_state_dict, from_clap
-    from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
-    from .modeling_loop_svdd import LoopSVDDModel, LoopSVDDOutput, LoopSVDDPreTrainedModel
+    from .models.conversion import convert_laion_state_dict, from_clap
+    from .models.loop_svdd.configuration_loop_svdd import LoopSVDDConfig
+    from .models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+    from .models.loop_svdd.modeling_loop_svdd import LoopSVDDModel, LoopSVDDOutput, LoopSVDDPreTrainedModel
 
 
 @functools.cache
@@ -49,9 +49,9 @@ def register_auto_classes() -> None:
     (so `trust_remote_code=True` works without loop_svdd). Idempotent; run before any detector is saved."""
     from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
 
-    from .configuration_loop_svdd import LoopSVDDConfig
-    from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
-    from .modeling_loop_svdd import LoopSVDDModel
+    from .models.loop_svdd.configuration_loop_svdd import LoopSVDDConfig
+    from .models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+    from .models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 
     AutoConfig.register(LoopSVDDConfig.model_type, LoopSVDDConfig, exist_ok=True)
     AutoModel.register(LoopSVDDConfig, LoopSVDDModel, exist_ok=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"  # the weights and cards shipped in the package
+
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # `org/name`: one slash, no leading `.`, `/` or `~`
 
 

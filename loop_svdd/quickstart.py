@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from .data import RowFilter, load_corpus
-from .embedding import model_scores
-from .encoders import DEFAULT_ENCODER, describe_encoder
-from .evaluation import BASELINES, evaluate_embeddings, format_table
-from .model_io import write_json_atomic
+from .audio.corpora import RowFilter, load_corpus
+from .engine.embedding import model_scores
+from .models.encoders import DEFAULT_ENCODER, describe_encoder
+from .models.model_io import write_json_atomic
 from .training.deep_svdd import SVDDTrainingConfig
+from .training.evaluation import BASELINES, evaluate_embeddings, format_table
 from .training.from_corpus import row_names, train_on_corpus
 
 NORMAL = ("instrument=bass", "source=FluidR3_GM")
@@ -204,7 +204,7 @@ def _plot(scores, normal_rows, anomaly_rows, kinds, threshold, path: Path) -> No
 def _write_card(model_dir: Path, calibration_scores: list[float] | None, threshold: float | None) -> None:
     """The model card (README.md) and its score-distribution image, as `loop-svdd push` would publish them."""
     try:
-        from .demo.plots import save_score_distribution
+        from .figures import save_score_distribution
         from .hub.card import PLOT_FILE, generate_model_card
     except ImportError:  # jinja2 / matplotlib missing: the card is optional for the main job
         return

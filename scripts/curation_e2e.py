@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from loop_svdd.benchmark_contaminated import precision_at_k
+from loop_svdd.bench.contaminated import precision_at_k
 from loop_svdd.curation.pack import embed_pack, list_pack
 from loop_svdd.curation.scoring import cross_fit_scores, detector_factory, in_sample_scores
-from loop_svdd.encoders import DEFAULT_ENCODER, build_model
+from loop_svdd.models.encoders import DEFAULT_ENCODER, build_model
 
 
 def main() -> int:

@@ -50,8 +50,8 @@ def build_small_model(path: Path) -> Path:
     import torch
 
     from loop_svdd import LoopSVDDConfig, LoopSVDDFeatureExtractor, LoopSVDDModel
-    from loop_svdd.embedding import score_waveforms
-    from loop_svdd.model_io import save_detector
+    from loop_svdd.engine.embedding import score_waveforms
+    from loop_svdd.models.model_io import save_detector
 
     torch.manual_seed(0)
     audio = {"patch_embeds_hidden_size": 16, "hidden_size": 128, "depths": [1, 1, 1, 1]}

@@ -15,9 +15,15 @@ import time
 
 import torch
 
-from loop_svdd.defect_benchmark import curves_numpy, kind_metrics, make_defect_set, summarise
-from loop_svdd.encoders import build_model
-from loop_svdd.localisation import content_steps, encode_loops, fit_time_scorer, fold_time_scores, nn_distance
+from loop_svdd.bench.defects import curves_numpy, kind_metrics, make_defect_set, summarise
+from loop_svdd.models.encoders import build_model
+from loop_svdd.models.loop_svdd.time_scoring import (
+    content_steps,
+    encode_loops,
+    fit_time_scorer,
+    fold_time_scores,
+    nn_distance,
+)
 
 CANDIDATES = {
     "last grid (stage4)": (("stage4",), "max", 32, "mean"),

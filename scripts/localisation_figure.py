@@ -10,10 +10,10 @@ import argparse
 import numpy as np
 import torch
 
-from loop_svdd.data import audio_column, load_corpus, waveform_of, with_decoding
-from loop_svdd.defects import inject_defect
-from loop_svdd.demo.plots import _pyplot, plot_time_scores
-from loop_svdd.model_io import load_detector
+from loop_svdd.audio.corpora import audio_column, load_corpus, waveform_of, with_decoding
+from loop_svdd.figures import _pyplot, plot_time_scores
+from loop_svdd.localisation.defects import inject_defect
+from loop_svdd.models.model_io import load_detector
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ safetensors and a parity fixture of TensorFlow's outputs. Runs OUTSIDE this pack
     /tmp/tfvenv/bin/pip install --no-deps /tmp/mnn/musicnn-0.1.0-py3-none-any.whl
     TF_USE_LEGACY_KERAS=1 /tmp/tfvenv/bin/python scripts/musicnn_tf_dump.py /tmp/musicnn-tf \
         --fixture tests/fixtures/musicnn_tf_parity.safetensors
-    .venv/bin/python -m loop_svdd.musicnn.conversion /tmp/musicnn-tf/MTT_musicnn.safetensors \
+    .venv/bin/python -m loop_svdd.models.musicnn.conversion /tmp/musicnn-tf/MTT_musicnn.safetensors \
         loop_svdd/assets/musicnn_mtt --model MTT_musicnn     # likewise MSD_musicnn -> musicnn_msd
 
 The fixture holds log-mel patches of three CC0 Sonic Pi loops (float32, librosa front end without the wheel's

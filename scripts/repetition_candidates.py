@@ -13,8 +13,8 @@ import argparse
 
 import numpy as np
 
-from loop_svdd import repetition as rep
-from loop_svdd.defect_benchmark import kind_metrics, make_defect_set, summarise
+from loop_svdd.engine import repetition as rep
+from loop_svdd.bench.defects import kind_metrics, make_defect_set, summarise
 
 SR = 48_000
 
@@ -46,7 +46,7 @@ def floor_variant(quantile: float | None):
 
 def print_scales(corpus: str, data) -> None:
     """The medians over the bank loops of each path's unscaled curve maximum (loops that repeat)."""
-    from loop_svdd.data import load_corpus
+    from loop_svdd.audio.corpora import load_corpus
 
     bpm = load_corpus(corpus)["bpm"]
     curves = [rep.loop_curve(w, SR, 60.0 / bpm[r]) for w, r in zip(data.bank, data.bank_rows, strict=True)]

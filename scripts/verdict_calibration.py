@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from loop_svdd.benchmark import load_embedding_set
-from loop_svdd.benchmark_contaminated import make_pack, pack_scores
+from loop_svdd.bench.contaminated import make_pack, pack_scores
+from loop_svdd.bench.one_vs_rest import load_embedding_set
 from loop_svdd.curation.verdicts import stray_verdicts, verdict_metrics
 
 GRID = {

@@ -71,7 +71,7 @@ def corpus(tmp_path_factory):
 def encoder_dir(tmp_path_factory):
     """A small-encoder LoopSVDD folder, usable as `--encoder` (its weights are reused, the head is new)."""
     from loop_svdd import LoopSVDDFeatureExtractor
-    from loop_svdd.model_io import save_detector
+    from loop_svdd.models.model_io import save_detector
 
     model = small_model()
     path = tmp_path_factory.mktemp("encoder")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import loop_svdd.backends as backends
+import loop_svdd.engine.backends as backends
 
 MEASURED = Path(__file__).resolve().parents[1] / "docs" / "export.md"
 

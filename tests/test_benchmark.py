@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loop_svdd.benchmark import load_embedding_set, split_one_vs_rest
+from loop_svdd.bench.one_vs_rest import load_embedding_set, split_one_vs_rest
 from loop_svdd.cli import main
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "musicradar-bass-392"

@@ -183,8 +183,8 @@ def test_model_of_the_clean_pack(curated, pack, encoder_dir, tmp_path):
     """model/ is trained without the strays and is what `score` and `from_pretrained` accept."""
     from loop_svdd import LoopSVDDModel
     from loop_svdd.curation import curate
-    from loop_svdd.model_io import read_json
-    from loop_svdd.scoring import score_files
+    from loop_svdd.engine.scoring import score_files
+    from loop_svdd.models.model_io import read_json
 
     out = tmp_path / "with-model"
     shutil.copytree(curated[0].output_dir / "cache", out / "cache")  # reuse the embeddings
@@ -193,7 +193,7 @@ def test_model_of_the_clean_pack(curated, pack, encoder_dir, tmp_path):
     assert not set(summary["train_files"]) & STRAYS and len(summary["train_files"]) == 26 - len(result.strays)
     model = LoopSVDDModel.from_pretrained(out / "model")
     assert model.config.threshold is not None
-    from loop_svdd.model_io import load_detector
+    from loop_svdd.models.model_io import load_detector
 
     report = score_files(*load_detector(out / "model"), [pack / "odd0.wav", pack / "bass01.wav"])
     assert [Path(r["file"]).name for r in report["results"]] == ["odd0.wav", "bass01.wav"]
@@ -204,8 +204,8 @@ def test_benchmark_contaminated_protocol(tmp_path):
     by its strays while cross-fitting finds them."""
     from test_benchmark import _make_folder
 
-    from loop_svdd.benchmark import load_embedding_set
-    from loop_svdd.benchmark_contaminated import make_pack, n_strays
+    from loop_svdd.bench.contaminated import make_pack, n_strays
+    from loop_svdd.bench.one_vs_rest import load_embedding_set
     from loop_svdd.cli import main
 
     folder = _make_folder(tmp_path, n_per=(30, 30, 30), dim=40)

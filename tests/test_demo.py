@@ -73,8 +73,8 @@ def _score(client, files: list[Path]):
 
 
 def test_one_loop_gets_score_verdict_percentile(client, audio, model_dir):
-    from loop_svdd.model_io import load_detector
-    from loop_svdd.scoring import score_files
+    from loop_svdd.engine.scoring import score_files
+    from loop_svdd.models.model_io import load_detector
 
     status, table, csv_file, choice, spectrogram, distribution = _score(client, [audio["normal"]])
     assert status.startswith("Scored 1 loop(s)")

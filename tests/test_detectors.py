@@ -86,7 +86,7 @@ def test_detectors_are_sklearn_estimators(name, data):
 def test_deep_svdd_detector_is_the_model_that_ships(data, tmp_path):
     """The benchmark's detector fits the heads a LoopSVDDModel ships: same buffers, same scores."""
     from loop_svdd import LoopSVDDConfig, LoopSVDDModel
-    from loop_svdd.svdd_head import HeadConfig
+    from loop_svdd.models.loop_svdd.svdd_head import HeadConfig
 
     train, x_test, _ = data  # 64-d embeddings: an HTS-AT whose pooled size is 64
     det = DeepSVDD(epochs=6, pretrain_epochs=2, ensemble_size=2, hidden_dims=[16, 8]).fit(train)

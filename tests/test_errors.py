@@ -29,11 +29,11 @@ def test_every_package_exception_is_a_loop_svdd_error():
 
 
 def test_package_exceptions_keep_their_builtin_base():
-    from loop_svdd.audio import AudioDecodeError
-    from loop_svdd.conversion import CheckpointError
+    from loop_svdd.audio.decode import AudioDecodeError
     from loop_svdd.demo.curate_view import UploadError
     from loop_svdd.export.graph import ExportError
     from loop_svdd.hub.publish import PublishError
+    from loop_svdd.models.conversion import CheckpointError
 
     for cls in (AudioDecodeError, CheckpointError, UploadError, PublishError):
         assert issubclass(cls, ValueError), cls

@@ -13,13 +13,13 @@ from conftest import SR, small_model, synth_loop
 from model_folders import build_model_folder, write_wav
 from scipy.stats import spearmanr
 
-import loop_svdd.backends as backends
+import loop_svdd.engine.backends as backends
 from loop_svdd import LoopSVDDFeatureExtractor
 from loop_svdd.cli import main
-from loop_svdd.embedding import score_waveforms
+from loop_svdd.engine.embedding import score_waveforms
+from loop_svdd.engine.runners import OnnxRuntimeRunner, OpenVINORunner
 from loop_svdd.export import ExportError, export_model, read_manifest
-from loop_svdd.export.runners import OnnxRuntimeRunner, OpenVINORunner
-from loop_svdd.svdd_head import init_center
+from loop_svdd.models.loop_svdd.svdd_head import init_center
 
 pytest.importorskip("onnxruntime")
 HAS_OPENVINO = importlib.util.find_spec("openvino") is not None
@@ -122,7 +122,7 @@ def test_export_never_changes_the_model(tmp_path):
 
 def test_untraceable_graph_fails_with_one_clear_line(tmp_path, monkeypatch, capsys):
     folder = build_model_folder(tmp_path / "model")
-    from loop_svdd.svdd_head import SVDDAutoencoder
+    from loop_svdd.models.loop_svdd.svdd_head import SVDDAutoencoder
 
     def encode(self, x):  # an op the ONNX exporter has no symbolic for
         return torch.fft.fft(self._encode(x)[0]).real
@@ -135,7 +135,7 @@ def test_untraceable_graph_fails_with_one_clear_line(tmp_path, monkeypatch, caps
 
 
 def test_a_graph_traced_as_a_constant_is_refused(tmp_path, monkeypatch):
-    from loop_svdd.svdd_head import SVDDAutoencoder
+    from loop_svdd.models.loop_svdd.svdd_head import SVDDAutoencoder
 
     def encode(self, x):  # goes through numpy: the tracer records a constant, not the computation
         return torch.from_numpy(self._encode(x)[0].detach().numpy().copy())

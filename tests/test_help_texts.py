@@ -34,7 +34,7 @@ def run_cli(args: list[str]) -> int:
 
 @pytest.fixture(scope="module")
 def model_folder(tmp_path_factory) -> Path:
-    from loop_svdd.model_io import save_detector
+    from loop_svdd.models.model_io import save_detector
 
     model = small_model()
     model.set_svdd_state(center=torch.full((8,), 0.2), threshold=1.0, calibration_scores=[0.1, 0.5, 1.0])

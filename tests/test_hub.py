@@ -26,7 +26,7 @@ EXPECTED_FILES = {
     "configuration_loop_svdd.py",
     "evaluation.json",
     "feature_extraction_loop_svdd.py",
-    "localisation.py",
+    "time_scoring.py",
     "model.safetensors",
     "modeling_loop_svdd.py",
     "preprocessor_config.json",
@@ -365,7 +365,7 @@ def test_download_through_local_hub_mirror(repo_dir, tmp_path):
     import torch
     from hub_mirror import LocalHubMirror
 
-    from loop_svdd.model_io import load_detector
+    from loop_svdd.models.model_io import load_detector
 
     waves = [synth_loop(3.0, seed=3), synth_loop(23.0, seed=4, freq=82.0)]
     npys = []

@@ -10,8 +10,8 @@ import pytest
 import torch
 from conftest import SR, small_model, synth_loop
 
-from loop_svdd.defects import DEFECT_KINDS, inject_defect
-from loop_svdd.localisation import build_time_bank, fold_loop, format_timelines
+from loop_svdd.localisation.defects import DEFECT_KINDS, inject_defect
+from loop_svdd.models.loop_svdd.time_scoring import build_time_bank, fold_loop, format_timelines
 
 
 @pytest.mark.parametrize("kind", DEFECT_KINDS)
@@ -101,7 +101,7 @@ def test_loud_noise_burst_is_found(banked):
 
 
 def test_bank_saved_and_loaded(banked, tmp_path):
-    from loop_svdd.model_io import load_detector, save_detector
+    from loop_svdd.models.model_io import load_detector, save_detector
 
     model, extractor = banked
     save_detector(model, extractor, tmp_path)
@@ -159,7 +159,7 @@ def test_score_cli_shows_time_scores(banked, tmp_path, capsys):
     import soundfile as sf
 
     from loop_svdd.cli import main
-    from loop_svdd.model_io import save_detector
+    from loop_svdd.models.model_io import save_detector
 
     model, extractor = banked
     save_detector(model, extractor, tmp_path / "model")
@@ -189,7 +189,7 @@ def test_demo_draws_the_curve_under_the_spectrogram(banked, tmp_path):
 
 
 def test_greedy_coreset_covers_the_rows():
-    from loop_svdd.localisation import greedy_coreset, nn_distance
+    from loop_svdd.models.loop_svdd.time_scoring import greedy_coreset, nn_distance
 
     x = torch.randn(500, 8, generator=torch.Generator().manual_seed(0))
     picked = greedy_coreset(x, 50, seed=1)

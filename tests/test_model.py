@@ -24,7 +24,7 @@ from transformers import (
 )
 
 from loop_svdd import LoopSVDDConfig, LoopSVDDFeatureExtractor, LoopSVDDModel, from_clap
-from loop_svdd.conversion import CheckpointError, convert_laion_state_dict
+from loop_svdd.models.conversion import CheckpointError, convert_laion_state_dict
 
 # Features are dB log-mels; ours (torch, float64 STFT) vs transformers (numpy): measured max |diff| ~4e-6 dB.
 FEATURE_ATOL_DB = 1e-4
@@ -75,7 +75,7 @@ def test_svdd_state_rejects_bad_values(kwargs, message):
 
 
 def test_config_defaults_come_from_one_place():
-    from loop_svdd.svdd_head import HeadConfig
+    from loop_svdd.models.loop_svdd.svdd_head import HeadConfig
     from loop_svdd.training import SVDDTrainingConfig
 
     config = LoopSVDDConfig()
@@ -425,7 +425,7 @@ def _write_old_format(model, folder, state):
 
 @pytest.mark.parametrize("ensemble_size", [1, 2])
 def test_folders_written_before_the_buffers_still_load(tmp_path, ensemble_size):
-    from loop_svdd.model_io import load_detector
+    from loop_svdd.models.model_io import load_detector
 
     model = small_model(False, ensemble_size=ensemble_size, objective="soft-boundary")
     old_state = (
@@ -451,7 +451,7 @@ def test_folders_written_before_the_buffers_still_load(tmp_path, ensemble_size):
 
 
 def test_forward_loss_is_the_trainers_loss():
-    from loop_svdd.svdd_head import ensemble_loss
+    from loop_svdd.models.loop_svdd.svdd_head import ensemble_loss
 
     for objective in ("one-class", "soft-boundary"):
         model = small_model(False, ensemble_size=2, objective=objective)

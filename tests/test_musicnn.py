@@ -11,9 +11,9 @@ import torch
 from conftest import SR, synth_loop
 from safetensors.torch import load_file
 
-from loop_svdd.musicnn import MusicnnConfig, MusicnnFeatureExtractor, MusicnnModel
-from loop_svdd.musicnn.conversion import BN_FIELDS, BN_NAMES, CONV_NAMES, DENSE_NAMES, state_dict_from_tf
-from loop_svdd.musicnn.teacher import CHECKPOINTS, MusicnnEmbedder, load_musicnn
+from loop_svdd.models.musicnn import MusicnnConfig, MusicnnFeatureExtractor, MusicnnModel
+from loop_svdd.models.musicnn.conversion import BN_FIELDS, BN_NAMES, CONV_NAMES, DENSE_NAMES, state_dict_from_tf
+from loop_svdd.pretraining.teacher import CHECKPOINTS, MusicnnEmbedder, load_musicnn
 
 FIXTURE = Path(__file__).parent / "fixtures" / "musicnn_tf_parity.safetensors"
 
@@ -177,7 +177,7 @@ def test_gm_sweep_covers_every_program_and_never_a_reserved_source():
 
 
 def test_processed_copies_and_mixes_are_appended(tmp_path):
-    from loop_svdd.data import load_corpus
+    from loop_svdd.audio.corpora import load_corpus
     from loop_svdd.pretraining.distill_set import _append_rows, add_derived
 
     out = tmp_path / "set"
@@ -198,7 +198,7 @@ def test_processed_copies_and_mixes_are_appended(tmp_path):
 
 
 def test_leave_sources_out_shows_the_teacher_as_a_reference_row(tmp_path):
-    from loop_svdd.pretraining.measure import held_out_lines, held_out_source
+    from loop_svdd.bench.encoder_transfer import held_out_lines, held_out_source
 
     root = tmp_path / "ev"
     (root / "data").mkdir(parents=True)

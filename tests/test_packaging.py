@@ -86,7 +86,7 @@ def test_saved_model_files_are_world_readable(tmp_path, umask_022):
 def test_checkpoint_files_are_world_readable(tmp_path, umask_022):
     import torch
 
-    from loop_svdd.checkpointing import save_checkpoint
+    from loop_svdd.models.checkpointing import save_checkpoint
 
     save_checkpoint(tmp_path, {"step": 3}, {"w": torch.zeros(3)}, step=3)
     modes = {p.name: oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()}
@@ -158,8 +158,8 @@ def test_every_subcommand_help_shows_its_defaults(capsys, monkeypatch):
 
 def test_encoder_help_names_every_accepted_value(capsys, monkeypatch):
     from loop_svdd.cli import RANDOM_ENCODERS
-    from loop_svdd.configuration_loop_svdd import HTSAT_SIZES
-    from loop_svdd.encoders import is_random_encoder
+    from loop_svdd.models.encoders import is_random_encoder
+    from loop_svdd.models.loop_svdd.configuration_loop_svdd import HTSAT_SIZES
 
     assert set(RANDOM_ENCODERS) == {f"random-{size}" for size in HTSAT_SIZES}
     assert all(is_random_encoder(name) for name in RANDOM_ENCODERS)

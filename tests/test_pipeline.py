@@ -13,10 +13,10 @@ import torch
 from conftest import SR, synth_loop
 
 from loop_svdd import LoopSVDDFeatureExtractor, LoopSVDDModel
+from loop_svdd.audio.corpora import CorpusError, RowFilter, load_corpus, select
 from loop_svdd.cli import main
-from loop_svdd.data import CorpusError, RowFilter, load_corpus, select
-from loop_svdd.embedding import embed_dataset
-from loop_svdd.model_io import ModelLoadError, load_detector, save_detector
+from loop_svdd.engine.embedding import embed_dataset
+from loop_svdd.models.model_io import ModelLoadError, load_detector, save_detector
 from loop_svdd.training.deep_svdd import SVDDTrainingConfig
 from loop_svdd.training.from_corpus import train_on_corpus
 
@@ -107,7 +107,7 @@ def test_train_score_evaluate_every_entry_point(corpus, encoder_dir, tmp_path, c
     assert ranked[-1] == heldout[0] and report["threshold"] == model.config.threshold
     api_scores = {Path(r["file"]).name: r["score"] for r in report["results"]}
     with torch.inference_mode():
-        from loop_svdd.audio import load_audio
+        from loop_svdd.audio.decode import load_audio
 
         direct = model(**fe(load_audio(files[1]), sampling_rate=SR)).anomaly_score.item()
     assert api_scores["loop25.flac"] == pytest.approx(direct, rel=1e-5)
@@ -209,8 +209,8 @@ def test_embedding_cache_fingerprint_survives_save_and_reload(tmp_path):
     from conftest import small_model
 
     from loop_svdd import LoopSVDDFeatureExtractor
-    from loop_svdd.embedding import encoder_fingerprint
-    from loop_svdd.model_io import load_detector, save_detector
+    from loop_svdd.engine.embedding import encoder_fingerprint
+    from loop_svdd.models.model_io import load_detector, save_detector
 
     model = small_model(False)
     extractor = LoopSVDDFeatureExtractor.from_model_config(model.config)

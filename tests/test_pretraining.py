@@ -102,8 +102,8 @@ def test_cli(tmp_path, capsys):
 
 
 def test_shipped_default_encoder():
-    from loop_svdd.embedding import embed_waveforms
-    from loop_svdd.encoders import DEFAULT_ENCODER, DEFAULT_ENCODER_DIR, build_model
+    from loop_svdd.engine.embedding import embed_waveforms
+    from loop_svdd.models.encoders import DEFAULT_ENCODER, DEFAULT_ENCODER_DIR, build_model
 
     assert DEFAULT_ENCODER == "default" and (DEFAULT_ENCODER_DIR / "model.safetensors").is_file()
     assert (DEFAULT_ENCODER_DIR / "model.safetensors").stat().st_size < 10e6
@@ -123,7 +123,7 @@ def _fake_hub_cache(root, with_weights: bool = True):
     from conftest import SMALL_AUDIO
     from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
 
-    from loop_svdd.encoders import PAPER_ENCODER
+    from loop_svdd.models.encoders import PAPER_ENCODER
 
     repo = root / f"models--{PAPER_ENCODER.replace('/', '--')}"
     commit = "0" * 40
@@ -155,7 +155,7 @@ def hub_cache(tmp_path, monkeypatch):
 
 
 def test_default_encoder_falls_back_offline_with_one_line(hub_cache, tmp_path, monkeypatch):
-    from loop_svdd import encoders
+    from loop_svdd.models import encoders
 
     def no_network(*args, **kwargs):
         raise AssertionError("the Hub was called in offline mode")
@@ -175,7 +175,7 @@ def test_default_encoder_asks_the_hub_only_when_online(hub_cache, tmp_path, monk
 
     from huggingface_hub import constants
 
-    from loop_svdd import encoders
+    from loop_svdd.models import encoders
 
     hub_cache(tmp_path / "empty")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
@@ -207,8 +207,8 @@ def test_default_encoder_asks_the_hub_only_when_online(hub_cache, tmp_path, monk
 
 def test_train_uses_the_cached_paper_encoder(hub_cache, corpus, tmp_path, capsys):
     from loop_svdd.cli import main
-    from loop_svdd.encoders import PAPER_ENCODER, paper_encoder_cached, resolve_default_encoder
-    from loop_svdd.model_io import load_detector
+    from loop_svdd.models.encoders import PAPER_ENCODER, paper_encoder_cached, resolve_default_encoder
+    from loop_svdd.models.model_io import load_detector
 
     hub_cache(_fake_hub_cache(tmp_path / "hub"))
     assert paper_encoder_cached() and resolve_default_encoder(log=None) == PAPER_ENCODER
@@ -247,8 +247,8 @@ def _two_source_corpus(root, per_cell: int = 8):
 def test_pretrain_encoder_holds_out_a_source(tmp_path, capsys):
     import json
 
+    from loop_svdd.bench.encoder_transfer import heard_sources
     from loop_svdd.cli import main
-    from loop_svdd.pretraining.measure import heard_sources
 
     corpus = _two_source_corpus(tmp_path / "corpus", per_cell=2)
     out = tmp_path / "enc"
@@ -268,9 +268,8 @@ def test_pretrain_encoder_holds_out_a_source(tmp_path, capsys):
 def test_held_out_source_measures_gain_over_random_twin(tmp_path, capsys):
     from conftest import small_model
 
-    from loop_svdd.data import load_corpus
-    from loop_svdd.model_io import save_detector
-    from loop_svdd.pretraining.measure import (
+    from loop_svdd.audio.corpora import load_corpus
+    from loop_svdd.bench.encoder_transfer import (
         RANDOM_LIKE,
         embed_corpus,
         held_out_source,
@@ -278,6 +277,7 @@ def test_held_out_source_measures_gain_over_random_twin(tmp_path, capsys):
         random_twin,
         source_classes,
     )
+    from loop_svdd.models.model_io import save_detector
 
     model = small_model(seed=5)  # other weights than the seeded random twin
     encoder = str(tmp_path / "enc")
@@ -305,10 +305,10 @@ def test_held_out_source_measures_gain_over_random_twin(tmp_path, capsys):
 
 
 def test_game_music_excerpts(tmp_path, monkeypatch):
+    from loop_svdd.audio.corpora import load_corpus
+    from loop_svdd.bench.encoder_transfer import source_classes
     from loop_svdd.corpus import sources
     from loop_svdd.corpus.excerpts import build_excerpt_corpus
-    from loop_svdd.data import load_corpus
-    from loop_svdd.pretraining.measure import source_classes
 
     music = tmp_path / "music"
     music.mkdir()

@@ -10,7 +10,7 @@ from conftest import small_model
 
 from loop_svdd import LoopSVDDFeatureExtractor
 from loop_svdd.cli import main
-from loop_svdd.model_io import load_detector, save_detector
+from loop_svdd.models.model_io import load_detector, save_detector
 
 pytestmark = pytest.mark.skipif(
     shutil.which("fluidsynth") is None, reason="fluidsynth not installed (bash scripts/setup.sh installs it)"

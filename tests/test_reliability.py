@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 from safetensors.torch import load_file
 
 from loop_svdd import LoopSVDDFeatureExtractor
-from loop_svdd.audio import AudioDecodeError, load_audio
+from loop_svdd.audio.decode import AudioDecodeError, load_audio
+from loop_svdd.audio.decoding import decode_file
 from loop_svdd.cli import main
-from loop_svdd.decoding import decode_file
-from loop_svdd.scoring import score_files
+from loop_svdd.engine.scoring import score_files
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_bad_and_odd_audio_matrix(case, tmp_path, model_and_extractor):
 
 def test_batch_goes_on_past_bad_files_and_strict_exits_nonzero(tmp_path, model_and_extractor, capsys):
     model, fe = model_and_extractor
-    from loop_svdd.model_io import save_detector
+    from loop_svdd.models.model_io import save_detector
 
     save_detector(model, fe, tmp_path / "m")
     files = [CASES[c][0](tmp_path) for c in ("silence", "random-bytes-wav", "clipping", "empty-file")]
@@ -81,9 +81,9 @@ def test_calibration_loops_come_through_the_one_decoder(tmp_path, capsys):
     from audio_cases import cut
     from model_folders import SUMMARY, build_model_folder
 
-    from loop_svdd.backends import normal_loops
     from loop_svdd.commands.export import _load_calibration
-    from loop_svdd.model_io import write_json_atomic
+    from loop_svdd.engine.backends import normal_loops
+    from loop_svdd.models.model_io import write_json_atomic
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -253,4 +253,4 @@ def test_there_is_one_decoder():
                 defs.append(path.name)
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "load_audio":
                 callers.add(f"{path.parent.name}/{path.name}")
-    assert defs == ["decoding.py"] and callers == {"loop_svdd/decoding.py", "demo/analysis.py"}, (defs, callers)
+    assert defs == ["decoding.py"] and callers == {"loop_svdd/audio/decoding.py", "demo/analysis.py"}, (defs, callers)

@@ -1,4 +1,4 @@
-"""Loop-aware time scores (loop_svdd/repetition.py): the period, the repetition and signal paths, the combination
+"""Loop-aware time scores (loop_svdd/engine/repetition.py): the period, the repetition and signal paths, the combination
 with the bank, the spans `score --json` gives, and the benchmark's per-level metrics."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from conftest import SR, synth_loop
 
-from loop_svdd import repetition as rep
-from loop_svdd.defect_benchmark import kind_metrics
-from loop_svdd.defects import Defect, inject_defect
+from loop_svdd.engine import repetition as rep
+from loop_svdd.bench.defects import kind_metrics
+from loop_svdd.localisation.defects import Defect, inject_defect
 
 
 def test_period_from_tempo_and_from_the_audio():
@@ -83,7 +83,7 @@ def test_kind_metrics_per_level_and_half_beat_hits():
 
 
 def test_score_waveforms_gives_the_combined_curve(banked_model):
-    from loop_svdd.embedding import score_waveforms
+    from loop_svdd.engine.embedding import score_waveforms
 
     model, extractor = banked_model
     loop = synth_loop(4.0, seed=7)
@@ -106,7 +106,7 @@ def test_score_cli_json_gives_spans(banked_model, tmp_path, capsys):
     import soundfile as sf
 
     from loop_svdd.cli import main
-    from loop_svdd.model_io import save_detector
+    from loop_svdd.models.model_io import save_detector
 
     model, extractor = banked_model
     save_detector(model, extractor, tmp_path / "model")
@@ -128,7 +128,7 @@ def banked_model():
     from conftest import small_model
 
     from loop_svdd import LoopSVDDFeatureExtractor
-    from loop_svdd.localisation import build_time_bank
+    from loop_svdd.models.loop_svdd.time_scoring import build_time_bank
 
     model = small_model()
     extractor = LoopSVDDFeatureExtractor.from_model_config(model.config)
@@ -142,7 +142,7 @@ def test_curve_plot_marks_the_top_span():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from loop_svdd.demo.plots import plot_time_scores
+    from loop_svdd.figures import plot_time_scores
 
     t = np.arange(200) * 0.01 + 0.005
     s = np.zeros(200)

@@ -185,9 +185,9 @@ def test_score_with_nothing_scorable_fails(matrix_corpus, encoder_dir):
 def test_small_data_warnings_reach_the_model_card(tmp_path):
     from model_folders import SUMMARY, build_model_folder
 
-    from loop_svdd.data import small_data_warnings
+    from loop_svdd.audio.corpora import small_data_warnings
     from loop_svdd.hub.card import generate_model_card
-    from loop_svdd.model_io import write_json_atomic
+    from loop_svdd.models.model_io import write_json_atomic
 
     folder = build_model_folder(tmp_path / "m")
     assert "small training data" not in generate_model_card(folder, "me/bass")

@@ -9,10 +9,10 @@ import json
 import pytest
 from conftest import small_model
 
-import loop_svdd.speed as speed
+import loop_svdd.bench.speed as speed
 from loop_svdd import LoopSVDDFeatureExtractor
 from loop_svdd.cli import main
-from loop_svdd.precision import apply_precision
+from loop_svdd.engine.precision import apply_precision
 
 KEYS = {
     "naive_loops_per_s",

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from loop_svdd.svdd_head import score_array
+from loop_svdd.models.loop_svdd.svdd_head import score_array
 from loop_svdd.training import PRESETS, SVDDTrainingConfig, TrainingDivergedError, fit_deep_svdd
 
 
@@ -94,7 +94,7 @@ def test_config_validation(kw):
 @pytest.mark.parametrize("objective", ["one-class", "soft-boundary"])
 def test_trainer_loss_is_the_models_loss(x, objective):
     """The validation loss the trainer records is the head's own loss, the one `forward(return_loss=True)` uses."""
-    from loop_svdd.svdd_head import ensemble_loss
+    from loop_svdd.models.loop_svdd.svdd_head import ensemble_loss
 
     config = _config(objective=objective, warmup_epochs=0, epochs=3, patience=100)
     res = fit_deep_svdd(x, config, progress=False)

@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..benchmark import (
+    from ..bench.one_vs_rest import (
         BenchmarkDataError,
         load_embedding_set,
         run_benchmark,
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from ..detectors import DETECTORS
 
     if args.protocol == "defects":
-        from ..defect_benchmark import run_cli
+        from ..bench.defects import run_cli
 
         return run_cli(args)
     if args.protocol == "duplicates":
@@ -117,7 +117,7 @@ def run_settings(args: argparse.Namespace, elapsed: float, **extra: Any) -> dict
 
 def report(args: argparse.Namespace, summary: dict[str, Any], table: str, elapsed: float, title: str = "") -> None:
     """Write a run's results JSON (and markdown table, with `--markdown`) and print the table."""
-    from ..benchmark import write_json
+    from ..bench.one_vs_rest import write_json
 
     write_json(summary, args.json)
     if args.markdown:

@@ -1,5 +1,5 @@
 """`loop-svdd benchmark --protocol contaminated`: the arguments and the run of the contaminated-pack protocol
-(hooked into `commands/benchmark.py`; the protocol itself is :mod:`loop_svdd.benchmark_contaminated`)."""
+(hooked into `commands/benchmark.py`; the protocol itself is :mod:`loop_svdd.bench.contaminated`)."""
 
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..benchmark import BenchmarkDataError, load_embedding_set
-    from ..benchmark_contaminated import MODES, contaminated_markdown, run_contaminated, summarize_contaminated
+    from ..bench.contaminated import MODES, contaminated_markdown, run_contaminated, summarize_contaminated
+    from ..bench.one_vs_rest import BenchmarkDataError, load_embedding_set
     from ..curation.verdicts import DEFAULT_RULE, RULES
     from .benchmark import report, run_settings
 

@@ -1,5 +1,5 @@
 """`loop-svdd benchmark --protocol defects`: its arguments (light to import, so `--help` stays fast; the protocol
-itself is :mod:`loop_svdd.defect_benchmark`)."""
+itself is :mod:`loop_svdd.bench.defects`)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """`loop-svdd benchmark --protocol duplicates`: copies injected into packs of real audio, found again?
-(hooked into `commands/benchmark.py`; the protocol itself is :mod:`loop_svdd.curation.duplicates_benchmark`)."""
+(hooked into `commands/benchmark.py`; the protocol itself is :mod:`loop_svdd.bench.duplicates`)."""
 
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ def duplicates_markdown(summary: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..bench.duplicates import run_duplicates
     from ..curation.duplicates import THRESHOLD
-    from ..curation.duplicates_benchmark import run_duplicates
     from .benchmark import report
 
     if not args.audio:

@@ -36,8 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..audio.decoding import report_skipped
     from ..curation import PackError, curate
-    from ..decoding import report_skipped
     from ..training.deep_svdd import TrainingDivergedError
 
     if args.folds < 2 or args.players < 0:

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-file-mb", type=float, default=20.0, help="largest upload, in MB (default: 20)")
     p.add_argument("--concurrency", type=int, default=1, help="requests scored at once (default: 1)")
     p.add_argument("--max-queue", type=int, default=16, help="requests waiting at most (default: 16)")
-    from ..backends import add_backend_argument
+    from ..engine.backends import add_backend_argument
 
     add_backend_argument(p)
     p.set_defaults(func=run)
@@ -50,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
         from ..demo.app import serve
     except ImportError as err:
         raise CLIError(f"the demo needs gradio: pip install 'loop-svdd[demo]' ({err})") from err
-    from ..backends import BackendError
-    from ..model_io import ModelLoadError
+    from ..engine.backends import BackendError
+    from ..models.model_io import ModelLoadError
 
     limits = Limits(max_files=args.max_files, max_seconds=args.max_seconds, max_file_mb=args.max_file_mb)
     try:

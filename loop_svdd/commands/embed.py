@@ -47,11 +47,11 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from accelerate import Accelerator
 
-    from ..data import CorpusError, audio_column, load_corpus
-    from ..decoding import decodable_rows, decoded_stream, embed_decodable, require_loops
-    from ..embedding import embed_stream
-    from ..encoders import build_model, resolve_default_encoder
-    from ..musicnn.teacher import is_teacher
+    from ..audio.corpora import CorpusError, audio_column, load_corpus
+    from ..audio.decoding import decodable_rows, decoded_stream, embed_decodable, require_loops
+    from ..engine.embedding import embed_stream
+    from ..models.encoders import build_model, resolve_default_encoder
+    from ..pretraining.teacher import is_teacher
     from ..training.from_corpus import row_names
 
     accelerator = Accelerator()
@@ -101,8 +101,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _teacher_embeddings(args: argparse.Namespace, dataset):
     """musicnn features (mean over half-overlapping 3 s patches of `max_pool`) of the decodable rows."""
-    from ..decoding import decodable_rows, require_loops
-    from ..musicnn.teacher import teacher_embeddings
+    from ..audio.decoding import decodable_rows, require_loops
+    from ..pretraining.teacher import teacher_embeddings
     from ..training.from_corpus import row_names
 
     labels = _labels(dataset, args.label_column)
@@ -117,7 +117,7 @@ def _write(out: Path, args, embeddings, labels, names, skipped, rank: int, world
     """Write this process's part, then (main process) merge the parts into nff.npy and index.csv."""
     import numpy as np
 
-    from ..decoding import report_skipped
+    from ..audio.decoding import report_skipped
 
     report_skipped("embed", skipped)
     np.save(out / f".rank{rank}.npy", embeddings.astype(np.float32), allow_pickle=False)
@@ -137,7 +137,7 @@ def _labels(dataset, column: str | None) -> np.ndarray:
     """The values of `column`; by default `instrument`, else the subfolder names (`label`), else empty."""
     import numpy as np
 
-    from ..data import column_values
+    from ..audio.corpora import column_values
 
     if column is None:
         column = next((c for c in ("instrument", "label") if c in dataset.column_names), None)

@@ -30,9 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data import CorpusError, RowFilter
-    from ..evaluation import BASELINES, evaluate_on_corpus, format_table
-    from ..model_io import ModelLoadError
+    from ..audio.corpora import CorpusError, RowFilter
+    from ..models.model_io import ModelLoadError
+    from ..training.evaluation import BASELINES, evaluate_on_corpus, format_table
 
     try:
         report = evaluate_on_corpus(
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except (CorpusError, ModelLoadError, ValueError) as err:
         raise CLIError(str(err).splitlines()[0]) from err
-    from ..decoding import report_skipped
+    from ..audio.decoding import report_skipped
 
     report_skipped("evaluate", report["skipped_files"])
     for warning in report["warnings"]:
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{report['n_normal_test']} held-out normal loops vs {report['n_anomaly_test']} anomalies")
     print(format_table(report))
     if args.json:
-        from ..model_io import write_json_atomic
+        from ..models.model_io import write_json_atomic
 
         write_json_atomic(args.json, report)
     return 0

@@ -41,9 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..backends import normal_loops
+    from ..engine.backends import normal_loops
     from ..export import ExportError, export_model
-    from ..model_io import ModelLoadError, load_detector
+    from ..models.model_io import ModelLoadError, load_detector
 
     needed = ["onnx", "onnxruntime"] + (["openvino"] if args.fmt == "openvino" else [])
     missing = [m for m in needed if importlib.util.find_spec(m) is None]
@@ -84,8 +84,8 @@ def _log(message: str) -> None:
 
 
 def _load_calibration(inputs: list[str], extractor) -> list:
-    from ..audio import find_audio_files
-    from ..decoding import decode_file
+    from ..audio.decode import find_audio_files
+    from ..audio.decoding import decode_file
 
     files = find_audio_files(inputs)
     if not files:

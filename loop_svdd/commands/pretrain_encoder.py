@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=[],
         metavar="SOURCE",
         help="leave out every loop whose source or source kind is SOURCE (repeat), for the leave-sources-out "
-        "measurement (python -m loop_svdd.pretraining.measure); recorded in pretraining.json",
+        "measurement (python -m loop_svdd.bench.encoder_transfer); recorded in pretraining.json",
     )
     p.add_argument(
         "--teacher",
@@ -65,8 +65,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data import CorpusError, RowFilter, load_corpus, select
-    from ..decoding import decodable_rows, report_skipped, require_loops
+    from ..audio.corpora import CorpusError, RowFilter, load_corpus, select
+    from ..audio.decoding import decodable_rows, report_skipped, require_loops
     from ..pretraining import corpus_mels, pretrain_encoder
     from ..pretraining.trainer import PRETRAIN_SIZES
 
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         require_loops(len(rows), 2, f"pretraining (the loops of {args.corpus}{where})", skipped)
         if args.teacher is not None:
             return _distil(args, dataset, rows, config, skipped, where, provenance)
-        from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+        from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 
         mels = corpus_mels(dataset, LoopSVDDFeatureExtractor(), rows, progress=not args.no_progress)
         if len(mels) < len(rows):

@@ -58,7 +58,7 @@ def _with_onnx(args: argparse.Namespace, repo_dir: str | Path) -> list[str]:
     if not args.with_onnx:
         return []
     from ..export import ExportError, add_onnx_to_repo
-    from ..model_io import ModelLoadError
+    from ..models.model_io import ModelLoadError
 
     try:
         return add_onnx_to_repo(args.model_dir, repo_dir)

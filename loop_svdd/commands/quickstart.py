@@ -29,9 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..audio.corpora import CorpusError
     from ..corpus.sources import CorpusError as BuildError
-    from ..data import CorpusError
-    from ..encoders import DEFAULT_ENCODER
+    from ..models.encoders import DEFAULT_ENCODER
     from ..quickstart import run_quickstart, summary_lines
 
     if args.loops < 40:

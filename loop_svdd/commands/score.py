@@ -33,16 +33,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="int8 (CPU): dynamic int8 quantisation of the encoder; README measures 1.3x the fp32 loops/s on a "
         "2-core CPU, Spearman 0.998 with the fp32 scores (`loop-svdd speed` measures your machine). bf16: autocast",
     )
-    from ..backends import add_backend_argument
+    from ..engine.backends import add_backend_argument
 
     add_backend_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..backends import BackendError, make_backend
-    from ..model_io import ModelLoadError
-    from ..scoring import score_files
+    from ..engine.backends import BackendError, make_backend
+    from ..engine.scoring import score_files
+    from ..models.model_io import ModelLoadError
 
     if args.batch_size < 1:
         raise CLIError("--batch-size must be >= 1")
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_ranked(report, windows=args.windows))
         if args.timeline:
-            from ..localisation import format_timelines
+            from ..models.loop_svdd.time_scoring import format_timelines
 
             print(format_timelines(report["results"]))
     for err in report["errors"]:

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         print(line, file=out)
 
     if args.front_end_only:
-        from ..speed import format_front_end, run_front_end_speed
+        from ..bench.speed import format_front_end, run_front_end_speed
 
         result = run_front_end_speed(args.loops, reps=args.reps)
         say(format_front_end(result))
@@ -88,7 +88,7 @@ def check(args: argparse.Namespace) -> None:
 
 def measure(args: argparse.Namespace, say: Callable[[str], None]) -> dict:
     """The full comparison: pipelines, front end, and one row per backend and precision."""
-    from ..speed import format_backends, format_result, run_speed
+    from ..bench.speed import format_backends, format_result, run_speed
 
     result = run_speed(
         args.encoder,
@@ -103,7 +103,7 @@ def measure(args: argparse.Namespace, say: Callable[[str], None]) -> dict:
     say(format_result(result))
     say(format_backends(result))
     if args.backends and not args.device.startswith("cuda"):
-        from ..backends import record_speed
+        from ..engine.backends import record_speed
 
         say(f"measured speeds recorded for --backend auto: {record_speed(_by_precision(result['backends']))}")
     return result

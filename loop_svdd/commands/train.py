@@ -89,10 +89,10 @@ def training_config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data import RowFilter
-    from ..encoders import describe_encoder
+    from ..audio.corpora import RowFilter
     from ..errors import LoopSVDDError
     from ..hub.card import threshold_phrase
+    from ..models.encoders import describe_encoder
     from ..training.from_corpus import train_on_corpus
 
     config = training_config_from_args(args)
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         if accelerator is not None:
             accelerator.end_training()
     s = result.summary
-    from ..decoding import report_skipped
+    from ..audio.decoding import report_skipped
 
     report_skipped("train", s["skipped_files"])
     print(

@@ -225,7 +225,7 @@ def find_duplicates(fps: Sequence[Fingerprint | None], threshold: float = THRESH
 
 def fingerprint_files(paths: Sequence[str | Path]) -> list[Fingerprint | None]:
     """Fingerprints of audio files (None for a file that cannot be decoded)."""
-    from ..decoding import decode_file
+    from ..audio.decoding import decode_file
 
     out: list[Fingerprint | None] = []
     for p in paths:

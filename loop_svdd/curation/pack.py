@@ -1,7 +1,7 @@
 """A pack on disk: its audio files, their decoding (one function), and their embeddings, cached in chunks so an
 interrupted run resumes where it stopped.
 
-The cache reuses :func:`loop_svdd.embedding.embed_waveforms` and :func:`~loop_svdd.embedding.encoder_fingerprint`.
+The cache reuses :func:`loop_svdd.engine.embedding.embed_waveforms` and :func:`encoder_fingerprint`.
 It does not use `embed_dataset`'s `datasets` map: that cache is all-or-nothing (a run killed at 90% starts
 again) and keeps clip embeddings only, while curation needs every window's embedding for its time-resolved
 scores. Each chunk of loops is written atomically as safetensors + JSON, named by the encoder fingerprint and
@@ -20,13 +20,13 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
-from ..audio import find_audio_files
-from ..decoding import decode_files
-from ..embedding import embed_waveforms, encoder_fingerprint
+from ..audio.decode import find_audio_files
+from ..audio.decoding import decode_files
+from ..engine.embedding import embed_waveforms, encoder_fingerprint
 from ..errors import LoopSVDDError
-from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
-from ..model_io import write_json_atomic
-from ..modeling_loop_svdd import LoopSVDDModel
+from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
+from ..models.model_io import write_json_atomic
 
 CHUNK_SIZE = 16  # loops per cache file: what an interruption can cost at most
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from ..decoding import decode_file
-from ..encoders import build_model, describe_encoder, resolve_default_encoder
-from ..model_io import write_json_atomic
+from ..audio.decoding import decode_file
+from ..models.encoders import build_model, describe_encoder, resolve_default_encoder
+from ..models.model_io import write_json_atomic
 from .duplicates import describe_link, find_duplicates, fingerprint_files
 from .pack import PackEmbeddings, PackError, embed_pack, list_pack
 from .scoring import DEFAULT_FOLDS, PackScores, detector_factory, robust_cross_fit
@@ -208,8 +208,8 @@ def _media(
 ) -> dict[int, dict[str, str]]:
     """Inline audio and spectrogram + score figure for the `limit` most out-of-place loops; with the pack's
     `model_dir`, each figure also shows where in the loop it departs from the pack (its `time_scores`)."""
-    from ..embedding import score_waveforms
-    from ..model_io import load_detector
+    from ..engine.embedding import score_waveforms
+    from ..models.model_io import load_detector
     from .report import audio_data_uri, loop_figure
 
     scorer = load_detector(model_dir) if model_dir else None

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..demo.plots import ANOMALY_COLOUR, NORMAL_COLOUR, THRESHOLD_COLOUR, _pyplot
-from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+from ..figures import ANOMALY_COLOUR, NORMAL_COLOUR, THRESHOLD_COLOUR, _pyplot
+from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 
 PLAYER_SECONDS = 20.0  # audio in the report is cut to this, mono, compressed
 PLAYER_BIT_RATE = 64_000
@@ -66,7 +66,7 @@ def loop_figure(
     ax_mel.set_yticks([])
     draw_time_scores(ax_score, times, scores, duration, threshold)
     if time_curve is not None:
-        from ..demo.plots import plot_time_scores
+        from ..figures import plot_time_scores
 
         twin = ax_score.twinx()
         plot_time_scores(twin, *time_curve, label="where", mark_peak=True)

@@ -1,7 +1,7 @@
 """The loop-svdd web demo (Gradio): score uploaded or recorded loops with any detector folder or Hub id.
 
 ``build_demo`` returns the `gr.Blocks`; ``serve`` queues and launches it (what ``loop-svdd demo`` and the Space
-app call). Gradio is imported on first use, so ``loop_svdd.demo.plots`` and ``.analysis`` work without it.
+app call). Gradio is imported on first use, so ``loop_svdd.figures`` and ``.analysis`` work without it.
 """
 
 from __future__ import annotations

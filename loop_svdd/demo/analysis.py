@@ -11,14 +11,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..audio import load_audio
-from ..decoding import Decoded, decode_file
-from ..embedding import ScoredLoop
-from ..encoders import describe_encoder
-from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
-from ..modeling_loop_svdd import LoopSVDDModel
-from ..scoring import score_paths
-from .plots import score_distribution_image, spectrogram_image
+from ..audio.decode import load_audio
+from ..audio.decoding import Decoded, decode_file
+from ..engine.embedding import ScoredLoop
+from ..engine.scoring import score_paths
+from ..figures import score_distribution_image, spectrogram_image
+from ..models.encoders import describe_encoder
+from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 
 TABLE_HEADERS = ["rank", "file", "score", "verdict", "percentile", "duration (s)", "windows"]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..backends import make_backend
+from ..engine.backends import make_backend
 from .analysis import (
     TABLE_HEADERS,
     Limits,

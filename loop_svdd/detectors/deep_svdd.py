@@ -1,12 +1,12 @@
 """Deep SVDD as a detector over embeddings: the very heads a `LoopSVDDModel` ships
-(:func:`loop_svdd.training.fit_ensemble`), scored by :func:`loop_svdd.svdd_head.score_array`."""
+(:func:`loop_svdd.training.fit_ensemble`), scored by :func:`loop_svdd.models.loop_svdd.svdd_head.score_array`."""
 
 from __future__ import annotations
 
 from dataclasses import fields
 from typing import Any
 
-from ..svdd_head import score_array
+from ..models.loop_svdd.svdd_head import score_array
 from ..training import SVDDTrainingConfig, fit_ensemble
 from .base import BaseDetector
 
@@ -30,7 +30,7 @@ class DeepSVDD(BaseDetector):
         **training: any other :class:`~loop_svdd.training.SVDDTrainingConfig` field (head_type, epochs, lr, ...);
             kept as parameters, so ``get_params``/``set_params``/``clone`` see them.
 
-    Fitted attributes: ``heads_`` (the :class:`~loop_svdd.svdd_head.SVDDAutoencoder` heads, their centre, radius
+    Fitted attributes: ``heads_`` (the :class:`svdd_head.SVDDAutoencoder` heads, their centre, radius
     and score scale in buffers: load them into a model with ``LoopSVDDModel.load_heads``), ``results_`` (the
     :class:`~loop_svdd.training.SVDDFitResult` of each head), ``decision_scores_``, ``threshold_``.
     """

@@ -16,11 +16,10 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
-from ..modeling_loop_svdd import LoopSVDDModel
+from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 from .graph import OPSET, ExportError, export_onnx_graphs
 from .manifest import MANIFEST, find_graph, model_hash, read_manifest, tensor_specs, update_manifest
-from .runners import OnnxRuntimeRunner, OpenVINORunner, TorchRunner
 
 FORMATS = ("onnx", "openvino")
 PARITY_RTOL = 1e-3  # an fp32 graph further than this from PyTorch was traced wrongly: refuse it
@@ -53,6 +52,8 @@ def window_scores(runner: Any, feeds: list[dict[str, np.ndarray]]) -> np.ndarray
 
 def check_parity(model: LoopSVDDModel, runner: Any, feeds: list[dict[str, np.ndarray]]) -> float:
     """Max relative difference of the graph's window scores from PyTorch's; raises ExportError past PARITY_RTOL."""
+    from ..engine.runners import TorchRunner
+
     ref = window_scores(TorchRunner(model), feeds)
     try:
         got = window_scores(runner, feeds)
@@ -95,6 +96,8 @@ def _base_manifest(model: LoopSVDDModel, extractor: LoopSVDDFeatureExtractor, fm
 
 
 def _runner(fmt: str, graph: Path, head: Path, precision: str = "fp32") -> Any:
+    from ..engine.runners import OnnxRuntimeRunner, OpenVINORunner
+
     runner = OnnxRuntimeRunner if fmt == "onnx" else OpenVINORunner
     return runner(graph, head, precision)
 
@@ -198,7 +201,7 @@ def add_onnx_to_repo(model_dir: str | Path, repo_dir: str | Path) -> list[str]:
     of the files added, relative to `repo_dir`."""
     import shutil
 
-    from ..model_io import load_detector
+    from ..models.model_io import load_detector
 
     model, extractor = load_detector(model_dir)
     source, target = Path(model_dir) / "onnx", Path(repo_dir) / "onnx"

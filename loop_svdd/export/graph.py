@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 from ..errors import LoopSVDDError
-from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
-from ..modeling_loop_svdd import LoopSVDDModel
+from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 
 OPSET = 17
 WINDOW_GRAPH_OUTPUTS = ("window_embeddings", "window_scores")

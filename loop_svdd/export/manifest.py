@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..model_io import read_json, write_json_atomic
-from ..modeling_loop_svdd import LoopSVDDModel
+from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
+from ..models.model_io import read_json, write_json_atomic
 
 MANIFEST = "export.json"
 MANIFEST_VERSION = 1

@@ -2,7 +2,7 @@
 quantised on the fly) and static (activations calibrated on the model's own normal loops, QDQ format).
 
 The Deep SVDD head(s) stay fp32 in both: the ranking is made of the head's small latent distances (quantising the
-head too costs ranking, see `loop_svdd.precision`). `pick_int8` builds both, measures the Spearman correlation of
+head too costs ranking, see `loop_svdd.engine.precision`). `pick_int8` builds both, measures the Spearman correlation of
 each one's window scores with the fp32 graph's on held-out loops, and keeps the better one.
 """
 

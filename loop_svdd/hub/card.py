@@ -6,14 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..configuration_loop_svdd import LoopSVDDConfig
-from ..encoders import describe_encoder
-from ..model_io import read_json
+from ..models.encoders import describe_encoder
+from ..models.loop_svdd.configuration_loop_svdd import LoopSVDDConfig
+from ..models.model_io import read_json
 from ..paths import looks_like_hub_id
 from .rendering import render_card
 
 SUMMARY_FILE = "training_summary.json"  # written by loop_svdd.training.from_corpus
-EVALUATION_FILE = "evaluation.json"  # the report of loop_svdd.evaluation.evaluate_on_corpus
+EVALUATION_FILE = "evaluation.json"  # the report of loop_svdd.training.evaluation.evaluate_on_corpus
 PLOT_FILE = "score_distribution.png"
 BASE_TAGS = ["audio", "music", "musical-loops", "anomaly-detection", "deep-svdd", "htsat", "loop-svdd"]
 METRICS = (  # (report key, Hub metric type, display name, metric config)
@@ -186,7 +186,7 @@ def generate_model_card(
 ) -> str:
     """The README.md (YAML front matter + markdown) of the model in `model_dir`, to be published as `repo_id`."""
     from .. import __version__
-    from ..evaluation import format_table
+    from ..training.evaluation import format_table
 
     model_dir = Path(model_dir)
     config = LoopSVDDConfig.from_pretrained(model_dir)

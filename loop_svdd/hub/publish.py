@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import LoopSVDDError
-from ..model_io import PICKLE_SUFFIXES, read_json
+from ..models.model_io import PICKLE_SUFFIXES, read_json
 from .card import EVALUATION_FILE, PLOT_FILE, SUMMARY_FILE, generate_model_card, looks_like_hub_id
 
 REQUIRED_FILES = ("config.json", "model.safetensors", "preprocessor_config.json")
@@ -119,7 +119,7 @@ def prepare_model_repo(
     config = read_json(model_dir / "config.json") or {}
     plot = None
     if config.get("calibration_scores"):
-        from ..demo.plots import save_score_distribution
+        from ..figures import save_score_distribution
 
         save_score_distribution(config["calibration_scores"], config.get("threshold"), out_dir / PLOT_FILE)
         plot = PLOT_FILE

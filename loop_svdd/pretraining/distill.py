@@ -24,12 +24,12 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..checkpointing import load_training_state, save_training_state
-from ..data import audio_column, waveform_of, with_decoding
-from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
-from ..musicnn.teacher import MusicnnEmbedder, members
+from ..audio.corpora import audio_column, waveform_of, with_decoding
+from ..models.checkpointing import load_training_state, save_training_state
+from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from .augment import ViewConfig, crop_and_fill
 from .mels import mels_fingerprint
+from .teacher import MusicnnEmbedder, members
 from .trainer import CHECKPOINT_DIR, PRETRAINING_JSON, PretrainConfig, initial_model, warmup_cosine
 
 TEACHER_DIR = "teacher"
@@ -240,8 +240,8 @@ class DistillTrainer:
 
 def _student_model(trainer: DistillTrainer, description: str):
     """A LoopSVDD model (untrained head) around the distilled encoder."""
-    from ..configuration_loop_svdd import LoopSVDDConfig
-    from ..modeling_loop_svdd import LoopSVDDModel
+    from ..models.loop_svdd.configuration_loop_svdd import LoopSVDDConfig
+    from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 
     config, lm = trainer.config, trainer.lm
     name = (
@@ -271,7 +271,7 @@ def distill_encoder(
     folder (its head untrained) to `output_dir` and returns the summary written to its `pretraining.json`."""
     from accelerate import Accelerator
 
-    from ..model_io import save_detector
+    from ..models.model_io import save_detector
 
     output_dir = Path(output_dir)
     started = time.perf_counter()

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..data import audio_column, waveform_of, with_decoding
-from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+from ..audio.corpora import audio_column, waveform_of, with_decoding
+from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 
 
 def corpus_mels(

@@ -20,10 +20,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..checkpointing import load_training_state, save_training_state
-from ..configuration_loop_svdd import HTSAT_SIZES, LoopSVDDConfig
-from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
-from ..modeling_loop_svdd import LoopSVDDModel
+from ..models.checkpointing import load_training_state, save_training_state
+from ..models.loop_svdd.configuration_loop_svdd import HTSAT_SIZES, LoopSVDDConfig
+from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 from .augment import ViewConfig, make_pair_batch
 from .mels import mels_fingerprint
 from .objective import ProjectionHead, nt_xent, positive_accuracy
@@ -36,7 +36,7 @@ PRETRAINING_JSON = "pretraining.json"
 @dataclass
 class PretrainConfig:
     """Hyper-parameters of :func:`pretrain_encoder`. `init` is `"random"` (seeded HTS-AT of shape `size`) or an
-    encoder :func:`loop_svdd.encoders.build_model` accepts (CLAP weights: domain adaptation)."""
+    encoder :func:`loop_svdd.models.encoders.build_model` accepts (CLAP weights: domain adaptation)."""
 
     size: str = "small"
     init: str = "random"
@@ -117,7 +117,7 @@ def initial_model(config: PretrainConfig) -> LoopSVDDModel:
         if config.init == "random":
             shape = config.audio_config or PRETRAIN_SIZES[config.size]
             return LoopSVDDModel(LoopSVDDConfig(audio_config={**shape, "enable_fusion": False}))
-        from ..encoders import build_model
+        from ..models.encoders import build_model
 
         model, _ = build_model(config.init)
     if model.config.is_fused:
@@ -287,7 +287,7 @@ def pretrain_encoder(
     `provenance` (e.g. the sources trained on and held out) is added to `pretraining.json`."""
     from accelerate import Accelerator
 
-    from ..model_io import save_detector
+    from ..models.model_io import save_detector
 
     config = config or PretrainConfig()
     if len(mels) < 2:

@@ -2,12 +2,12 @@
 
 On a matrix of embeddings of *normal* loops:
 
-1. :class:`AETrainer`: autoencoder pretraining of an :class:`~loop_svdd.svdd_head.SVDDAutoencoder` (MSE on
+1. :class:`AETrainer`: autoencoder pretraining of an :class:`svdd_head.SVDDAutoencoder` (MSE on
    the standardised input);
 2. :class:`DeepSVDDTrainer`: Deep SVDD on its encoder: centre ``c`` = Ruff's eps-fixed mean latent
-   (:func:`~loop_svdd.svdd_head.init_center_c`), computed once and then fixed; dropout off; the head's own loss
-   (:meth:`~loop_svdd.svdd_head.SVDDAutoencoder.svdd_loss`), with the soft-boundary radius
-   (:func:`~loop_svdd.svdd_head.get_radius`) updated every epoch after a warm-up.
+   (:func:`svdd_head.init_center_c`), computed once and then fixed; dropout off; the head's own loss
+   (:meth:`svdd_head.SVDDAutoencoder.svdd_loss`), with the soft-boundary radius
+   (:func:`svdd_head.get_radius`) updated every epoch after a warm-up.
 
 The centre and radius end up in the head's buffers: the head this returns is the head that ships.
 A split of the normals (``val_fraction``) drives early stopping and calibrates the threshold.
@@ -28,9 +28,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..checkpointing import load_training_state, save_training_state
 from ..errors import LoopSVDDError
-from ..svdd_head import HeadConfig, SVDDAutoencoder, ensemble_scale, get_radius, init_center_c
+from ..models.checkpointing import load_training_state, save_training_state
+from ..models.loop_svdd.svdd_head import HeadConfig, SVDDAutoencoder, ensemble_scale, get_radius, init_center_c
 
 CHECKPOINT_FORMAT = 2  # 2: centre and radius are head buffers
 
@@ -38,7 +38,7 @@ CHECKPOINT_FORMAT = 2  # 2: centre and radius are head buffers
 @dataclass
 class SVDDTrainingConfig(HeadConfig):
     """Hyper-parameters of :func:`fit_deep_svdd` (the head's own fields come from
-    :class:`~loop_svdd.svdd_head.HeadConfig`). The defaults are the ``tuned`` preset, what ships; ``paper`` is
+    :class:`svdd_head.HeadConfig`). The defaults are the ``tuned`` preset, what ships; ``paper`` is
     the authors' settings (see :data:`PRESETS` and ``docs/benchmark.md``).
 
     Measured on the musicradar-bass-392 one-vs-rest benchmark (train sets of 11-51 embeddings): the paper's
@@ -503,7 +503,7 @@ def fit_ensemble(
 ) -> list[SVDDFitResult]:
     """Fit ``config.ensemble_size`` heads on ``embeddings`` (seeds ``seed, seed + 1, ...``; checkpoints in
     ``checkpoint_dir/head<i>``) and set each head's ``score_scale`` to the median of its raw scores on these
-    rows (:func:`~loop_svdd.svdd_head.ensemble_scale`): the heads a `LoopSVDDModel` ships."""
+    rows (:func:`svdd_head.ensemble_scale`): the heads a `LoopSVDDModel` ships."""
     config = config or SVDDTrainingConfig()
     results = [
         fit_deep_svdd(

@@ -11,7 +11,7 @@ from typing import Any
 import datasets
 import numpy as np
 
-from ..data import (
+from ..audio.corpora import (
     CorpusError,
     RowFilter,
     audio_column,
@@ -21,15 +21,15 @@ from ..data import (
     waveform_of,
     with_decoding,
 )
-from ..decoding import CorpusDecoding, decodable_rows, embed_decodable, public_skipped, require_loops
+from ..audio.decoding import CorpusDecoding, decodable_rows, embed_decodable, public_skipped, require_loops
 from ..detectors.deep_svdd import DeepSVDD
-from ..embedding import model_scores
-from ..encoders import build_model, describe_encoder, resolve_default_encoder
-from ..feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
-from ..localisation import build_time_bank
-from ..model_io import save_detector
-from ..modeling_loop_svdd import LoopSVDDModel
-from ..svdd_head import HeadConfig
+from ..engine.embedding import model_scores
+from ..models.encoders import build_model, describe_encoder, resolve_default_encoder
+from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
+from ..models.loop_svdd.svdd_head import HeadConfig
+from ..models.loop_svdd.time_scoring import build_time_bank
+from ..models.model_io import save_detector
 from .deep_svdd import SVDDTrainingConfig
 
 SUMMARY_FILE = "training_summary.json"
@@ -99,7 +99,7 @@ def train_on_corpus(
 ) -> CorpusTrainingResult:
     """Train on the loops of `corpus` matching every `normal` filter; resumable (checkpoints in output_dir).
     `encoder=None` takes the paper's encoder where it can be had, else the embedded default (see
-    :func:`~loop_svdd.encoders.resolve_default_encoder`).
+    :func:`~loop_svdd.models.encoders.resolve_default_encoder`).
 
     The normal loops are split three ways: `holdout_fraction` is kept out for evaluation (never seen), then
     `training.val_fraction` of the rest calibrates the threshold, and the remainder fits

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score as auroc
 
-from .data import RowFilter, audio_column, load_corpus, select, waveform_of, with_decoding
-from .defects import DEFECT_KINDS, LEVELS, Defect, inject_defect
+from ..audio.corpora import RowFilter, audio_column, load_corpus, select, waveform_of, with_decoding
+from ..localisation.defects import DEFECT_KINDS, LEVELS, Defect, inject_defect
 
 DEFAULT_BEAT_S = 0.5
 HIT_BEATS = 0.5  # the hit tolerance: half a beat either side of the defect's span
@@ -143,7 +143,7 @@ def curves_numpy(scores: list[torch.Tensor], times: list[torch.Tensor]) -> list[
 def spectral_baseline(model, extractor, data: DefectSet, seed: int):
     """Per set (`clean` and each kind), the time curves of the plain spectral-difference baseline: each log-mel
     frame's distance to the nearest normal frame (the same memory bank machinery, mel frames only)."""
-    from .localisation import build_time_bank, encode_loops, fold_time_scores
+    from ..models.loop_svdd.time_scoring import build_time_bank, encode_loops, fold_time_scores
 
     scorer = build_time_bank(copy.deepcopy(model), extractor, data.bank, seed, sources=("mel",))
     sets = {"clean": data.clean, **{k: [w for w, _ in v] for k, v in data.defective.items()}}
@@ -161,7 +161,7 @@ def spectral_baseline(model, extractor, data: DefectSet, seed: int):
 def model_curves(model, extractor, sets: dict[str, list[np.ndarray]]) -> tuple[dict, dict, float]:
     """Per set: the learned bank's time curves and the clip-level scores (one `score_waveforms` pass, as `score`
     runs the model), and the seconds it took."""
-    from .embedding import score_waveforms
+    from ..engine.embedding import score_waveforms
 
     start = time.perf_counter()
     scored = {
@@ -175,7 +175,7 @@ def model_curves(model, extractor, sets: dict[str, list[np.ndarray]]) -> tuple[d
 
 def loop_curves(sets: dict[str, list[np.ndarray]], beats: list[float | None], sr: int) -> tuple[dict, float]:
     """Per set, each loop's `LoopCurve` (repetition and signal scores), and the seconds they took."""
-    from .repetition import loop_curve
+    from ..engine.repetition import loop_curve
 
     start = time.perf_counter()
     out = {k: [loop_curve(w, sr, b) for w, b in zip(waves, beats, strict=True)] for k, waves in sets.items()}
@@ -185,7 +185,7 @@ def loop_curves(sets: dict[str, list[np.ndarray]], beats: list[float | None], sr
 def variants(bank: dict, loops: dict, loops_no_tempo: dict) -> dict[str, dict[str, list[Curve]]]:
     """Per scorer, per set, the time curves: the shipped rule, the other rule, the learned bank alone, the
     repetition and signal scores alone, and the shipped rule with the tempo unknown."""
-    from .repetition import RULE, RULES, combine
+    from ..engine.repetition import RULE, RULES, combine
 
     def per_set(fn) -> dict[str, list[Curve]]:
         return {k: [fn(c, b) for c, b in zip(loops[k], bank[k], strict=True)] for k in bank}
@@ -206,7 +206,7 @@ def variants(bank: dict, loops: dict, loops_no_tempo: dict) -> dict[str, dict[st
 
 def build_default_corpus(workdir: Path, progress: bool) -> str:
     """The benchmark's own corpus (`CORPUS`: FluidR3_GM bass loops), built in `workdir` unless already there."""
-    from .corpus.build import build_corpus
+    from ..corpus.build import build_corpus
 
     out = Path(workdir) / "corpus"
     if not (out / "metadata.csv").exists():
@@ -224,7 +224,7 @@ def build_default_corpus(workdir: Path, progress: bool) -> str:
 
 def train_detector(corpus: str, data: DefectSet, workdir: Path, encoder: str, progress: bool):
     """Deep SVDD + memory bank trained on the bank loops, as `loop-svdd train` does: (model, extractor)."""
-    from .training.from_corpus import train_on_corpus
+    from ..training.from_corpus import train_on_corpus
 
     bank_corpus = Path(workdir) / "bank-corpus"
     load_corpus(corpus).select(data.bank_rows).save_to_disk(str(bank_corpus))
@@ -285,7 +285,7 @@ def run_defect_benchmark(
 
 def settings(corpus, normal, encoder, n_bank, n_test, seed, model) -> dict:
     """What the results were measured with."""
-    from .repetition import RULE
+    from ..engine.repetition import RULE
 
     return {
         "corpus": str(corpus),
@@ -323,8 +323,8 @@ def run_cli(args) -> int:
     import json
     import tempfile
 
-    from .cli import CLIError
-    from .data import CorpusError
+    from ..audio.corpora import CorpusError
+    from ..cli import CLIError
 
     if args.n_bank < 4 or args.n_test < 2:
         raise CLIError("--n-bank must be >= 4 and --n-test >= 2")

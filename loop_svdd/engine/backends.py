@@ -24,14 +24,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import LoopSVDDError
+from ..errors import LoopSVDDError
 
 if TYPE_CHECKING:  # torch and transformers load only when a backend is made (the CLI's --help stays fast)
     import numpy as np
     import torch
 
-    from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
-    from .modeling_loop_svdd import LoopSVDDModel
+    from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+    from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 
 BACKENDS = ("torch", "onnxruntime", "openvino", "auto")
 FORMAT_OF = {"onnxruntime": "onnx", "openvino": "openvino"}
@@ -114,17 +114,17 @@ class BackendModel:
         self.backend, self.precision = runner.name, runner.precision
 
     def pool_windows(self, window_embeddings: torch.Tensor, window_clip_index: torch.Tensor | None) -> torch.Tensor:
-        from .modeling_loop_svdd import LoopSVDDModel
+        from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 
         return LoopSVDDModel.pool_windows(self, window_embeddings, window_clip_index)  # one pooling for every backend
 
     def __call__(self, **inputs: Any) -> Any:
-        from .modeling_loop_svdd import LoopSVDDModel
+        from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 
         return LoopSVDDModel.forward(self, **inputs)
 
     def embed_windows(self, input_features: torch.Tensor, is_longer=None, max_windows: int | None = None):
-        from .modeling_loop_svdd import LoopSVDDModel
+        from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 
         return LoopSVDDModel.embed_windows(self, input_features, is_longer, max_windows)
 
@@ -168,7 +168,7 @@ def make_backend(
 
     Raises `ModelLoadError` for a model that cannot be loaded, `BackendError` for a backend that cannot run it.
     """
-    from .model_io import load_detector
+    from ..models.model_io import load_detector
 
     if name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
@@ -191,8 +191,8 @@ def graph_runner(
 ) -> Any:
     """A runner for `model`'s exported graph on backend `name`: found in the model folder or the cache, or exported
     into the cache now."""
-    from .export import export_model, find_graph, model_hash, onnx_to_openvino
-    from .export.runners import OnnxRuntimeRunner, OpenVINORunner
+    from ..export import export_model, find_graph, model_hash, onnx_to_openvino
+    from .runners import OnnxRuntimeRunner, OpenVINORunner
 
     if precision not in ("fp32", "int8"):
         raise BackendError(f"the {name} backend runs fp32 or int8 graphs, not {precision} (use --backend torch)")
@@ -222,8 +222,8 @@ def _stderr(message: str) -> None:
 def normal_loops(model_dir: str | Path, extractor: LoopSVDDFeatureExtractor, limit: int = 16) -> list[np.ndarray]:
     """Up to `limit` of the model's own normal loops (its training files, found through `training_summary.json`
     when its corpus is a local folder), to calibrate int8 graphs on; empty when none can be found."""
-    from .decoding import decode_file
-    from .model_io import read_json
+    from ..audio.decoding import decode_file
+    from ..models.model_io import read_json
 
     summary = read_json(Path(model_dir) / "training_summary.json") if Path(model_dir).is_dir() else None
     if not summary or not Path(str(summary.get("corpus", ""))).is_dir():

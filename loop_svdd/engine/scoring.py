@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .audio import AudioDecodeError, find_audio_files, iter_segments
-from .decoding import Decoded, decode_file
+from ..audio.decode import AudioDecodeError, find_audio_files, iter_segments
+from ..audio.decoding import Decoded, decode_file
+from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 from .embedding import ScoredLoop, forward_waveforms, percentile_of, score_waveforms, verdict
-from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
-from .modeling_loop_svdd import LoopSVDDModel
 
 __all__ = ["ScoredLoop", "percentile_of", "score_files", "score_long_file", "score_paths", "verdict"]
 

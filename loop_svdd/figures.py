@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..repetition import top_spans
+from .engine.repetition import top_spans
 
 NORMAL_COLOUR = "#4c72b0"
 ANOMALY_COLOUR = "#c44e52"

@@ -1,6 +1,6 @@
 """The contaminated-pack benchmark: can a detector find the strays of an unlabelled pack?
 
-Protocol (on a folder of embeddings, ``<features>.npy`` + ``index.csv`` as in :mod:`loop_svdd.benchmark`): for
+Protocol (on a folder of embeddings, ``<features>.npy`` + ``index.csv`` as in :mod:`loop_svdd.bench.one_vs_rest`): for
 each folder F, contamination fraction c and seed s, the pack is every row of F plus
 ``m = max(1, round(c * |F| / (1 - c)))`` rows drawn from the other folders with
 ``numpy.random.default_rng(s)`` (so strays are a share c of the pack). The detector sees the pack without labels
@@ -22,8 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .benchmark import EmbeddingSet
-from .curation.scoring import (
+from ..curation.scoring import (
     DEFAULT_FOLDS,
     DEFAULT_TRIM,
     cross_fit_scores,
@@ -31,8 +30,9 @@ from .curation.scoring import (
     in_sample_scores,
     robust_cross_fit,
 )
-from .curation.verdicts import DEFAULT_RULE, stray_verdicts, verdict_metrics
-from .metrics import compute_anomaly_metrics
+from ..curation.verdicts import DEFAULT_RULE, stray_verdicts, verdict_metrics
+from ..metrics import compute_anomaly_metrics
+from .one_vs_rest import EmbeddingSet
 
 MODES = ("in_sample", "cross_fitted", "cross_fitted_robust")
 VERDICT_KEYS = ("verdict_precision", "verdict_recall", "verdict_f1")

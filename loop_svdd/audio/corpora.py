@@ -8,8 +8,8 @@ from pathlib import Path
 import datasets
 import numpy as np
 
-from .errors import CorpusError
-from .paths import hub_failure_message, missing_path_message
+from ..errors import CorpusError
+from ..paths import hub_failure_message, missing_path_message
 
 # Sizes below which results are named unreliable (docs/robustness.md, "Small data"). A threshold at the 95th
 # percentile of n calibration scores has an expected false-alarm rate of 35% at n = 2, 13% at n = 10 and 9% at

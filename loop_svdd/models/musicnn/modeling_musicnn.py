@@ -5,7 +5,7 @@ A port of `musicnn/models.py::build_musicnn` (TensorFlow 1 layers, NHWC) to NCHW
 motivated front end (two timbral convolutions spanning 40 % and 70 % of the mel axis, three temporal
 convolutions of 128/64/32 frames, each max-pooled over frequency), a mid end of three dense 1-d convolutions with
 residual connections, and a back end of temporal max+mean pooling and two dense layers. Weights come from the
-wheel's TensorFlow checkpoints via `loop_svdd.musicnn.conversion` (no TensorFlow needed at run time).
+wheel's TensorFlow checkpoints via `loop_svdd.models.musicnn.conversion` (no TensorFlow needed at run time).
 """
 
 from __future__ import annotations

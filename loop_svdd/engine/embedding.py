@@ -19,9 +19,9 @@ import datasets
 import numpy as np
 import torch
 
-from .data import audio_column, waveform_of, with_decoding
-from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
-from .modeling_loop_svdd import MAX_WINDOWS_PER_FORWARD, LoopSVDDModel, LoopSVDDOutput
+from ..audio.corpora import audio_column, waveform_of, with_decoding
+from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+from ..models.loop_svdd.modeling_loop_svdd import MAX_WINDOWS_PER_FORWARD, LoopSVDDModel, LoopSVDDOutput
 from .repetition import combine, loop_curve, top_spans
 
 __all__ = ["MAX_WINDOWS_PER_FORWARD", "ScoredLoop", "embed_dataset", "embed_waveforms", "score_waveforms"]

@@ -8,13 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from .data import CorpusError, RowFilter, column_values, load_corpus, select, small_data_warnings
-from .decoding import decodable_rows, embed_decodable, public_skipped
-from .embedding import model_scores
-from .metrics import compute_anomaly_metrics
-from .model_io import load_detector, read_json
-from .modeling_loop_svdd import LoopSVDDModel
-from .training.from_corpus import SUMMARY_FILE, row_names
+from ..audio.corpora import CorpusError, RowFilter, column_values, load_corpus, select, small_data_warnings
+from ..audio.decoding import decodable_rows, embed_decodable, public_skipped
+from ..engine.embedding import model_scores
+from ..metrics import compute_anomaly_metrics
+from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
+from ..models.model_io import load_detector, read_json
+from .from_corpus import SUMMARY_FILE, row_names
 
 BASELINES = ("isolation_forest", "pca", "knn", "ocsvm")
 
@@ -56,7 +56,7 @@ def evaluate_embeddings(
         )
     }
     if baselines:
-        from .detectors import make_detector
+        from ..detectors import make_detector
 
         for name in baselines:
             detector = make_detector(name, random_state=seed).fit(embeddings[train_rows])

@@ -13,7 +13,7 @@ import warnings
 
 import torch
 
-from .modeling_loop_svdd import LoopSVDDModel
+from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 
 PRECISIONS = ("fp32", "int8", "bf16")
 

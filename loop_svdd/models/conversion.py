@@ -19,10 +19,10 @@ import torch
 from safetensors.torch import load_file
 from transformers import ClapAudioConfig
 
-from .configuration_loop_svdd import LoopSVDDConfig
-from .errors import LoopSVDDError
-from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
-from .modeling_loop_svdd import LoopSVDDModel
+from ..errors import LoopSVDDError
+from .loop_svdd.configuration_loop_svdd import LoopSVDDConfig
+from .loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+from .loop_svdd.modeling_loop_svdd import LoopSVDDModel
 
 LAION_SUFFIXES = (".pt", ".pth", ".ckpt")
 # LAION buffers and layers that transformers' HTS-AT does not have (front end computed in the extractor,

@@ -17,8 +17,8 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_loop_svdd import LoopSVDDConfig
-from .localisation import loop_time_scores, new_time_scorer, window_time_scores
 from .svdd_head import SVDDAutoencoder, ensemble_loss, ensemble_score
+from .time_scoring import loop_time_scores, new_time_scorer, window_time_scores
 
 # Windows per encoder forward: small batches are the fastest on CPU (cache-bound: measured 0.29-0.36 s/window
 # at 4 vs 0.35-0.38 s at 16 for HTSAT-base on 2 cores); GPUs want large ones. Either way memory stays bounded.

@@ -47,7 +47,7 @@ class LoopSVDDConfig(PretrainedConfig):
             Fields of `transformers.ClapAudioConfig`: the HTS-AT shape and whether it is fused
             (`enable_fusion`). Defaults to HTSAT-base unfused, the shape of `laion/larger_clap_music`.
         head_type, hidden_dims, activation, dropout, objective, nu, l2_normalize: the Deep SVDD head's shape and
-            objective; names and defaults are those of `loop_svdd.svdd_head.HeadConfig` (the `tuned` preset:
+            objective; names and defaults are those of `svdd_head.HeadConfig` (the `tuned` preset:
             `"ae"`, `[512, 256]`, `"elu"`, 0.2, `"one-class"`, 0.1, `True`). The last of `hidden_dims` is the
             latent (hypersphere) size; dropout only acts during autoencoder pretraining.
         ensemble_size (`int`, defaults to 1): number of heads (trained with different seeds); the score is the
@@ -63,7 +63,7 @@ class LoopSVDDConfig(PretrainedConfig):
         encoder_name_or_path (`str`, *optional*): where the encoder weights came from (provenance for cards).
         encoder_pretrained (`bool`, defaults to `False`): whether the encoder weights are trained ones.
         time_scoring (`dict`, *optional*): the memory bank of normal time steps behind `time_scores`
-            (`sources`, `bank_sizes`, `steps` per window, `window_s`, `padding`; see `loop_svdd.localisation`);
+            (`sources`, `bank_sizes`, `steps` per window, `window_s`, `padding`; see `time_scoring`);
             `None`: no time-resolved scores.
     """
 

@@ -10,10 +10,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .errors import LoopSVDDError
-from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
-from .modeling_loop_svdd import LoopSVDDModel
-from .paths import hub_failure_message, missing_path_message
+from ..errors import LoopSVDDError
+from ..paths import hub_failure_message, missing_path_message
+from .loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+from .loop_svdd.modeling_loop_svdd import LoopSVDDModel
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 
@@ -49,7 +49,7 @@ def save_detector(
     """Write a `from_pretrained`-loadable folder. Every file is written to a temporary folder first and moved
     into place with `os.replace`; `config.json` is removed first and moved in last, so an interrupted save
     leaves a folder that refuses to load rather than one that loads mixed weights."""
-    from . import register_auto_classes
+    from .. import register_auto_classes
 
     register_auto_classes()  # the folder must carry auto_map and the modelling code
     output_dir = Path(output_dir)

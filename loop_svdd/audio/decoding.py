@@ -1,6 +1,6 @@
 """One decoding path for files, folders and corpora: every entry point that reads audio (`score`, `train`,
 `evaluate`, `embed`, `pretrain-encoder`, `curate`) skips files that cannot be decoded, names each with a plain
-reason ([`loop_svdd.audio.plain_reason`]), and stops only when too few good loops remain."""
+reason ([`loop_svdd.audio.decode.plain_reason`]), and stops only when too few good loops remain."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any
 import datasets
 import numpy as np
 
-from .audio import AudioDecodeError, audio_duration, load_audio, promised_seconds
-from .data import CorpusError, audio_column
+from .corpora import CorpusError, audio_column
+from .decode import AudioDecodeError, audio_duration, load_audio, promised_seconds
 
 SAMPLING_RATE = 48_000  # the rate every encoder of the project reads
 PROBE_VERSION = "2"  # bump when what counts as decodable changes (invalidates the cached probe)
@@ -164,7 +164,7 @@ def embed_decodable(
     model: Any, extractor: Any, dataset: datasets.Dataset, decoding: CorpusDecoding, **kwargs: Any
 ) -> np.ndarray:
     """`(len(dataset), D)` embeddings of the decodable rows ([`embed_dataset`]); skipped rows are NaN."""
-    from .embedding import embed_dataset
+    from ..engine.embedding import embed_dataset
 
     if len(decoding.rows) == decoding.n_rows:
         return embed_dataset(model, extractor, dataset, **kwargs)

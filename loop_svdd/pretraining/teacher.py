@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from .feature_extraction_musicnn import MusicnnFeatureExtractor
-from .modeling_musicnn import MusicnnModel
+from ..models.musicnn.feature_extraction_musicnn import MusicnnFeatureExtractor
+from ..models.musicnn.modeling_musicnn import MusicnnModel
+from ..paths import ASSETS_DIR
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = ASSETS_DIR
 CHECKPOINTS = {"musicnn-mtt": ASSETS / "musicnn_mtt", "musicnn-msd": ASSETS / "musicnn_msd"}
 TEACHERS = (*CHECKPOINTS, "both")
 MAX_PATCHES_PER_CALL = 64
@@ -89,7 +89,7 @@ def teacher_embeddings(name: str, dataset, rows=None, progress: bool = False) ->
     """`(len(rows), D)` pooled `name` features of the loops `rows` (all by default) of a corpus `dataset`."""
     from tqdm.auto import tqdm
 
-    from ..data import audio_column, waveform_of, with_decoding
+    from ..audio.corpora import audio_column, waveform_of, with_decoding
 
     embedder, column, sr = MusicnnEmbedder(name), audio_column(dataset), 48000
     decoded = with_decoding(dataset, sr)

@@ -1,11 +1,11 @@
 """Measuring an encoder for anomaly detection: one-vs-rest splits of a corpus with every detector on the
-encoder's embeddings (the protocol of :mod:`loop_svdd.benchmark`), to compare random and pretrained encoders.
+encoder's embeddings (the protocol of :mod:`loop_svdd.bench.one_vs_rest`), to compare random and pretrained encoders.
 
 Leave-sources-out (out of domain): pretrain without source S (`loop-svdd pretrain-encoder --hold-out-source S`),
 then :func:`held_out_source` evaluates one-vs-rest detection on the loops of S only and reports the gain over
 random weights of the encoder's shape. As a script::
 
-    python -m loop_svdd.pretraining.measure CORPUS --source S --encoder DIR [--encoder DIR2] [--seeds 0 1 2]
+    python -m loop_svdd.bench.encoder_transfer CORPUS --source S --encoder DIR [--encoder DIR2] [--seeds 0 1 2]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import datasets
 import numpy as np
 
-from ..benchmark import EmbeddingSet, run_benchmark, summarize
+from .one_vs_rest import EmbeddingSet, run_benchmark, summarize
 
 DETECTORS = ("deep_svdd", "isolation_forest", "pca", "knn", "ocsvm")
 MIN_CLASS_SIZE = 8
@@ -59,7 +59,7 @@ def source_mask(dataset: datasets.Dataset, sources: str | Sequence[str]) -> np.n
 def heard_sources(encoder: str) -> set[str] | None:
     """The sources (soundfonts, kits, games...) a pretrained encoder folder was trained on, from its `pretraining.json`
     (None when it does not say: a random or foreign encoder)."""
-    from ..encoders import DEFAULT_ENCODER, DEFAULT_ENCODER_DIR
+    from ..models.encoders import DEFAULT_ENCODER, DEFAULT_ENCODER_DIR
 
     path = Path(DEFAULT_ENCODER_DIR if encoder == DEFAULT_ENCODER else encoder) / "pretraining.json"
     if not path.is_file():
@@ -76,8 +76,8 @@ RANDOM_LIKE = "random-like:"  # prefix: seeded random weights of the named encod
 def random_twin(encoder: str) -> str:
     """Random weights of `encoder`'s shape: `random-<size>` for a named HTS-AT size (the shipped encoder is
     `small`), else `random-like:<encoder>` (see :func:`build_encoder`)."""
-    from ..configuration_loop_svdd import HTSAT_SIZES
-    from ..encoders import build_model, is_random_encoder
+    from ..models.encoders import build_model, is_random_encoder
+    from ..models.loop_svdd.configuration_loop_svdd import HTSAT_SIZES
 
     if is_random_encoder(encoder) or encoder.startswith(RANDOM_LIKE):
         return encoder
@@ -89,11 +89,11 @@ def random_twin(encoder: str) -> str:
 
 
 def build_encoder(encoder: str):
-    """:func:`loop_svdd.encoders.build_model`, plus `random-like:<encoder>` (seeded random weights of its shape)."""
+    """:func:`build_model`, plus `random-like:<encoder>` (seeded random weights of its shape)."""
     import torch
 
-    from ..encoders import RANDOM_ENCODER_SEED, build_model
-    from ..modeling_loop_svdd import LoopSVDDModel
+    from ..models.encoders import RANDOM_ENCODER_SEED, build_model
+    from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 
     if not encoder.startswith(RANDOM_LIKE):
         return build_model(encoder)
@@ -106,9 +106,9 @@ def build_encoder(encoder: str):
 
 def embed_corpus(encoder: str, corpus: str | Path, batch_size: int = 8, progress: bool = False) -> np.ndarray:
     """`(n, D)` clip embeddings of every loop of `corpus` by `encoder` (cached by `embed_dataset`)."""
-    from ..data import load_corpus
-    from ..embedding import embed_dataset
-    from ..musicnn.teacher import is_teacher, teacher_embeddings
+    from ..audio.corpora import load_corpus
+    from ..engine.embedding import embed_dataset
+    from ..pretraining.teacher import is_teacher, teacher_embeddings
 
     if is_teacher(encoder):
         return teacher_embeddings(encoder, load_corpus(corpus), progress=progress)
@@ -160,7 +160,7 @@ def held_out_source(
     """One-vs-rest detection (classes: :func:`source_classes`) on the loops of `source` (one or several) in
     `corpus` (all its loops when None), for each encoder and for random weights of its shape; gains are
     encoder minus random twin."""
-    from ..data import load_corpus
+    from ..audio.corpora import load_corpus
 
     dataset = load_corpus(corpus)
     missing = sorted({"instrument", "source", "source_kind", "program_family"} - set(dataset.column_names))
@@ -172,7 +172,7 @@ def held_out_source(
     if mask.sum() < 2 * MIN_CLASS_SIZE:
         raise ValueError(f"only {int(mask.sum())} loops of source {source} in {corpus}")
     classes = source_classes(dataset)[mask]
-    from ..musicnn.teacher import is_teacher
+    from ..pretraining.teacher import is_teacher
 
     twins = {enc: random_twin(enc) for enc in encoders if not is_teacher(enc)}  # a teacher is a reference row
     results = {}
@@ -211,7 +211,7 @@ def held_out_lines(report: dict[str, Any], detector: str = "deep_svdd") -> list[
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m loop_svdd.pretraining.measure",
+        prog="python -m loop_svdd.bench.encoder_transfer",
         description="Out-of-domain check of pretrained encoders: one-vs-rest detection on the loops of one "
         "source, against random weights of each encoder's shape.",
     )

@@ -23,12 +23,13 @@ from typing import Any
 
 import torch
 
-from .configuration_loop_svdd import HTSAT_SIZES, LoopSVDDConfig
-from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
-from .modeling_loop_svdd import LoopSVDDModel
+from ..paths import ASSETS_DIR
+from .loop_svdd.configuration_loop_svdd import HTSAT_SIZES, LoopSVDDConfig
+from .loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+from .loop_svdd.modeling_loop_svdd import LoopSVDDModel
 
 DEFAULT_ENCODER = "default"  # the small HTS-AT pretrained on loops, shipped in assets/default_encoder
-DEFAULT_ENCODER_DIR = Path(__file__).parent / "assets" / "default_encoder"
+DEFAULT_ENCODER_DIR = ASSETS_DIR / "default_encoder"
 RANDOM_ENCODER_SEED = 0
 PAPER_ENCODER = "laion/larger_clap_music"  # the paper's HTS-AT (CLAP music checkpoint, unfused, 1024-d)
 HUB_CHECK_TIMEOUT_S = 3.0
@@ -71,7 +72,7 @@ def build_model(encoder: str = DEFAULT_ENCODER, **config_kwargs: Any) -> tuple[L
         model = LoopSVDDModel(config)
         model.encoder.load_state_dict(source.encoder.state_dict())
         return model.eval(), LoopSVDDFeatureExtractor.from_model_config(config)
-    from .paths import missing_path_message
+    from ..paths import missing_path_message
 
     if missing := missing_path_message(encoder):
         raise FileNotFoundError(f"--encoder: {missing}")

@@ -18,12 +18,12 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from .embedding import embed_waveforms, score_waveforms
-from .encoders import build_model
-from .feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
-from .modeling_loop_svdd import LoopSVDDModel
-from .precision import apply_precision
-from .svdd_head import init_center
+from ..engine.embedding import embed_waveforms, score_waveforms
+from ..engine.precision import apply_precision
+from ..models.encoders import build_model
+from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
+from ..models.loop_svdd.svdd_head import init_center
 
 
 def make_loops(n: int, seed: int = 0, min_s: float = 1.0, max_s: float = 30.0, sr: int = 48_000) -> list[np.ndarray]:
@@ -282,9 +282,9 @@ def backend_models(
     and int8 (graphs exported into `workdir`, int8 calibrated on `calibration`)."""
     from pathlib import Path
 
-    from .backends import BackendModel, installed
-    from .export import FILES, export_model, onnx_to_openvino
-    from .export.runners import OnnxRuntimeRunner, OpenVINORunner
+    from ..engine.backends import BackendModel, installed
+    from ..engine.runners import OnnxRuntimeRunner, OpenVINORunner
+    from ..export import FILES, export_model, onnx_to_openvino
 
     models: dict[str, Any] = {"torch-fp32": model, "torch-int8": apply_precision(model, "int8")}
     for name, fmt, runner in (("onnxruntime", "onnx", OnnxRuntimeRunner), ("openvino", "openvino", OpenVINORunner)):

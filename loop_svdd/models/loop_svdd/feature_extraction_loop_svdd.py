@@ -331,7 +331,7 @@ class LoopSVDDFeatureExtractor(SequenceFeatureExtractor):
             if t.ndim != 1:
                 raise ValueError(
                     f"loop {i}: expected a mono 1-D waveform, got shape {tuple(t.shape)} "
-                    "(downmix first, e.g. with loop_svdd.audio.load_audio)"
+                    "(downmix first, e.g. with loop_svdd.audio.decode.load_audio)"
                 )
             if t.numel() == 0:
                 raise ValueError(f"loop {i}: the waveform is empty")

@@ -4,7 +4,7 @@ Two steps, so that TensorFlow never enters this package's dependencies:
 1. `scripts/musicnn_tf_dump.py`, run in a separate venv with TensorFlow and the musicnn wheel, restores a
    checkpoint with the wheel's own model code and writes its variables, under their TensorFlow names, to a
    safetensors file (and the parity fixture of TensorFlow outputs);
-2. `python -m loop_svdd.musicnn.conversion VARIABLES.safetensors OUTPUT_DIR --model MTT_musicnn` maps them onto
+2. `python -m loop_svdd.models.musicnn.conversion VARIABLES.safetensors OUTPUT_DIR --model MTT_musicnn` maps them onto
    [`MusicnnModel`] (this module) and saves the folder.
 """
 

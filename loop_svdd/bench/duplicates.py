@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import audio_duration, find_audio_files
-from .duplicates import THRESHOLD, fingerprint_files, group_links, pair_links
+from ..audio.decode import audio_duration, find_audio_files
+from ..curation.duplicates import THRESHOLD, fingerprint_files, group_links, pair_links
 
 TRANSFORMS = ("mp3", "ogg", "trim", "resample", "gain", "trim_mp3", "gain_ogg")
 MIN_SECONDS = 0.5
@@ -80,7 +80,7 @@ def source_files(folders: Sequence[str | Path]) -> list[Path]:
     """Audio files of at least MIN_SECONDS under the source folders, sorted, keeping one of each set whose
     waveforms correlate above SOURCE_MAX_CORR (a library's own processed variants, e.g. a 'soft' hit made from
     the 'hard' one): unlabelled copies in the sources would otherwise count as false groups."""
-    from ..decoding import decode_file
+    from ..audio.decoding import decode_file
 
     kept: list[tuple[Path, np.ndarray]] = []
     for p in find_audio_files(list(folders)):

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..modeling_loop_svdd import LoopSVDDModel
-from .graph import HeadGraph, WindowGraph
+from ..export.graph import HeadGraph, WindowGraph
+from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 
 
 def default_threads() -> int:
@@ -19,7 +19,7 @@ def default_threads() -> int:
 
 
 class TorchRunner:
-    """The PyTorch model itself (any precision `loop_svdd.precision` gives)."""
+    """The PyTorch model itself (any precision `loop_svdd.engine.precision` gives)."""
 
     name = "torch"
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from .detectors import DETECTORS, make_detector
-from .errors import LoopSVDDError
-from .metrics import compute_anomaly_metrics
+from ..detectors import DETECTORS, make_detector
+from ..errors import LoopSVDDError
+from ..metrics import compute_anomaly_metrics
 
 TRAIN_FRACTION = 0.7
 

@@ -1,0 +1,1 @@
+"""Benchmarks: one module per protocol, run by `loop-svdd benchmark PROTOCOL`."""

@@ -1,0 +1,1 @@
+"""Where in the loop: injected defects for measuring time-resolved scores."""
