@@ -11,7 +11,12 @@ import os
 import sys
 from collections.abc import Callable
 
+from .commands.common import ENCODER_HELP, RANDOM_ENCODERS, CLIError
 from .errors import LoopSVDDError
+
+# CLIError, ENCODER_HELP and RANDOM_ENCODERS live in commands/common.py (commands never import this module); they
+# stay importable from here for older callers.
+__all__ = ["CLIError", "ENCODER_HELP", "RANDOM_ENCODERS", "build_parser", "main", "quiet_libraries", "show_defaults"]
 
 # Order shown in --help. A module listed here that does not exist (yet) is skipped.
 COMMANDS = (
@@ -30,20 +35,6 @@ COMMANDS = (
     "speed",
     "pretrain_encoder",
 )
-
-
-# The values `--encoder` accepts (train, quickstart, embed). The random shapes must match
-# configuration_loop_svdd.HTSAT_SIZES (tests/test_packaging.py checks); listed here so --help imports no torch.
-RANDOM_ENCODERS = ("random-small", "random-tiny", "random-base")
-ENCODER_HELP = (
-    "'default' (the small HTS-AT pretrained on loops that ships with loop-svdd), a CLAP Hub id (e.g. "
-    "laion/larger_clap_music), a transformers CLAP folder, a LAION-CLAP .pt file, a LoopSVDD model folder (its "
-    f"encoder is reused), or one of {', '.join(RANDOM_ENCODERS)} (fixed-seed random weights, for smoke runs)"
-)
-
-
-class CLIError(LoopSVDDError):
-    """An error to report to the user as one line, without a traceback."""
 
 
 def _default_text(default: object) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .audio.corpora import RowFilter, load_corpus
-from .engine.embedding import model_scores
+from .engine.scoring import model_scores
 from .models.encoders import DEFAULT_ENCODER, describe_encoder
 from .models.model_io import write_json_atomic
 from .training.deep_svdd import SVDDTrainingConfig
@@ -54,19 +54,10 @@ def _corpus_matches(corpus_dir: Path, n_loops: int, seed: int) -> bool:
     return meta.is_file() and json.loads(meta.read_text()) == {"loops": n_loops, "seed": seed}
 
 
-def run_quickstart(
-    output_dir: str | Path = "quickstart-output",
-    n_loops: int = 400,
-    seed: int = 0,
-    encoder: str = DEFAULT_ENCODER,
-    progress: bool = True,
-    log=print,
-) -> QuickstartResult:
+def _build_or_reuse_corpus(corpus_dir: Path, n_loops: int, seed: int, progress: bool, log) -> None:
+    """Step 1: the corpus of `n_loops` loops (seed `seed`) in `corpus_dir`, reused when one was built the same."""
     from .corpus import build_corpus
 
-    start = time.perf_counter()
-    output_dir = Path(output_dir)
-    corpus_dir, model_dir = output_dir / "corpus", output_dir / "model"
     if _corpus_matches(corpus_dir, n_loops, seed):
         log(f"[1/5] reusing the corpus in {corpus_dir}")
     else:
@@ -74,24 +65,10 @@ def run_quickstart(
         build_corpus(corpus_dir, n_loops, seed, progress=progress, overwrite=True)
         write_json_atomic(corpus_dir / "quickstart.json", {"loops": n_loops, "seed": seed})
 
-    log("[2/5] curating a pack: the bass loops of one soundfont with a few other loops mixed in, no labels given")
-    curation = curate_example_pack(corpus_dir, output_dir, encoder, seed, progress)
 
-    log(f"[3/5] training on {' and '.join(NORMAL)} with encoder {encoder}")
-    training = SVDDTrainingConfig(seed=seed)
-    result = train_on_corpus(
-        corpus_dir,
-        [RowFilter.parse(f) for f in NORMAL],
-        model_dir,
-        encoder=encoder,
-        training=training,
-        progress=progress,
-    )
-    log(f"      encoder: {describe_encoder(result.model.config)}")
-
-    log("[4/5] evaluating against held-out normals and every anomaly kind, next to the baselines")
-    dataset = load_corpus(corpus_dir)
-    kinds = anomaly_kinds(dataset, "bass", "FluidR3_GM")
+def _evaluate(result, kinds: np.ndarray, corpus_dir: Path, model_dir: Path, seed: int) -> dict[str, Any]:
+    """Step 4: the evaluation report of the trained detector and the baselines (held-out normals vs every
+    anomaly kind), written to the model folder."""
     train_rows = np.asarray(result.summary["train_rows"])
     normal_rows = np.asarray(result.summary["heldout_rows"])
     anomaly_rows = np.flatnonzero(kinds != "normal")
@@ -111,8 +88,13 @@ def run_quickstart(
         "detectors": detectors,
     }
     write_json_atomic(model_dir / EVALUATION_FILE, report)
+    return report
 
-    log("[5/5] writing plots and the model card")
+
+def _rank_and_plot(result, dataset, kinds: np.ndarray, model_dir: Path) -> list[dict[str, Any]]:
+    """Step 5: the test loops ranked by score (most anomalous first); writes the score plot and the model card."""
+    normal_rows = np.asarray(result.summary["heldout_rows"])
+    anomaly_rows = np.flatnonzero(kinds != "normal")
     scores = model_scores(result.model, result.embeddings)
     names = row_names(dataset)
     test_rows = np.r_[normal_rows, anomaly_rows]
@@ -120,6 +102,45 @@ def run_quickstart(
     ranked = [{"file": names[i], "kind": str(kinds[i]), "score": float(scores[i])} for i in order]
     _plot(scores, normal_rows, anomaly_rows, kinds, result.model.config.threshold, model_dir / "scores.png")
     _write_card(model_dir, result.model.config.calibration_scores, result.model.config.threshold)
+    return ranked
+
+
+def run_quickstart(
+    output_dir: str | Path = "quickstart-output",
+    n_loops: int = 400,
+    seed: int = 0,
+    encoder: str = DEFAULT_ENCODER,
+    progress: bool = True,
+    log=print,
+) -> QuickstartResult:
+    """The main job end to end in `output_dir`: corpus, curated pack, detector, evaluation, plots and card."""
+    start = time.perf_counter()
+    output_dir = Path(output_dir)
+    corpus_dir, model_dir = output_dir / "corpus", output_dir / "model"
+    _build_or_reuse_corpus(corpus_dir, n_loops, seed, progress, log)
+
+    log("[2/5] curating a pack: the bass loops of one soundfont with a few other loops mixed in, no labels given")
+    curation = curate_example_pack(corpus_dir, output_dir, encoder, seed, progress)
+
+    log(f"[3/5] training on {' and '.join(NORMAL)} with encoder {encoder}")
+    training = SVDDTrainingConfig(seed=seed)
+    result = train_on_corpus(
+        corpus_dir,
+        [RowFilter.parse(f) for f in NORMAL],
+        model_dir,
+        encoder=encoder,
+        training=training,
+        progress=progress,
+    )
+    log(f"      encoder: {describe_encoder(result.model.config)}")
+
+    log("[4/5] evaluating against held-out normals and every anomaly kind, next to the baselines")
+    dataset = load_corpus(corpus_dir)
+    kinds = anomaly_kinds(dataset, "bass", "FluidR3_GM")
+    report = _evaluate(result, kinds, corpus_dir, model_dir, seed)
+
+    log("[5/5] writing plots and the model card")
+    ranked = _rank_and_plot(result, dataset, kinds, model_dir)
     report["elapsed_s"] = round(time.perf_counter() - start, 1)
     return QuickstartResult(output_dir, model_dir, report, ranked, curation)
 

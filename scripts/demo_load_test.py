@@ -50,7 +50,7 @@ def build_small_model(path: Path) -> Path:
     import torch
 
     from loop_svdd import LoopSVDDConfig, LoopSVDDFeatureExtractor, LoopSVDDModel
-    from loop_svdd.engine.embedding import score_waveforms
+    from loop_svdd.engine.scoring import score_waveforms
     from loop_svdd.models.model_io import save_detector
 
     torch.manual_seed(0)

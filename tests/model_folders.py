@@ -46,7 +46,7 @@ SUMMARY = {
 def build_model_folder(path: Path, evaluation: bool = True, summary: bool = True) -> Path:
     """A saved small detector with a calibrated threshold (from the scores of a few synthetic loops)."""
     from loop_svdd import LoopSVDDFeatureExtractor
-    from loop_svdd.engine.embedding import score_waveforms
+    from loop_svdd.engine.scoring import score_waveforms
     from loop_svdd.models.model_io import save_detector
 
     model = small_model()

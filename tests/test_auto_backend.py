@@ -75,3 +75,20 @@ def test_a_damaged_record_is_named_and_the_built_in_order_used(machine, capsys, 
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"loop-svdd: warning: ignoring the speed record {path} ({error}")
     assert line.endswith("--backend auto uses its built-in order (run `loop-svdd speed` to record a new one)")
+
+
+def test_every_backend_is_a_registered_runner():
+    from loop_svdd.engine.runners import OnnxRuntimeRunner, get_runner, register_runner, runner_for_format
+    from loop_svdd.engine.runners.base import runner_names
+    from loop_svdd.export import FORMATS
+
+    assert backends.BACKENDS == (*runner_names(), "auto") == ("torch", "onnxruntime", "openvino", "auto")
+    for name in runner_names():
+        runner = get_runner(name)
+        assert runner.name == name and runner.graph_format in (None, *FORMATS) and "fp32" in runner.precisions
+    assert [runner_for_format(f).name for f in FORMATS] == ["onnxruntime", "openvino"]
+    assert runner_for_format("onnx") is OnnxRuntimeRunner
+    with pytest.raises(ValueError, match="'auto' is not a runner"):
+        register_runner("auto", OnnxRuntimeRunner)
+    with pytest.raises(KeyError, match="no runner registered as 'tpu'"):
+        get_runner("tpu")

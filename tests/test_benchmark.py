@@ -1,11 +1,15 @@
+import contextlib
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from loop_svdd.bench import PROTOCOLS, protocol_module
 from loop_svdd.bench.one_vs_rest import load_embedding_set, split_one_vs_rest
-from loop_svdd.cli import main
+from loop_svdd.bench.report import BenchResult, write_report
+from loop_svdd.cli import build_parser, main
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "musicradar-bass-392"
 if not REAL.is_dir():
@@ -45,7 +49,7 @@ def test_cli_synthetic(tmp_path, capsys):
     folder = _make_folder(tmp_path)
     out_json, out_md, plots = tmp_path / "r.json", tmp_path / "r.md", tmp_path / "plots"
     dets = ["pca", "knn", "deep_svdd"]
-    argv = ["benchmark", "--embeddings", str(folder), "--seeds", "0", "1", "--json", str(out_json)]
+    argv = ["benchmark", "one-vs-rest", "--embeddings", str(folder), "--seeds", "0", "1", "--json", str(out_json)]
     argv += ["--markdown", str(out_md), "--plots", str(plots), "--no-progress", "--detectors", *dets]
     assert main(argv) == 0
     out = json.loads(out_json.read_text())
@@ -69,21 +73,33 @@ def test_cli_synthetic(tmp_path, capsys):
 def test_cli_errors(tmp_path, capsys, setup, message):
     target = tmp_path / "emb"
     setup(target)
-    assert main(["benchmark", "--embeddings", str(target), "--json", str(tmp_path / "o.json")]) == 2
+    assert main(["benchmark", "one-vs-rest", "--embeddings", str(target), "--json", str(tmp_path / "o.json")]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 def test_cli_unknown_detector(tmp_path, capsys):
     folder = _make_folder(tmp_path)
-    assert main(["benchmark", "--embeddings", str(folder), "--json", "x.json", "--detectors", "magic"]) == 2
+    assert (
+        main(["benchmark", "one-vs-rest", "--embeddings", str(folder), "--json", "x.json", "--detectors", "magic"]) == 2
+    )
     assert "unknown detector" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not (REAL / "nff.npy").is_file(), reason="shared musicradar-bass-392 data not present")
 def test_cli_real_data_fast_detectors(tmp_path):
     out_json = tmp_path / "real.json"
-    argv = ["benchmark", "--embeddings", str(REAL), "--seeds", "0", "--json", str(out_json), "--no-progress"]
+    argv = [
+        "benchmark",
+        "one-vs-rest",
+        "--embeddings",
+        str(REAL),
+        "--seeds",
+        "0",
+        "--json",
+        str(out_json),
+        "--no-progress",
+    ]
     assert main([*argv, "--detectors", "pca", "knn", "ocsvm"]) == 0
     out = json.loads(out_json.read_text())
     data = load_embedding_set(REAL)
@@ -92,3 +108,60 @@ def test_cli_real_data_fast_detectors(tmp_path):
     assert out["detectors"]["pca"]["mean_auroc"] == pytest.approx(0.959, abs=0.002)
     assert out["detectors"]["knn"]["mean_auroc"] == pytest.approx(0.956, abs=0.002)
     assert out["detectors"]["ocsvm"]["mean_auroc"] == pytest.approx(0.959, abs=0.002)
+
+
+def help_of(argv: list[str]) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        main([*argv, "--help"])
+    return out.getvalue()
+
+
+def test_every_protocol_is_one_module_with_the_protocol_interface():
+    for name in PROTOCOLS:
+        module = protocol_module(name)
+        assert module.NAME == name and module.DESCRIPTION
+        assert callable(module.add_arguments) and callable(module.run)
+
+
+def test_benchmark_help_lists_the_protocols_and_each_shows_only_its_own_options():
+    listing = help_of(["benchmark"])
+    assert all(name in listing for name in PROTOCOLS) and "--embeddings" not in listing
+    ovr, dup = help_of(["benchmark", "one-vs-rest"]), help_of(["benchmark", "duplicates"])
+    assert "--embeddings" in ovr and "--plots" in ovr and "--audio" not in ovr and "--contamination" not in ovr
+    assert "--audio" in dup and "--embeddings" not in dup and "--n-bank" not in dup
+
+
+def test_every_protocol_option_names_its_default():
+    """The protocol parsers are filled on first use, after `show_defaults` ran: each option says its default."""
+    import argparse
+
+    def subparsers(parser: argparse.ArgumentParser) -> dict:
+        return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+    for name, sub in subparsers(subparsers(build_parser())["benchmark"]).items():
+        sub.fill()
+        for action in sub._actions:
+            default = action.default
+            if default in (None, [], argparse.SUPPRESS) or isinstance(default, bool):
+                continue
+            assert "default" in (action.help or "").lower(), f"{name} {action.option_strings}"
+
+
+def test_the_old_protocol_flag_still_runs_the_protocol(tmp_path, capsys):
+    folder = _make_folder(tmp_path)
+    argv = ["benchmark", "--protocol", "one-vs-rest", "--embeddings", str(folder), "--seeds", "0"]
+    assert main([*argv, "--json", str(tmp_path / "r.json"), "--detectors", "pca", "--no-progress"]) == 0
+    assert "deprecated" in capsys.readouterr().err
+    assert set(json.loads((tmp_path / "r.json").read_text())["detectors"]) == {"pca"}
+
+
+def test_report_writer(tmp_path, capsys):
+    result = BenchResult("x", {"a": 1}, "| t |\n", {"b": [1, 2], "settings": {"a": 1}}, "# T\n\n", 1.25)
+    write_report(result, str(tmp_path / "sub" / "r.json"), str(tmp_path / "r.md"))
+    assert json.loads((tmp_path / "sub" / "r.json").read_text()) == result.payload
+    assert (tmp_path / "r.md").read_text() == "# T\n\n| t |\n"
+    assert capsys.readouterr().out == f"| t |\n\ndone in 1.2 s; results in {tmp_path / 'sub' / 'r.json'}\n"
+    write_report(BenchResult("x", {}, "table", {"c": 3}), "-")
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"c": 3} and captured.err == "table\n"

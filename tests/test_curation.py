@@ -104,7 +104,7 @@ def test_bad_files_listed_and_user_files_untouched(curated, pack):
 
 def test_resume_from_partial_cache(curated, pack, encoder_dir, tmp_path, monkeypatch):
     """A run interrupted after its first chunk: the rerun embeds only the rest and gives the same ranking."""
-    import loop_svdd.curation.pack as pack_module
+    import loop_svdd.engine.cache as cache_module
     from loop_svdd.curation import curate
 
     result, _ = curated
@@ -115,8 +115,8 @@ def test_resume_from_partial_cache(curated, pack, encoder_dir, tmp_path, monkeyp
     second = [c for c in chunks if json.loads(c.read_text())["errors"]]  # the chunk with the bad files
     second[0].unlink()  # as if killed while embedding the second chunk
     calls = []
-    real = pack_module.embed_waveforms
-    monkeypatch.setattr(pack_module, "embed_waveforms", lambda *a, **k: calls.append(len(a[2])) or real(*a, **k))
+    real = cache_module.embed_waveforms
+    monkeypatch.setattr(cache_module, "embed_waveforms", lambda *a, **k: calls.append(len(a[2])) or real(*a, **k))
     again = curate(
         pack, out, encoder=str(encoder_dir), detector_options=FAST, train_model=False, max_media=0, progress=False
     )

@@ -16,9 +16,10 @@ from scipy.stats import spearmanr
 import loop_svdd.engine.backends as backends
 from loop_svdd import LoopSVDDFeatureExtractor
 from loop_svdd.cli import main
-from loop_svdd.engine.embedding import score_waveforms
+from loop_svdd.engine.graphs import ExportError, export_model
 from loop_svdd.engine.runners import OnnxRuntimeRunner, OpenVINORunner
-from loop_svdd.export import ExportError, export_model, read_manifest
+from loop_svdd.engine.scoring import score_waveforms
+from loop_svdd.export import read_manifest
 from loop_svdd.models.loop_svdd.svdd_head import init_center
 
 pytest.importorskip("onnxruntime")
@@ -229,9 +230,9 @@ def test_score_on_openvino_converts_the_onnx_export(scored_folder, tmp_path, cap
     assert main(["export", str(folder), "--format", "onnx"]) == 0
     capsys.readouterr()
     ref, _ = score_json([str(folder), *files], capsys)
-    import loop_svdd.export as export
+    import loop_svdd.engine.graphs as graphs
 
-    monkeypatch.setattr(export, "export_model", None)  # must convert, not trace again
+    monkeypatch.setattr(graphs, "export_model", None)  # must convert, not trace again
     got, err = score_json([str(folder), *files, "--backend", "openvino"], capsys)
     assert "exporting it once" in err and list((tmp_path / "cache").glob("exports/*/openvino/openvino_model.xml"))
     for a, b in zip(got["results"], ref["results"], strict=True):

@@ -10,8 +10,10 @@ import pytest
 import torch
 from conftest import SR, small_model, synth_loop
 
+from loop_svdd.engine.time_bank import build_time_bank
 from loop_svdd.localisation.defects import DEFECT_KINDS, inject_defect
-from loop_svdd.models.loop_svdd.time_scoring import build_time_bank, fold_loop, format_timelines
+from loop_svdd.localisation.timelines import format_timelines
+from loop_svdd.models.loop_svdd.time_scoring import fold_loop
 
 
 @pytest.mark.parametrize("kind", DEFECT_KINDS)

@@ -15,7 +15,7 @@ from conftest import SR, synth_loop
 from loop_svdd import LoopSVDDFeatureExtractor, LoopSVDDModel
 from loop_svdd.audio.corpora import CorpusError, RowFilter, load_corpus, select
 from loop_svdd.cli import main
-from loop_svdd.engine.embedding import embed_dataset
+from loop_svdd.engine.cache import embed_dataset
 from loop_svdd.models.model_io import ModelLoadError, load_detector, save_detector
 from loop_svdd.training.deep_svdd import SVDDTrainingConfig
 from loop_svdd.training.from_corpus import train_on_corpus
@@ -209,7 +209,7 @@ def test_embedding_cache_fingerprint_survives_save_and_reload(tmp_path):
     from conftest import small_model
 
     from loop_svdd import LoopSVDDFeatureExtractor
-    from loop_svdd.engine.embedding import encoder_fingerprint
+    from loop_svdd.engine.cache import encoder_fingerprint
     from loop_svdd.models.model_io import load_detector, save_detector
 
     model = small_model(False)

@@ -82,7 +82,7 @@ def test_calibration_loops_come_through_the_one_decoder(tmp_path, capsys):
     from model_folders import SUMMARY, build_model_folder
 
     from loop_svdd.commands.export import _load_calibration
-    from loop_svdd.engine.backends import normal_loops
+    from loop_svdd.engine.graphs import normal_loops
     from loop_svdd.models.model_io import write_json_atomic
 
     corpus = tmp_path / "corpus"
@@ -239,8 +239,8 @@ def test_training_killed_with_sigkill_resumes_to_the_same_result(corpus, encoder
 
 
 def test_there_is_one_decoder():
-    """One `decode_file` in the package; the raw reader `load_audio` is called only by it (and by the demo's
-    spectrogram, which re-reads a file the decoder already accepted)."""
+    """One `decode_file` in the package; the raw reader `load_audio` is called only by it (the demo's spectrogram
+    and the defect benchmark go through it too)."""
     import ast
     from pathlib import Path
 
@@ -253,4 +253,4 @@ def test_there_is_one_decoder():
                 defs.append(path.name)
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "load_audio":
                 callers.add(f"{path.parent.name}/{path.name}")
-    assert defs == ["decoding.py"] and callers == {"loop_svdd/audio/decoding.py", "demo/analysis.py"}, (defs, callers)
+    assert defs == ["decoding.py"] and callers == {"audio/decoding.py"}, (defs, callers)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from conftest import SR, synth_loop
 
-from loop_svdd.engine import repetition as rep
 from loop_svdd.bench.defects import kind_metrics
+from loop_svdd.engine import repetition as rep
 from loop_svdd.localisation.defects import Defect, inject_defect
 
 
@@ -83,7 +83,7 @@ def test_kind_metrics_per_level_and_half_beat_hits():
 
 
 def test_score_waveforms_gives_the_combined_curve(banked_model):
-    from loop_svdd.engine.embedding import score_waveforms
+    from loop_svdd.engine.scoring import score_waveforms
 
     model, extractor = banked_model
     loop = synth_loop(4.0, seed=7)
@@ -128,7 +128,7 @@ def banked_model():
     from conftest import small_model
 
     from loop_svdd import LoopSVDDFeatureExtractor
-    from loop_svdd.models.loop_svdd.time_scoring import build_time_bank
+    from loop_svdd.engine.time_bank import build_time_bank
 
     model = small_model()
     extractor = LoopSVDDFeatureExtractor.from_model_config(model.config)

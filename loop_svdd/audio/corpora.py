@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,6 +144,19 @@ def with_decoding(dataset: datasets.Dataset, sampling_rate: int) -> datasets.Dat
     """Decode audio with `datasets`' Audio feature (torchcodec): mono, at `sampling_rate`."""
     column = audio_column(dataset)
     return dataset.cast_column(column, datasets.Audio(sampling_rate=sampling_rate, num_channels=1))
+
+
+@contextmanager
+def quiet_datasets(quiet: bool = True) -> Iterator[None]:
+    """`datasets`' progress bars off inside the block when `quiet` (on again after it)."""
+    if not quiet:
+        yield
+        return
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        datasets.enable_progress_bars()
 
 
 def waveform_of(example: dict, column: str) -> np.ndarray:

@@ -14,7 +14,7 @@ from typing import Any
 import datasets
 import numpy as np
 
-from .corpora import CorpusError, audio_column
+from .corpora import CorpusError, audio_column, quiet_datasets, waveform_of, with_decoding
 from .decode import AudioDecodeError, audio_duration, load_audio, promised_seconds
 
 SAMPLING_RATE = 48_000  # the rate every encoder of the project reads
@@ -136,9 +136,7 @@ def decodable_rows(
     column = audio_column(dataset)
     raw = dataset.cast_column(column, datasets.Audio(decode=False))
     fingerprint = hashlib.sha256(f"decodable-{PROBE_VERSION}-{raw._fingerprint}-{sampling_rate}".encode())
-    if not progress:
-        datasets.disable_progress_bars()
-    try:
+    with quiet_datasets(not progress):
         probed = raw.map(
             lambda batch: {
                 "reason": [_probe_example(a, sampling_rate) for a in batch[column]],
@@ -151,27 +149,21 @@ def decodable_rows(
             new_fingerprint=fingerprint.hexdigest()[:32],
             desc="Checking audio files",
         )
-    finally:
-        if not progress:
-            datasets.enable_progress_bars()
     reasons, names = probed["reason"], probed["file"]
     skipped = [{"row": i, "file": names[i] or f"row-{i}", "reason": r} for i, r in enumerate(reasons) if r]
     good = np.array([i for i, r in enumerate(reasons) if not r], dtype=int)
     return CorpusDecoding(len(dataset), good, skipped)
 
 
-def embed_decodable(
-    model: Any, extractor: Any, dataset: datasets.Dataset, decoding: CorpusDecoding, **kwargs: Any
-) -> np.ndarray:
-    """`(len(dataset), D)` embeddings of the decodable rows ([`embed_dataset`]); skipped rows are NaN."""
-    from ..engine.embedding import embed_dataset
-
-    if len(decoding.rows) == decoding.n_rows:
-        return embed_dataset(model, extractor, dataset, **kwargs)
-    out = np.full((decoding.n_rows, model.config.embedding_dim), np.nan, dtype=np.float32)
-    if len(decoding.rows):
-        out[decoding.rows] = embed_dataset(model, extractor, dataset.select(decoding.rows.tolist()), **kwargs)
-    return out
+def corpus_waveforms(
+    dataset: datasets.Dataset, rows: Iterable[int], sampling_rate: int = SAMPLING_RATE
+) -> Iterator[np.ndarray]:
+    """The mono float32 waveforms of `rows` of a corpus, one at a time, decoded as the embedding cache decodes
+    them (`datasets`' Audio feature: torchcodec, mono, at `sampling_rate`). Take `rows` among
+    [`decodable_rows`]: a row that does not decode raises here."""
+    decoded, column = with_decoding(dataset, sampling_rate), audio_column(dataset)
+    for i in rows:
+        yield waveform_of(decoded[int(i)], column)
 
 
 def decoded_stream(

@@ -15,6 +15,7 @@ highest scores), averaged over folders and seeds. Scoring modes:
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,9 +31,10 @@ from ..curation.scoring import (
     in_sample_scores,
     robust_cross_fit,
 )
-from ..curation.verdicts import DEFAULT_RULE, stray_verdicts, verdict_metrics
+from ..curation.verdicts import DEFAULT_RULE, RULES, stray_verdicts, verdict_metrics
 from ..metrics import compute_anomaly_metrics
-from .one_vs_rest import EmbeddingSet
+from .one_vs_rest import EmbeddingSet, add_embedding_options, check_embedding_options, load_embedding_set, run_settings
+from .report import BenchmarkError, BenchResult
 
 MODES = ("in_sample", "cross_fitted", "cross_fitted_robust")
 VERDICT_KEYS = ("verdict_precision", "verdict_recall", "verdict_f1")
@@ -168,3 +170,70 @@ def _cell(m: dict[str, float]) -> str:
         f"{m['auroc']:.4f} / {m['precision_at_k']:.3f} / {m['verdict_f1']:.3f} "
         f"({m['verdict_precision']:.3f}, {m['verdict_recall']:.3f})"
     )
+
+
+# -- the protocol: `loop-svdd benchmark contaminated` ------------------------------------------------------------
+NAME = "contaminated"
+DESCRIPTION = (
+    "For each folder F, stray fraction c and seed s: a pack of every row of F plus rows of the other folders "
+    "(a share c of the pack), ranked without labels. Reports AUROC, precision at k and the stray verdicts' "
+    "precision / recall / F1 per detector and scoring mode."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_embedding_options(parser)
+    parser.add_argument(
+        "--contamination",
+        type=float,
+        nargs="+",
+        default=[0.02, 0.05, 0.1],
+        help="stray fractions of each pack (default: 0.02 0.05 0.1)",
+    )
+    parser.add_argument("--folds", type=int, default=5, help="cross-fitting folds (default: 5)")
+    parser.add_argument(
+        "--trim", default="0.1", help="fraction trimmed by the robust variant, or 'auto' (default: 0.1)"
+    )
+    parser.add_argument(
+        "--verdict-rule", default=None, help="stray rule: fence, ratio, bh or mixture (default: shipped)"
+    )
+    parser.add_argument("--verdict-param", type=float, default=None, help="its parameter (default: the shipped one)")
+    parser.add_argument("--modes", nargs="+", default=list(MODES), help=f"scoring modes (default: {' '.join(MODES)})")
+
+
+def checked_options(args: argparse.Namespace) -> tuple[float | str, str]:
+    """(trim, verdict rule) of the command line, after refusing values the protocol cannot run."""
+    if any(not 0.0 < c < 0.5 for c in args.contamination):
+        raise BenchmarkError("--contamination fractions must be in (0, 0.5)")
+    if args.folds < 2 or set(args.modes) - set(MODES):
+        raise BenchmarkError(f"--folds must be >= 2 and --modes among {', '.join(MODES)}")
+    trim = args.trim if args.trim == "auto" else float(args.trim)
+    rule = args.verdict_rule or DEFAULT_RULE
+    if rule not in RULES:
+        raise BenchmarkError(f"--verdict-rule must be one of {', '.join(RULES)}")
+    return trim, rule
+
+
+def run(args: argparse.Namespace) -> BenchResult:
+    check_embedding_options(args)
+    trim, rule = checked_options(args)
+    data = load_embedding_set(args.embeddings, args.features)
+    start = time.perf_counter()
+    records = run_contaminated(
+        data,
+        args.detectors,
+        args.contamination,
+        args.seeds,
+        args.modes,
+        args.folds,
+        trim,
+        progress=not args.no_progress,
+        verdict_rule=rule,
+        verdict_param=args.verdict_param,
+    )
+    elapsed = time.perf_counter() - start
+    settings = run_settings(
+        args, elapsed, folds=args.folds, trim=trim, verdict_rule=rule, verdict_param=args.verdict_param
+    )
+    summary = summarize_contaminated(records, settings)
+    return BenchResult(NAME, settings, contaminated_markdown(summary), summary, seconds=elapsed)

@@ -4,6 +4,7 @@ half a beat of the defect) and per-time-step AUROC; for the shipped scorer and e
 
 from __future__ import annotations
 
+import argparse
 import copy
 import time
 from dataclasses import dataclass, field
@@ -13,8 +14,10 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score as auroc
 
-from ..audio.corpora import RowFilter, audio_column, load_corpus, select, waveform_of, with_decoding
+from ..audio.corpora import RowFilter, load_corpus, select
+from ..audio.decoding import corpus_waveforms, decodable_rows
 from ..localisation.defects import DEFECT_KINDS, LEVELS, Defect, inject_defect
+from .report import BenchmarkError, BenchResult, add_report_options
 
 DEFAULT_BEAT_S = 0.5
 HIT_BEATS = 0.5  # the hit tolerance: half a beat either side of the defect's span
@@ -41,14 +44,12 @@ def make_defect_set(
 ) -> DefectSet:
     """Pick `n_bank` + `n_test` normal loops with `seed`; inject each kind into every test loop, levels cycled."""
     dataset = load_corpus(corpus)
-    rows = select(dataset, normal)
+    rows = decodable_rows(dataset, sr, progress=False).restrict(select(dataset, normal))  # undecodable: left out
     if len(rows) < n_bank + n_test:
         raise ValueError(f"only {len(rows)} normal loops in {corpus}; the benchmark needs {n_bank} + {n_test}")
     order = np.random.default_rng(seed).permutation(rows)[: n_bank + n_test]
-    decoded = with_decoding(dataset, sr)
-    column = audio_column(dataset)
     bpm = dataset["bpm"] if "bpm" in dataset.column_names else None
-    waves = [waveform_of(decoded[int(i)], column) for i in order]
+    waves = list(corpus_waveforms(dataset, order, sr))
     out = DefectSet(bank=waves[:n_bank], clean=waves[n_bank:], names=[str(int(i)) for i in order[n_bank:]])
     out.bank_rows = [int(i) for i in order[:n_bank]]
     out.beats = [
@@ -143,25 +144,17 @@ def curves_numpy(scores: list[torch.Tensor], times: list[torch.Tensor]) -> list[
 def spectral_baseline(model, extractor, data: DefectSet, seed: int):
     """Per set (`clean` and each kind), the time curves of the plain spectral-difference baseline: each log-mel
     frame's distance to the nearest normal frame (the same memory bank machinery, mel frames only)."""
-    from ..models.loop_svdd.time_scoring import build_time_bank, encode_loops, fold_time_scores
+    from ..engine.time_bank import build_time_bank, scorer_curves
 
     scorer = build_time_bank(copy.deepcopy(model), extractor, data.bank, seed, sources=("mel",))
     sets = {"clean": data.clean, **{k: [w for w, _ in v] for k, v in data.defective.items()}}
-    curves = {}
-    for name, waves in sets.items():
-        enc = encode_loops(model, extractor, waves, ["mel"])
-        window = scorer.score_grids(enc.grids)
-        folded = fold_time_scores(
-            window, enc.clip_index, enc.start_s, enc.duration_s, float(extractor.max_length_s), extractor.padding
-        )
-        curves[name] = curves_numpy(*folded)
-    return curves
+    return {name: curves_numpy(*scorer_curves(model, extractor, waves, scorer)) for name, waves in sets.items()}
 
 
 def model_curves(model, extractor, sets: dict[str, list[np.ndarray]]) -> tuple[dict, dict, float]:
     """Per set: the learned bank's time curves and the clip-level scores (one `score_waveforms` pass, as `score`
     runs the model), and the seconds it took."""
-    from ..engine.embedding import score_waveforms
+    from ..engine.scoring import score_waveforms
 
     start = time.perf_counter()
     scored = {
@@ -318,16 +311,43 @@ def format_summary(results: dict) -> str:
     return "\n".join(lines)
 
 
-def run_cli(args) -> int:
-    """`loop-svdd benchmark --protocol defects ...`: run, write `--json`, print the table."""
-    import json
+# -- the protocol: `loop-svdd benchmark defects` -----------------------------------------------------------------
+NAME = "defects"
+DESCRIPTION = (
+    "Train a detector on normal loops, inject one defect into one beat of held-out loops and measure, per defect "
+    "kind and strength, loop AUROC, hit rate and per-step AUROC of the shipped time scores and the baselines."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--corpus", help="a loop corpus (default: the command builds its own, 80 FluidR3_GM bass loops, seed 7)"
+    )
+    parser.add_argument("--normal", action="append", default=[], help="COLUMN=VALUE filter of the normal loops")
+    parser.add_argument(
+        "--encoder", default="default", help="encoder of the detector, as for `loop-svdd train` (default: default)"
+    )
+    parser.add_argument("--n-bank", type=int, default=40, help="normal loops to train on (default 40)")
+    parser.add_argument(
+        "--n-test",
+        type=int,
+        default=30,
+        help="held-out loops, each defective once per kind, levels cycled (default 30)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="which loops, beats and defects (default 0)")
+    parser.add_argument("--workdir", help="where the trained detector is kept (default: a temporary folder)")
+    add_report_options(parser)
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def run(args: argparse.Namespace) -> BenchResult:
+    """Run the benchmark as the command line asks; the built corpus is named by its recipe in the settings."""
     import tempfile
 
     from ..audio.corpora import CorpusError
-    from ..cli import CLIError
 
     if args.n_bank < 4 or args.n_test < 2:
-        raise CLIError("--n-bank must be >= 4 and --n-test >= 2")
+        raise BenchmarkError("--n-bank must be >= 4 and --n-test >= 2")
     start = time.perf_counter()
     try:
         normal = [RowFilter.parse(f) for f in args.normal]
@@ -343,11 +363,9 @@ def run_cli(args) -> int:
                 progress=not args.no_progress,
             )
     except (CorpusError, ValueError) as err:
-        raise CLIError(str(err)) from None
+        raise BenchmarkError(str(err)) from None
     results["settings"]["seconds"] = round(time.perf_counter() - start, 1)
     if not args.corpus:
         results["settings"]["corpus"] = "built: " + ", ".join(f"{k}={v}" for k, v in CORPUS.items())
-    Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
-    print(format_summary(results))
-    print(f"done in {results['settings']['seconds']} s; results in {args.json}")
-    return 0
+    seconds = results["settings"]["seconds"]
+    return BenchResult(NAME, results["settings"], format_summary(results), results, seconds=seconds)

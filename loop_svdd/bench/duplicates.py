@@ -11,8 +11,11 @@ pairs put in one group; and per transformation the share of copies grouped with 
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
+import tempfile
+import time
 from collections.abc import Sequence
 from itertools import combinations
 from pathlib import Path
@@ -22,6 +25,7 @@ import numpy as np
 
 from ..audio.decode import audio_duration, find_audio_files
 from ..curation.duplicates import THRESHOLD, fingerprint_files, group_links, pair_links
+from .report import BenchmarkError, BenchResult, add_report_options
 
 TRANSFORMS = ("mp3", "ogg", "trim", "resample", "gain", "trim_mp3", "gain_ogg")
 MIN_SECONDS = 0.5
@@ -189,3 +193,54 @@ def run_duplicates(
             "transforms": list(TRANSFORMS),
         },
     }
+
+
+# -- the protocol: `loop-svdd benchmark duplicates` --------------------------------------------------------------
+NAME = "duplicates"
+DESCRIPTION = (
+    "Per seed, a pack of real audio files with copies made by FFmpeg (codecs, trims, resampling, gain) injected: "
+    "pair precision and recall of the near-duplicate groups, and recall per transformation."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--audio", nargs="+", metavar="DIR", help="folders of real audio the packs are drawn from")
+    parser.add_argument("--work", help="where the packs are written (default: a temporary folder, removed after)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="pack seeds (default: 0-4)")
+    parser.add_argument("--originals", type=int, default=60, help="distinct files per pack (default: 60)")
+    parser.add_argument("--copies", type=int, default=14, help="injected copies per pack (default: 14)")
+    parser.add_argument(
+        "--thresholds", type=float, nargs="+", help="match thresholds to report (default: the shipped one)"
+    )
+    add_report_options(parser)
+
+
+def duplicates_markdown(summary: dict[str, Any]) -> str:
+    """One row per threshold: pair precision, recall and recall per transformation."""
+    kinds = list(next(iter(summary["results"].values()))["recall_by_transform"])
+    lines = ["| threshold | precision | recall | pairs found / true | " + " | ".join(kinds) + " |"]
+    lines.append("|---|---|---|---|" + "---|" * len(kinds))
+    for t, r in summary["results"].items():
+        cells = [f"{r['recall_by_transform'][k]:.2f}" for k in kinds]
+        head = f"| {t} | {r['precision']:.3f} | {r['recall']:.3f} | {r['predicted_pairs']} / {r['true_pairs']} | "
+        lines.append(head + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> BenchResult:
+    if not args.audio:
+        raise BenchmarkError("--audio is required for the duplicates protocol (folders of real audio)")
+    if args.originals < 2 or not 0 <= args.copies <= args.originals:
+        raise BenchmarkError("--originals must be >= 2 and --copies between 0 and --originals")
+    thresholds = args.thresholds or [THRESHOLD]
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="dup-bench-") as tmp:
+        try:
+            summary = run_duplicates(
+                args.audio, Path(args.work or tmp), args.seeds, thresholds, args.originals, args.copies
+            )
+        except (ValueError, OSError) as err:
+            raise BenchmarkError(str(err).strip().splitlines()[0]) from err
+    elapsed = time.perf_counter() - start
+    summary["settings"]["seconds"] = round(elapsed, 1)
+    return BenchResult(NAME, summary["settings"], duplicates_markdown(summary), summary, seconds=elapsed)

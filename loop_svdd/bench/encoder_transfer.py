@@ -3,16 +3,15 @@ encoder's embeddings (the protocol of :mod:`loop_svdd.bench.one_vs_rest`), to co
 
 Leave-sources-out (out of domain): pretrain without source S (`loop-svdd pretrain-encoder --hold-out-source S`),
 then :func:`held_out_source` evaluates one-vs-rest detection on the loops of S only and reports the gain over
-random weights of the encoder's shape. As a script::
+random weights of the encoder's shape. On the command line::
 
-    python -m loop_svdd.bench.encoder_transfer CORPUS --source S --encoder DIR [--encoder DIR2] [--seeds 0 1 2]
+    loop-svdd benchmark encoder-transfer CORPUS --source S --encoder DIR [--encoder DIR2] [--seeds 0 1 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import datasets
 import numpy as np
 
 from .one_vs_rest import EmbeddingSet, run_benchmark, summarize
+from .report import BenchmarkError, BenchResult, add_report_options
 
 DETECTORS = ("deep_svdd", "isolation_forest", "pca", "knn", "ocsvm")
 MIN_CLASS_SIZE = 8
@@ -107,7 +107,7 @@ def build_encoder(encoder: str):
 def embed_corpus(encoder: str, corpus: str | Path, batch_size: int = 8, progress: bool = False) -> np.ndarray:
     """`(n, D)` clip embeddings of every loop of `corpus` by `encoder` (cached by `embed_dataset`)."""
     from ..audio.corpora import load_corpus
-    from ..engine.embedding import embed_dataset
+    from ..engine.cache import embed_dataset
     from ..pretraining.teacher import is_teacher, teacher_embeddings
 
     if is_teacher(encoder):
@@ -209,32 +209,31 @@ def held_out_lines(report: dict[str, Any], detector: str = "deep_svdd") -> list[
     return lines
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m loop_svdd.bench.encoder_transfer",
-        description="Out-of-domain check of pretrained encoders: one-vs-rest detection on the loops of one "
-        "source, against random weights of each encoder's shape.",
-    )
-    p.add_argument("corpus", help="corpus holding the held-out source's loops")
-    p.add_argument(
+# -- the protocol: `loop-svdd benchmark encoder-transfer` --------------------------------------------------------
+NAME = "encoder-transfer"
+DESCRIPTION = (
+    "Out-of-domain check of pretrained encoders: one-vs-rest detection on the loops of one source, against random "
+    "weights of each encoder's shape."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("corpus", help="corpus holding the held-out source's loops")
+    parser.add_argument(
         "--source", action="append", default=None, help="source or source kind to evaluate on (repeat; default: all)"
     )
-    p.add_argument("--encoder", action="append", required=True, help="encoder(s) to measure (repeat)")
-    p.add_argument("--detectors", nargs="+", default=["deep_svdd"])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--json", default=None, help="also write the full report here")
-    args = p.parse_args(argv)
+    parser.add_argument("--encoder", action="append", required=True, help="encoder(s) to measure (repeat)")
+    parser.add_argument("--detectors", nargs="+", default=["deep_svdd"], help="detectors to run (default: deep_svdd)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="split seeds (default: 0 1 2)")
+    add_report_options(parser, json_required=False)
+
+
+def run(args: argparse.Namespace) -> BenchResult:
     try:
         report = held_out_source(args.corpus, args.source, args.encoder, args.detectors, args.seeds)
     except (ValueError, OSError) as err:
-        print(f"measure: {str(err).splitlines()[0]}", file=sys.stderr)
-        return 2
-    for detector in args.detectors:
-        print("\n".join(held_out_lines(report, detector)))
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        raise BenchmarkError(str(err).splitlines()[0]) from err
+    table = "\n".join("\n".join(held_out_lines(report, detector)) for detector in args.detectors)
+    settings = {"corpus": str(args.corpus), "sources": args.source, "encoders": args.encoder}
+    settings |= {"detectors": list(args.detectors), "seeds": list(args.seeds)}
+    return BenchResult(NAME, settings, table, report)

@@ -7,8 +7,8 @@ with ``numpy.random.default_rng(s).permutation``, train on the first ``floor(0.7
 
 from __future__ import annotations
 
+import argparse
 import csv
-import json
 import math
 import os
 import time
@@ -20,13 +20,14 @@ from typing import Any
 import numpy as np
 
 from ..detectors import DETECTORS, make_detector
-from ..errors import LoopSVDDError
 from ..metrics import compute_anomaly_metrics
+from .report import BenchmarkError, BenchResult, add_report_options
 
 TRAIN_FRACTION = 0.7
+DEFAULT_DETECTORS = ("deep_svdd", "deep_svdd_residual", "isolation_forest", "pca", "knn", "ocsvm")
 
 
-class BenchmarkDataError(LoopSVDDError, ValueError):
+class BenchmarkDataError(BenchmarkError):
     """The embeddings folder is missing or malformed."""
 
 
@@ -222,9 +223,74 @@ def save_plots(records: Sequence[RunRecord], directory: str | os.PathLike) -> li
     return written
 
 
-def write_json(summary: dict[str, Any], path: str | os.PathLike) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    os.replace(tmp, path)
+# -- the protocol: `loop-svdd benchmark one-vs-rest` -------------------------------------------------------------
+NAME = "one-vs-rest"
+DESCRIPTION = (
+    "For each folder F and seed s: train on 70% of F (shuffled with numpy.random.default_rng(s)), "
+    "test on the rest of F (normal) plus every other folder (anomalies). Reports AUROC, AUPRC and "
+    "pAUC (FPR <= 0.1) averaged over folders and seeds."
+)
+
+
+def add_embedding_options(parser: argparse.ArgumentParser) -> None:
+    """The options of the protocols run on a folder of embeddings (one-vs-rest, contaminated)."""
+    parser.add_argument(
+        "--embeddings", required=True, help="folder with <features>.npy and index.csv (row,file,folder)"
+    )
+    parser.add_argument("--features", default="nff", help="which array to read: <features>.npy (default: nff)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="split seeds (default: 0-4)")
+    parser.add_argument(
+        "--detectors",
+        nargs="+",
+        default=list(DEFAULT_DETECTORS),
+        help=f"detectors to run (default: {' '.join(DEFAULT_DETECTORS)})",
+    )
+    add_report_options(parser)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: the heads are tiny and extra threads only contend)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_embedding_options(parser)
+    parser.add_argument("--plots", help="folder for ROC curves and score histograms (PNG)")
+
+
+def check_embedding_options(args: argparse.Namespace) -> None:
+    """Refuse bad `--threads` and `--detectors`, then set torch's thread count."""
+    if args.threads < 1:
+        raise BenchmarkError("--threads must be >= 1")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    unknown = [d for d in args.detectors if d not in DETECTORS]
+    if unknown:
+        raise BenchmarkError(f"unknown detector(s) {', '.join(unknown)}; choose from {', '.join(DETECTORS)}")
+
+
+def run_settings(args: argparse.Namespace, elapsed: float, **extra: Any) -> dict[str, Any]:
+    """What every embeddings protocol records next to its results."""
+    common = {"embeddings": str(args.embeddings), "features": args.features, "seeds": list(args.seeds)}
+    return {**common, **extra, "seconds": round(elapsed, 1)}
+
+
+def run(args: argparse.Namespace) -> BenchResult:
+    check_embedding_options(args)
+    data = load_embedding_set(args.embeddings, args.features)
+    print(
+        f"{len(data.embeddings)} embeddings of dim {data.embeddings.shape[1]} in {len(data.classes)} folders; "
+        f"detectors: {', '.join(args.detectors)}; seeds: {' '.join(map(str, args.seeds))}"
+    )
+    start = time.perf_counter()
+    records = run_benchmark(data, args.detectors, args.seeds, progress=not args.no_progress)
+    elapsed = time.perf_counter() - start
+    protocol = "one-vs-rest, 70% of the normal folder for training (floor), rest + other folders for test"
+    summary = summarize(records, run_settings(args, elapsed, protocol=protocol))
+    if args.plots:
+        save_plots(records, args.plots)
+    title = f"# Benchmark: {args.embeddings} ({args.features}), seeds {' '.join(map(str, args.seeds))}\n\n"
+    return BenchResult(NAME, summary["settings"], to_markdown(summary), summary, title, elapsed)

@@ -2,28 +2,33 @@
 
 All three do the same work on the same loops: every 10 s window of every loop goes through the front end and
 the HTS-AT encoder, and the head scores the clip. `naive` is what a user writes from the transformers docs
-(`ClapFeatureExtractor` then `ClapAudioModel`, one window at a time, fp32); `ours` is `loop-svdd score`'s
-batched path; `fast` is the same with the precision mode (dynamic int8 Linear layers on CPU, bf16 on GPU).
+(`ClapFeatureExtractor` then `ClapAudioModel`, one window at a time, fp32: :mod:`loop_svdd.engine.reference`);
+`ours` is `loop-svdd score`'s batched path (the engine); `fast` is the same with the precision mode (dynamic int8
+Linear layers on CPU, bf16 on GPU).
 """
 
 from __future__ import annotations
 
+import argparse
 import platform
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from ..engine.embedding import embed_waveforms, score_waveforms
+from ..engine.embedding import embed_waveforms
 from ..engine.precision import apply_precision
+from ..engine.reference import clap_front_end, encoder_flops_per_window, run_naive, timed_encoder, window_slices
+from ..engine.scoring import score_waveforms
 from ..models.encoders import build_model
 from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 from ..models.loop_svdd.svdd_head import init_center
+from .report import STDOUT, BenchmarkError, BenchResult, report_stream
 
 
 def make_loops(n: int, seed: int = 0, min_s: float = 1.0, max_s: float = 30.0, sr: int = 48_000) -> list[np.ndarray]:
@@ -39,57 +44,6 @@ def make_loops(n: int, seed: int = 0, min_s: float = 1.0, max_s: float = 30.0, s
         tone = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 5))
         loops.append((0.3 * env * tone + 0.01 * rng.standard_normal(t.size)).astype(np.float32))
     return loops
-
-
-@contextmanager
-def timed_encoder(model: LoopSVDDModel, totals: dict[str, float]):
-    """Accumulate the wall time spent inside the encoder's forward pass into `totals["encoder_s"]`."""
-    encoder = model.encoder
-    original = encoder.forward
-
-    def forward(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            if torch.cuda.is_available() and next(encoder.parameters(), torch.empty(0)).is_cuda:
-                torch.cuda.synchronize()
-            totals["encoder_s"] = totals.get("encoder_s", 0.0) + time.perf_counter() - start
-
-    encoder.forward = forward
-    try:
-        yield totals
-    finally:
-        encoder.forward = original
-
-
-def encoder_flops_per_window(model: LoopSVDDModel, extractor: LoopSVDDFeatureExtractor) -> float:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    feats = extractor(np.zeros(extractor.nb_max_samples, np.float32) + 1e-3, sampling_rate=extractor.sampling_rate)
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        model.get_window_embeddings(feats["input_features"].to(model.device), feats["is_longer"].to(model.device))
-    return float(counter.get_total_flops())
-
-
-def _windows(extractor: LoopSVDDFeatureExtractor, loops: list[np.ndarray]) -> list[list[np.ndarray]]:
-    w = extractor.nb_max_samples
-    return [[loop[s : s + w] for s in extractor.window_starts(len(loop))] for loop in loops]
-
-
-@torch.inference_mode()
-def run_naive(model: LoopSVDDModel, loops: list[np.ndarray], clap_extractor: Any) -> tuple[np.ndarray, float]:
-    """One window at a time through `ClapFeatureExtractor` and `ClapAudioModel` (fp32), mean-pooled, scored."""
-    helper = LoopSVDDFeatureExtractor.from_model_config(model.config)
-    start = time.perf_counter()
-    scores = []
-    for windows in _windows(helper, loops):
-        embs = []
-        for window in windows:
-            feats = clap_extractor(window, sampling_rate=48_000, return_tensors="pt")
-            embs.append(model.encoder(input_features=feats["input_features"].float()).pooler_output)
-        scores.append(model.score_embeddings(torch.cat(embs).mean(0, keepdim=True))[0].item())
-    return np.array(scores), time.perf_counter() - start
 
 
 def run_batched(
@@ -115,7 +69,7 @@ def time_front_ends(
     """`ClapFeatureExtractor` (one window at a time, as transformers' docs do) vs our batched front end on every
     10 s window of `loops`, interleaved: each repetition runs both, so load on a shared machine falls on both alike.
     Wall-time ratio (`front_end_speedup`) and the less load-sensitive process-CPU-time ratio."""
-    windows = [w for ws in _windows(extractor, loops) for w in ws]
+    windows = [w for ws in window_slices(extractor, loops) for w in ws]
     wall = {"ref": 0.0, "ours": 0.0}
     cpu = {"ref": 0.0, "ours": 0.0}
     for _ in range(reps):
@@ -140,18 +94,6 @@ def time_front_ends(
         "front_end_ours_s": wall["ours"] / reps,
         "front_end_reps": reps,
     }
-
-
-def clap_front_end(extractor: LoopSVDDFeatureExtractor) -> Any:
-    """The `transformers.ClapFeatureExtractor` computing the same windows as `extractor` (unfused)."""
-    from transformers import ClapFeatureExtractor
-
-    return ClapFeatureExtractor(
-        frequency_min=extractor.frequency_min,
-        frequency_max=extractor.frequency_max,
-        truncation="rand_trunc",
-        padding="repeatpad",
-    )
 
 
 def run_front_end_speed(n_loops: int = 24, seed: int = 0, reps: int = 3) -> dict[str, Any]:
@@ -179,6 +121,8 @@ def run_speed(
     backends: bool = False,
     reps: int = 2,
 ) -> dict[str, Any]:
+    """The naive pipeline, ours and the fast mode on the same `n_loops` loops, the front ends, and the backend rows
+    (PyTorch's alone unless `backends`; export backends on CPU only)."""
     if str(device).startswith("cuda") and precision == "int8":
         raise ValueError("int8 is CPU-only (dynamic int8 Linear layers); on a GPU use --precision bf16 or fp32")
     model, extractor = build_model(f"random-{encoder}")
@@ -189,31 +133,19 @@ def run_speed(
     n_windows = sum(len(extractor.window_starts(len(x))) for x in loops)
     clap = clap_front_end(extractor)
     log(f"{n_loops} loops, {n_windows} windows of 10 s; HTS-AT {encoder}, random weights; device {model.device}")
-    # Centre the (untrained) head on these loops' fp32 latents, as Deep SVDD's centre initialisation would: scores
-    # then measure distance from the typical loop, like a trained model's, and the ranking is meaningful.
-    with torch.inference_mode():
-        emb = embed_waveforms(model, extractor, loops, extractor.sampling_rate)[0]
-        model.set_svdd_state(center=init_center(model.score_embeddings(emb)[1]))
+    centre_head(model, extractor, loops)
     run_batched(model, extractor, loops[:2], batch_size)  # warm-up (allocator, kernels)
     log("naive ...")
-    naive_scores, naive_s = run_naive(model, loops, clap)
+    naive = run_naive(model, loops, clap)
     log("ours ...")
-    ours_scores, ours_s, enc_s = run_batched(model, extractor, loops, batch_size)
+    ours = run_batched(model, extractor, loops, batch_size)
     log(f"fast ({precision}) ...")
     fast_model = model if on_gpu else apply_precision(model, precision)
     autocast = {"bf16": torch.bfloat16}.get(precision) if on_gpu else None
-    fast_scores, fast_s, _ = run_batched(fast_model, extractor, loops, batch_size, autocast=autocast)
+    fast = run_batched(fast_model, extractor, loops, batch_size, autocast=autocast)
     flops = encoder_flops_per_window(model, extractor)
     result = {
-        "naive_loops_per_s": n_loops / naive_s,
-        "ours_loops_per_s": n_loops / ours_s,
-        "speedup": naive_s / ours_s,
-        "fast_loops_per_s": n_loops / fast_s,
-        "fast_speedup": naive_s / fast_s,
-        "fast_spearman": float(spearmanr(ours_scores, fast_scores).statistic),
-        "encoder_share": enc_s / ours_s,
-        "encoder_gflops_per_s": flops * n_windows / enc_s / 1e9,
-        "naive_vs_ours_score_max_rel_diff": float(np.max(np.abs(naive_scores - ours_scores) / np.abs(naive_scores))),
+        **pipeline_figures(naive, ours, fast, flops * n_windows),
         "fast_precision": precision,
         "encoder": encoder,
         "encoder_gflops_per_window": flops / 1e9,
@@ -224,11 +156,42 @@ def run_speed(
         "machine": machine(),
     }
     result.update(time_front_ends(extractor, clap, loops))
-    rows = torch_rows(precision, ours_scores, ours_s, fast_scores, fast_s, n_loops)
+    rows = torch_rows(precision, ours[0], ours[1], fast[0], fast[1], n_loops)
     result.update({"backends": rows, **best_backends(rows)})
     if backends and not on_gpu:
         result.update(run_backend_speed(model, extractor, loops, batch_size, reps, seed, log))
     return result
+
+
+def centre_head(model: LoopSVDDModel, extractor: LoopSVDDFeatureExtractor, loops: list[np.ndarray]) -> None:
+    """Centre the (untrained) head on these loops' fp32 latents, as Deep SVDD's centre initialisation would: scores
+    then measure distance from the typical loop, like a trained model's, and the ranking is meaningful."""
+    with torch.inference_mode():
+        emb = embed_waveforms(model, extractor, loops, extractor.sampling_rate)[0]
+        model.set_svdd_state(center=init_center(model.score_embeddings(emb)[1]))
+
+
+def pipeline_figures(
+    naive: tuple[np.ndarray, float],
+    ours: tuple[np.ndarray, float, float],
+    fast: tuple[np.ndarray, float, float],
+    flops: float,
+) -> dict[str, float]:
+    """Loops/s and ratios of the three pipelines ((scores, seconds[, encoder seconds]) each), the encoder's share
+    of our time and its GFLOP/s (`flops`: of every window), and how far naive and ours disagree."""
+    (naive_scores, naive_s), (ours_scores, ours_s, enc_s), (fast_scores, fast_s, _) = naive, ours, fast
+    n_loops = len(naive_scores)
+    return {
+        "naive_loops_per_s": n_loops / naive_s,
+        "ours_loops_per_s": n_loops / ours_s,
+        "speedup": naive_s / ours_s,
+        "fast_loops_per_s": n_loops / fast_s,
+        "fast_speedup": naive_s / fast_s,
+        "fast_spearman": float(spearmanr(ours_scores, fast_scores).statistic),
+        "encoder_share": enc_s / ours_s,
+        "encoder_gflops_per_s": flops / enc_s / 1e9,
+        "naive_vs_ours_score_max_rel_diff": float(np.max(np.abs(naive_scores - ours_scores) / np.abs(naive_scores))),
+    }
 
 
 def torch_rows(
@@ -283,8 +246,8 @@ def backend_models(
     from pathlib import Path
 
     from ..engine.backends import BackendModel, installed
+    from ..engine.graphs import FILES, export_model, onnx_to_openvino
     from ..engine.runners import OnnxRuntimeRunner, OpenVINORunner
-    from ..export import FILES, export_model, onnx_to_openvino
 
     models: dict[str, Any] = {"torch-fp32": model, "torch-int8": apply_precision(model, "int8")}
     for name, fmt, runner in (("onnxruntime", "onnx", OnnxRuntimeRunner), ("openvino", "openvino", OpenVINORunner)):
@@ -373,3 +336,94 @@ def format_backends(r: dict[str, Any]) -> str:
         f"{r['best_fast_speedup']:.2f}x at Spearman {r['best_fast_spearman']:.4f}"
     )
     return "\n".join(lines)
+
+
+# -- the protocol: `loop-svdd benchmark speed` (and its alias `loop-svdd speed`) ----------------------------------
+NAME = "speed"
+DESCRIPTION = (
+    "Measures, in one run on the same loops of mixed lengths (1-30 s), the naive transformers pipeline, our "
+    "batched scoring path (fp32) and the fast mode."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--encoder", choices=("tiny", "base"), default="base", help="HTS-AT size (default: base)")
+    parser.add_argument("--loops", type=int, default=24, help="test loops of 1-30 s (default: 24)")
+    parser.add_argument("--batch-size", type=int, default=8, help="loops per batch of our path (default: 8)")
+    parser.add_argument(
+        "--precision",
+        choices=("int8", "bf16", "fp32"),
+        default=None,
+        help="fast mode (default: int8 on CPU, bf16 on GPU; int8 is CPU-only)",
+    )
+    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument(
+        "--no-backends",
+        dest="backends",
+        action="store_false",
+        help="skip the rows per backend and precision (torch, onnxruntime, openvino; fp32 and int8)",
+    )
+    parser.add_argument(
+        "--front-end-only",
+        action="store_true",
+        help="time only the log-mel front end against ClapFeatureExtractor (no encoder)",
+    )
+    parser.add_argument("--reps", type=int, default=2, help="interleaved repetitions of the backend rows (default 2)")
+    parser.add_argument(
+        "--json",
+        nargs="?",
+        const=STDOUT,
+        default=None,
+        metavar="OUT",
+        help="write every figure as JSON to OUT, or print it on stdout (the tables then go to stderr)",
+    )
+
+
+def check(args: argparse.Namespace) -> None:
+    """Refuse sizes and devices the run cannot use, before any model is built."""
+    if args.loops < 2 or args.batch_size < 1:
+        raise BenchmarkError("--loops must be >= 2 and --batch-size >= 1")
+    if args.reps < 1:
+        raise BenchmarkError("--reps must be >= 1")
+    if args.device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise BenchmarkError("--device cuda: no CUDA device is available")
+        if args.precision == "int8":
+            raise BenchmarkError("--precision int8 is CPU-only (dynamic int8 Linear layers); on cuda use bf16 or fp32")
+
+
+def run(args: argparse.Namespace) -> BenchResult:
+    """The front end alone (`--front-end-only`), or the pipelines and one row per backend and precision (recorded
+    for `--backend auto` when measured on the CPU)."""
+    check(args)
+    out = report_stream(args.json)
+    settings = {k: getattr(args, k) for k in ("encoder", "loops", "batch_size", "precision", "device", "reps")}
+    if args.front_end_only:
+        result = run_front_end_speed(args.loops, reps=args.reps)
+        return BenchResult(NAME, settings, format_front_end(result), result)
+    say = partial(print, file=out)
+    result = run_speed(
+        args.encoder,
+        args.loops,
+        args.batch_size,
+        args.precision,
+        args.device,
+        log=say,
+        backends=args.backends,
+        reps=args.reps,
+    )
+    tables = [format_result(result), format_backends(result)]
+    if args.backends and not args.device.startswith("cuda"):
+        from ..engine.backends import record_speed
+
+        tables.append(f"measured speeds recorded for --backend auto: {record_speed(by_precision(result['backends']))}")
+    return BenchResult(NAME, settings, "\n".join(tables), result)
+
+
+def by_precision(rows: dict[str, dict]) -> dict[str, dict[str, float]]:
+    """`{"onnxruntime-int8": {"loops_per_s": ..}}` -> `{"int8": {"onnxruntime": ..}}` (what `auto` reads)."""
+    out: dict[str, dict[str, float]] = {}
+    for name, row in rows.items():
+        backend, precision = name.rsplit("-", 1)
+        out.setdefault(precision, {})[backend] = row["loops_per_s"]
+    return out

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from ..cli import CLIError
+from .common import CLIError
 
 
 def _csv(text: str) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..cli import CLIError
+from .common import CLIError
 
 ANALYTICS_VARIABLE = "GRADIO_ANALYTICS_ENABLED"
 

@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from accelerate import Accelerator
 
     from ..audio.corpora import CorpusError, audio_column, load_corpus
-    from ..audio.decoding import decodable_rows, decoded_stream, embed_decodable, require_loops
+    from ..audio.decoding import decodable_rows, decoded_stream, require_loops
+    from ..engine.cache import embed_decodable
     from ..engine.embedding import embed_stream
     from ..models.encoders import build_model, resolve_default_encoder
     from ..pretraining.teacher import is_teacher

@@ -7,7 +7,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from ..cli import CLIError
+from .common import CLIError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,8 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine.backends import normal_loops
-    from ..export import ExportError, export_model
+    from ..engine.graphs import ExportError, export_model, normal_loops
     from ..models.model_io import ModelLoadError, load_detector
 
     needed = ["onnx", "onnxruntime"] + (["openvino"] if args.fmt == "openvino" else [])

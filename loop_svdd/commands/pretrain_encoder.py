@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import CLIError
+from .common import CLIError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -65,9 +65,30 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..audio.corpora import CorpusError, RowFilter, load_corpus, select
-    from ..audio.decoding import decodable_rows, report_skipped, require_loops
-    from ..pretraining import corpus_mels, pretrain_encoder
+    from ..audio.corpora import CorpusError
+
+    _check_options(args)
+    try:
+        config = _config(args)
+    except ValueError as err:
+        raise CLIError(str(err)) from err
+    try:
+        dataset, rows, skipped, where, provenance = _pretraining_rows(args)
+        if args.teacher is not None:
+            return _distil(args, dataset, rows, config, skipped, where, provenance)
+        result, description = _simclr(args, dataset, rows, config, skipped, where, provenance)
+    except (CorpusError, ValueError, OSError, FloatingPointError) as err:
+        raise CLIError(str(err).splitlines()[0]) from err
+    s = result.summary
+    print(
+        f"pretrained on {description}: {s['steps']} steps in {s['elapsed_s']:.0f} s, final loss {s['final_loss']:.4f}"
+    )
+    print(f"encoder saved to {result.output_dir} (use it with --encoder {result.output_dir})")
+    return 0
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse option combinations that make no sense, before anything is loaded."""
     from ..pretraining.trainer import PRETRAIN_SIZES
 
     if args.init == "random" and args.size not in PRETRAIN_SIZES:
@@ -76,34 +97,43 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("--tag-weight needs --teacher")
     if args.teacher is not None and args.temperature is not None:
         raise CLIError("--temperature is a SimCLR option; it has no effect with --teacher")
-    try:
-        config = _config(args)
-    except ValueError as err:
-        raise CLIError(str(err)) from err
+
+
+def _pretraining_rows(args: argparse.Namespace):
+    """(dataset, decodable rows matching --where without the held-out sources, skipped files, the selection in
+    words, provenance); refuses fewer than 2 loops."""
+    from ..audio.corpora import RowFilter, load_corpus, select
+    from ..audio.decoding import decodable_rows, report_skipped, require_loops
+
+    filters = [RowFilter.parse(f) for f in args.where]
+    dataset = load_corpus(args.corpus, split=args.split)
+    matching = select(dataset, filters)
+    matching, provenance = hold_out(dataset, matching, args.hold_out_source)
+    decoding = decodable_rows(dataset, progress=not args.no_progress)
+    rows, skipped = decoding.restrict(matching), decoding.skipped_among(matching)
+    report_skipped("pretrain-encoder", skipped)
+    where = f" where {' and '.join(map(str, filters))}" if filters else ""
+    if args.hold_out_source:
+        where += f" without {', '.join(args.hold_out_source)}"
+    require_loops(len(rows), 2, f"pretraining (the loops of {args.corpus}{where})", skipped)
+    return dataset, rows, skipped, where, provenance
+
+
+def _simclr(args: argparse.Namespace, dataset, rows, config, skipped: list, where: str, provenance: dict):
+    """SimCLR pretraining on the rows' mels (with an Accelerate tracker under --log-with); (result, description)."""
+    from ..audio.decoding import require_loops
+    from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+    from ..pretraining import corpus_mels, pretrain_encoder
+
+    mels = corpus_mels(dataset, LoopSVDDFeatureExtractor(), rows, progress=not args.no_progress)
+    if len(mels) < len(rows):
+        short = len(rows) - len(mels)
+        print(f"loop-svdd pretrain-encoder: left out {short} loop(s) too short to frame", file=sys.stderr)
+    require_loops(len(mels), 2, "pretraining (loops long enough to frame)", skipped)
+    undecodable = f", {len(skipped)} undecodable file(s) skipped" if skipped else ""
+    description = f"{len(mels)} loops of {args.corpus}{where}{undecodable}"
     accelerator = None
     try:
-        filters = [RowFilter.parse(f) for f in args.where]
-        dataset = load_corpus(args.corpus, split=args.split)
-        matching = select(dataset, filters)
-        matching, provenance = hold_out(dataset, matching, args.hold_out_source)
-        decoding = decodable_rows(dataset, progress=not args.no_progress)
-        rows, skipped = decoding.restrict(matching), decoding.skipped_among(matching)
-        report_skipped("pretrain-encoder", skipped)
-        where = f" where {' and '.join(map(str, filters))}" if filters else ""
-        if args.hold_out_source:
-            where += f" without {', '.join(args.hold_out_source)}"
-        require_loops(len(rows), 2, f"pretraining (the loops of {args.corpus}{where})", skipped)
-        if args.teacher is not None:
-            return _distil(args, dataset, rows, config, skipped, where, provenance)
-        from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
-
-        mels = corpus_mels(dataset, LoopSVDDFeatureExtractor(), rows, progress=not args.no_progress)
-        if len(mels) < len(rows):
-            short = len(rows) - len(mels)
-            print(f"loop-svdd pretrain-encoder: left out {short} loop(s) too short to frame", file=sys.stderr)
-        require_loops(len(mels), 2, "pretraining (loops long enough to frame)", skipped)
-        undecodable = f", {len(skipped)} undecodable file(s) skipped" if skipped else ""
-        description = f"{len(mels)} loops of {args.corpus}{where}{undecodable}"
         if args.log_with:
             import torch
             from accelerate import Accelerator
@@ -123,17 +153,10 @@ def run(args: argparse.Namespace) -> int:
             description=description,
             provenance=provenance,
         )
-    except (CorpusError, ValueError, OSError, FloatingPointError) as err:
-        raise CLIError(str(err).splitlines()[0]) from err
     finally:
         if accelerator is not None:
             accelerator.end_training()
-    s = result.summary
-    print(
-        f"pretrained on {description}: {s['steps']} steps in {s['elapsed_s']:.0f} s, final loss {s['final_loss']:.4f}"
-    )
-    print(f"encoder saved to {result.output_dir} (use it with --encoder {result.output_dir})")
-    return 0
+    return result, description
 
 
 OPTIONS = ("steps", "batch_size", "lr", "weight_decay", "warmup_steps", "temperature", "checkpoint_every", "tag_weight")

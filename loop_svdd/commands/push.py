@@ -6,7 +6,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from ..cli import CLIError
+from .common import CLIError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 def _with_onnx(args: argparse.Namespace, repo_dir: str | Path) -> list[str]:
     if not args.with_onnx:
         return []
-    from ..export import ExportError, add_onnx_to_repo
+    from ..engine.graphs import ExportError, add_onnx_to_repo
     from ..models.model_io import ModelLoadError
 
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import ENCODER_HELP, CLIError
+from .common import ENCODER_HELP, CLIError
 
 
 def register(sub: argparse._SubParsersAction) -> None:

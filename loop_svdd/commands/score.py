@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_ranked(report, windows=args.windows))
         if args.timeline:
-            from ..models.loop_svdd.time_scoring import format_timelines
+            from ..localisation.timelines import format_timelines
 
             print(format_timelines(report["results"]))
     for err in report["errors"]:

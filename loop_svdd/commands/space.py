@@ -6,7 +6,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from ..cli import CLIError
+from .common import CLIError
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -84,43 +84,19 @@ def front_matter(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def write_card(
-    out: Path,
-    rows: list[dict[str, Any]],
-    planner: Planner,
-    n_loops: int,
-    seed: int,
-    instruments: Sequence[str] | None,
-    sources: Sequence[str] | None,
-) -> None:
-    """Write ``README.md`` for the corpus in ``out``."""
-    per_source = Counter((r["source_kind"], r["source"], r["licence"]) for r in rows)
-    insts: dict[tuple[str, str], set[str]] = {}
-    for r in rows:
-        insts.setdefault((r["source_kind"], r["source"]), set()).add(r["instrument"])
-    table = ["| kind | source | loops | instruments | licence |", "|---|---|---|---|---|"]
-    for (kind, source, licence), count in sorted(per_source.items()):
-        table.append(f"| {kind} | {source} | {count} | {', '.join(sorted(insts[kind, source]))} | {licence} |")
-    durations = [float(r["duration_s"]) for r in rows]
-    soundfonts = "\n".join(
-        f"- **{s.name}** (`{s.path.name}`, Debian package `{s.package or 'n/a'}`): {s.licence}"
-        for s in planner.soundfonts.values()
-    )
-    columns = "\n".join(f"| `{name}` | {doc} |" for name, doc in COLUMN_DOCS.items())
-    kinds = "\n".join(f"- **{kind}**: {text}" for kind, text in PACKAGES.items())
-    body = f"""
+CARD_BODY = """
 # loop-svdd real-instrument loops
 
-{len(rows)} musical loops (mono 48 kHz FLAC) for learning what "normal" loops of an instrument sound like and
+{n_rows} musical loops (mono 48 kHz FLAC) for learning what "normal" loops of an instrument sound like and
 detecting anomalous ones (Deep SVDD on HTS-AT embeddings, `loop-svdd`). Every loop is an exact number of 4/4
 bars; sound ringing past the end is folded onto the start, as on repeat. Durations run from
-{min(durations):.2f} s to {max(durations):.2f} s ({sum(d < 10 for d in durations)} loops under 10 s,
-{sum(d >= 10 for d in durations)} of 10 s or more).
+{shortest:.2f} s to {longest:.2f} s ({n_short} loops under 10 s,
+{n_long} of 10 s or more).
 
 ## How it was built
 
 ```
-{_command(n_loops, seed, instruments, sources)}
+{command}
 ```
 
 Deterministic for the seed. Sources:
@@ -141,7 +117,7 @@ Soundfonts:
 
 ## Sources, counts and licences
 
-{chr(10).join(table)}
+{table}
 
 The corpus as a whole is under mixed licences (`license: other`): each loop carries its source's licence in
 the `licence` column. Hydrogen kit licences are those of `/usr/share/doc/hydrogen-drumkits/copyright`;
@@ -165,6 +141,47 @@ ds = load_dataset("audiofolder", data_dir="OUT_DIR")["train"]
 
 Not meant as a model of real-world musical performance: the parts are algorithmic and the pitched
 instruments are sample-based synthesis.
-"""
+"""  # str.format fields: the figures of one corpus
+
+
+def _source_table(rows: list[dict[str, Any]]) -> str:
+    """The markdown table of loops per (kind, source, licence), with the instruments of each source."""
+    per_source = Counter((r["source_kind"], r["source"], r["licence"]) for r in rows)
+    insts: dict[tuple[str, str], set[str]] = {}
+    for r in rows:
+        insts.setdefault((r["source_kind"], r["source"]), set()).add(r["instrument"])
+    table = ["| kind | source | loops | instruments | licence |", "|---|---|---|---|---|"]
+    for (kind, source, licence), count in sorted(per_source.items()):
+        table.append(f"| {kind} | {source} | {count} | {', '.join(sorted(insts[kind, source]))} | {licence} |")
+    return "\n".join(table)
+
+
+def write_card(
+    out: Path,
+    rows: list[dict[str, Any]],
+    planner: Planner,
+    n_loops: int,
+    seed: int,
+    instruments: Sequence[str] | None,
+    sources: Sequence[str] | None,
+) -> None:
+    """Write ``README.md`` for the corpus in ``out``."""
+    durations = [float(r["duration_s"]) for r in rows]
+    soundfonts = "\n".join(
+        f"- **{s.name}** (`{s.path.name}`, Debian package `{s.package or 'n/a'}`): {s.licence}"
+        for s in planner.soundfonts.values()
+    )
+    body = CARD_BODY.format(
+        n_rows=len(rows),
+        shortest=min(durations),
+        longest=max(durations),
+        n_short=sum(d < 10 for d in durations),
+        n_long=sum(d >= 10 for d in durations),
+        command=_command(n_loops, seed, instruments, sources),
+        kinds="\n".join(f"- **{kind}**: {text}" for kind, text in PACKAGES.items()),
+        soundfonts=soundfonts,
+        table=_source_table(rows),
+        columns="\n".join(f"| `{name}` | {doc} |" for name, doc in COLUMN_DOCS.items()),
+    )
     yaml_text = yaml.safe_dump(front_matter(rows), sort_keys=False, allow_unicode=True)
     (out / "README.md").write_text(f"---\n{yaml_text}---\n{body}", encoding="utf-8")

@@ -208,7 +208,7 @@ def _media(
 ) -> dict[int, dict[str, str]]:
     """Inline audio and spectrogram + score figure for the `limit` most out-of-place loops; with the pack's
     `model_dir`, each figure also shows where in the loop it departs from the pack (its `time_scores`)."""
-    from ..engine.embedding import score_waveforms
+    from ..engine.scoring import score_waveforms
     from ..models.model_io import load_detector
     from .report import audio_data_uri, loop_figure
 

@@ -93,7 +93,11 @@ def cross_fit(
         held = ids == k
         train = ~held & ~exclude
         if train.sum() < 2:
-            raise ValueError(f"fold {k}: fewer than 2 loops left to fit on")
+            left_out = f" once the {int(exclude.sum())} highest-scoring loops are left out" if exclude.any() else ""
+            raise ValueError(
+                f"fold {k}: only {int(train.sum())} loop(s) left to fit on{left_out}; use more folds"
+                + (" or a lower contamination" if exclude.any() else " or more loops")
+            )
         with one_thread():
             detector = factory(seed + k).fit(X[train])
         raw = detector.decision_function(X[held])

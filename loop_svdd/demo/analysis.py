@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..audio.decode import load_audio
+from ..audio.decode import AudioDecodeError
 from ..audio.decoding import Decoded, decode_file
-from ..engine.embedding import ScoredLoop
+from ..engine.records import ScoredLoop
 from ..engine.scoring import score_paths
 from ..figures import score_distribution_image, spectrogram_image
 from ..models.encoders import describe_encoder
@@ -90,7 +90,10 @@ def write_csv(results: list[ScoredLoop], path: str | Path) -> Path:
 @torch.inference_mode()
 def spectrogram_for(extractor: LoopSVDDFeatureExtractor, result: ScoredLoop, threshold: float | None) -> np.ndarray:
     """The loop's log-mel (the encoder's own front end) with its per-window scores."""
-    wave = load_audio(result.file, extractor.sampling_rate, max_seconds=result.duration_s + 1.0)
+    decoded = decode_file(result.file, extractor.sampling_rate, max_seconds=result.duration_s + 1.0)
+    if decoded.waveform is None:  # changed on disk since it was scored
+        raise AudioDecodeError(f"{result.file}: {decoded.reason}")
+    wave = decoded.waveform
     kind = "htk" if extractor.fusion else "slaney"
     log_mel = extractor.log_mel(torch.from_numpy(wave)[None], kind)[0].numpy()
     return spectrogram_image(

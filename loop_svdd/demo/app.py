@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from .analysis import (
 )
 from .curate_view import curate_tab
 from .examples import write_examples
+from .uploads import upload_paths
 
 DESCRIPTION = (
     "# Loop anomaly detector\n"
@@ -31,35 +33,13 @@ DESCRIPTION = (
 )
 
 
-def _paths(value: Any) -> list[str]:
-    """Gradio file values (paths, dicts or FileData objects) -> paths."""
-    if value is None:
-        return []
-    items = value if isinstance(value, list) else [value]
-    out = []
-    for item in items:
-        path = item.get("path") if isinstance(item, dict) else getattr(item, "path", item)
-        if path:
-            out.append(str(path))
-    return out
-
-
 def _error_lines(errors: list[tuple[str, str]]) -> str:
     return "\n".join(f"- `{name}`: {reason}" for name, reason in errors)
 
 
-def build_demo(
-    model_source: str | Path,
-    limits: Limits = Limits(),
-    examples_dir: str | Path | None = None,
-    backend: str = "torch",
-) -> gr.Blocks:
-    """The demo for a detector folder or Hub id (loaded once, shared by all requests). Example loops are written
-    into `examples_dir` (a new temporary folder by default). `backend`: torch, onnxruntime, openvino or auto."""
-    model, extractor = make_backend(model_source, backend)  # one-line errors if it cannot be loaded
-    source = str(model_source)
-    example_paths = write_examples(examples_dir)
-    out_dir = Path(tempfile.mkdtemp(prefix="loop-svdd-demo-"))
+def _handlers(model: Any, extractor: Any, limits: Limits, out_dir: Path) -> tuple[Callable, Callable]:
+    """The two request handlers: `score` (files, recording) -> every output, `show` (choice, state) -> the
+    selected loop's spectrogram and distribution."""
 
     def detail(results: list[dict], index: int) -> tuple[Any, Any]:
         loops = [LoopResult(**r) for r in results]
@@ -69,7 +49,7 @@ def build_demo(
         )
 
     def score(files: Any, recording: Any) -> tuple[Any, ...]:
-        paths = _paths(files) + _paths(recording)
+        paths = upload_paths(files) + upload_paths(recording)
         if not paths:
             raise gr.Error("Add at least one loop: upload files, record one, or pick an example.")
         note = ""
@@ -87,15 +67,8 @@ def build_demo(
         state = [r.to_dict() for r in results]
         names = [f"{i}. {r.name}" for i, r in enumerate(results, 1)]
         spec, dist = detail(state, 0)
-        return (
-            status + note,
-            table_rows(results),
-            str(csv_path),
-            gr.Dropdown(choices=names, value=names[0], interactive=True),
-            spec,
-            dist,
-            state,
-        )
+        dropdown = gr.Dropdown(choices=names, value=names[0], interactive=True)
+        return status + note, table_rows(results), str(csv_path), dropdown, spec, dist, state
 
     def show(choice: str | None, state: list[dict]) -> tuple[Any, Any]:
         if not state or not choice:
@@ -103,43 +76,64 @@ def build_demo(
         index = int(choice.split(".", 1)[0]) - 1
         return detail(state, index)
 
+    return score, show
+
+
+def _input_column(example_paths: list[Path], panel: str) -> tuple[Any, Any, Any]:
+    """The left column: files, recording, the Score button, the examples and the model panel (markdown)."""
+    with gr.Column(scale=1):
+        files = gr.File(label="Loops (one or many)", file_count="multiple", file_types=["audio"], elem_id="loop-files")
+        recording = gr.Audio(label="...or record / upload one loop", sources=["upload", "microphone"], type="filepath")
+        button = gr.Button("Score", variant="primary", elem_id="score-button")
+        gr.Examples(
+            examples=[[str(p)] for p in example_paths],
+            inputs=[recording],
+            label="Example loops",
+            cache_examples=False,
+        )
+        gr.Markdown(panel, elem_id="model-panel")
+    return files, recording, button
+
+
+def _output_column() -> tuple[Any, ...]:
+    """The right column: status, the ranked table, its CSV, the loop chooser and the loop's two images."""
+    with gr.Column(scale=2):
+        status = gr.Markdown(elem_id="status")
+        table = gr.Dataframe(
+            headers=TABLE_HEADERS,
+            label="Ranked loops (most anomalous first)",
+            interactive=False,
+            elem_id="results-table",
+        )
+        csv_file = gr.File(label="Download the table (CSV)", interactive=False)
+        choice = gr.Dropdown(label="Show loop", choices=[], interactive=True)
+        spec = gr.Image(
+            label="Mel spectrogram and per-window scores", type="numpy", interactive=False, elem_id="spectrogram"
+        )
+        dist = gr.Image(
+            label="Score among held-out normal loops", type="numpy", interactive=False, elem_id="distribution"
+        )
+    return status, table, csv_file, choice, spec, dist
+
+
+def build_demo(
+    model_source: str | Path,
+    limits: Limits = Limits(),
+    examples_dir: str | Path | None = None,
+    backend: str = "torch",
+) -> gr.Blocks:
+    """The demo for a detector folder or Hub id (loaded once, shared by all requests). Example loops are written
+    into `examples_dir` (a new temporary folder by default). `backend`: torch, onnxruntime, openvino or auto."""
+    model, extractor = make_backend(model_source, backend)  # one-line errors if it cannot be loaded
+    source = str(model_source)
+    example_paths = write_examples(examples_dir)
+    out_dir = Path(tempfile.mkdtemp(prefix="loop-svdd-demo-"))
+    score, show = _handlers(model, extractor, limits, out_dir)
     with gr.Blocks(title="loop-svdd demo") as demo:
         gr.Markdown(DESCRIPTION)
         with gr.Row():
-            with gr.Column(scale=1):
-                files = gr.File(
-                    label="Loops (one or many)", file_count="multiple", file_types=["audio"], elem_id="loop-files"
-                )
-                recording = gr.Audio(
-                    label="...or record / upload one loop", sources=["upload", "microphone"], type="filepath"
-                )
-                button = gr.Button("Score", variant="primary", elem_id="score-button")
-                gr.Examples(
-                    examples=[[str(p)] for p in example_paths],
-                    inputs=[recording],
-                    label="Example loops",
-                    cache_examples=False,
-                )
-                gr.Markdown(model_panel(source, model, limits), elem_id="model-panel")
-            with gr.Column(scale=2):
-                status = gr.Markdown(elem_id="status")
-                table = gr.Dataframe(
-                    headers=TABLE_HEADERS,
-                    label="Ranked loops (most anomalous first)",
-                    interactive=False,
-                    elem_id="results-table",
-                )
-                csv_file = gr.File(label="Download the table (CSV)", interactive=False)
-                choice = gr.Dropdown(label="Show loop", choices=[], interactive=True)
-                spec = gr.Image(
-                    label="Mel spectrogram and per-window scores",
-                    type="numpy",
-                    interactive=False,
-                    elem_id="spectrogram",
-                )
-                dist = gr.Image(
-                    label="Score among held-out normal loops", type="numpy", interactive=False, elem_id="distribution"
-                )
+            files, recording, button = _input_column(example_paths, model_panel(source, model, limits))
+            status, table, csv_file, choice, spec, dist = _output_column()
         state = gr.State([])
         button.click(
             score,

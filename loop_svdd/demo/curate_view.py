@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LoopSVDDError
+from .uploads import upload_paths
 
 MAX_PACK_FILES = 300
 MAX_ZIP_MB = 500.0
@@ -86,10 +87,8 @@ def curate_tab(encoder: str) -> None:
     from ..curation import PackError
 
     def run(files: Any) -> tuple[Any, ...]:
-        from .app import _paths
-
         try:
-            status, table, map_path, report = curate_upload(_paths(files), encoder)
+            status, table, map_path, report = curate_upload(upload_paths(files), encoder)
         except (UploadError, PackError, ValueError, OSError, RuntimeError) as err:
             message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             return f"**Could not curate:** {message}", "", None, None

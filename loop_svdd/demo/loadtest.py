@@ -184,6 +184,70 @@ def _normalise(files: Sequence[str | Path | tuple[str | Path, str]]) -> list[tup
     return out
 
 
+def _warm_up(demo: _Demo, items: list[tuple[Path, str]], timeout_s: float) -> str:
+    """The outcome of one request with a file expected to be answered (the first file when none is)."""
+    valid = [p for p, e in items if e == ANSWERED] or [items[0][0]]
+    with httpx.Client() as http:
+        try:
+            return demo.score(http, valid[0], uuid.uuid4().hex, time.monotonic() + timeout_s)[0]
+        except httpx.HTTPError as err:
+            return f"{ERROR}: {type(err).__name__}"
+
+
+def _request(
+    demo: _Demo, http: httpx.Client, session_hash: str, c: int, i: int, item: tuple[Path, str], timeout_s: float
+) -> RequestRecord:
+    """Client `c`'s request `i` (file `item`), timed; every failure becomes an outcome, never an exception."""
+    path, expected = item
+    start = time.monotonic()
+    try:
+        outcome, reason, message = demo.score(http, path, session_hash, start + timeout_s)
+    except httpx.TimeoutException:
+        outcome, reason, message = LOST, "timeout", f"no answer within {timeout_s:g} s"
+    except Exception as err:  # every failure is a figure, not a crash
+        outcome, reason, message = ERROR, type(err).__name__, str(err)[:300]
+    return RequestRecord(c, i, path.name, expected, outcome, reason, time.monotonic() - start, message)
+
+
+def _run_clients(
+    demo: _Demo,
+    items: list[tuple[Path, str]],
+    clients: int,
+    requests_per_client: int,
+    timeout_s: float,
+    sampler: RssSampler | None,
+) -> tuple[list[RequestRecord], float, list[float]]:
+    """Start the `clients` threads together and wait for them (bounded), then stop `sampler`; (their records, wall
+    time in s, the RSS samples)."""
+    records: list[RequestRecord] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(clients)
+
+    def client_loop(c: int) -> None:
+        session_hash = uuid.uuid4().hex
+        with httpx.Client() as http:
+            try:
+                barrier.wait(timeout=timeout_s)
+            except threading.BrokenBarrierError:
+                pass
+            for i in range(requests_per_client):
+                record = _request(demo, http, session_hash, c, i, items[(c + i) % len(items)], timeout_s)
+                with lock:
+                    records.append(record)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client_loop, args=(c,), daemon=True) for c in range(clients)]
+    for t in threads:
+        t.start()
+    hard_deadline = started + requests_per_client * timeout_s + 10.0
+    for t in threads:
+        t.join(timeout=max(0.0, hard_deadline - time.monotonic()))
+    wall_s = time.monotonic() - started
+    rss = sampler.stop() if sampler else []
+    with lock:
+        return list(records), wall_s, rss
+
+
 def run_load_test(
     url: str,
     files: Sequence[str | Path | tuple[str | Path, str]],
@@ -200,54 +264,11 @@ def run_load_test(
     `server_pid`, the server's RSS is sampled throughout (after one warm-up request when `warmup`)."""
     items = _normalise(files)
     demo = _Demo(url, timeout_s)
-    warmup_outcome = None
-    if warmup:
-        valid = [p for p, e in items if e == ANSWERED] or [items[0][0]]
-        with httpx.Client() as http:
-            try:
-                warmup_outcome = demo.score(http, valid[0], uuid.uuid4().hex, time.monotonic() + timeout_s)[0]
-            except httpx.HTTPError as err:
-                warmup_outcome = f"{ERROR}: {type(err).__name__}"
+    warmup_outcome = _warm_up(demo, items, timeout_s) if warmup else None
     sampler = RssSampler(server_pid) if server_pid else None
     if sampler:
         sampler.start()
-
-    records: list[RequestRecord] = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(clients)
-
-    def client_loop(c: int) -> None:
-        session_hash = uuid.uuid4().hex
-        with httpx.Client() as http:
-            try:
-                barrier.wait(timeout=timeout_s)
-            except threading.BrokenBarrierError:
-                pass
-            for i in range(requests_per_client):
-                path, expected = items[(c + i) % len(items)]
-                start = time.monotonic()
-                try:
-                    outcome, reason, message = demo.score(http, path, session_hash, start + timeout_s)
-                except httpx.TimeoutException:
-                    outcome, reason, message = LOST, "timeout", f"no answer within {timeout_s:g} s"
-                except Exception as err:  # every failure is a figure, not a crash
-                    outcome, reason, message = ERROR, type(err).__name__, str(err)[:300]
-                record = RequestRecord(c, i, path.name, expected, outcome, reason, time.monotonic() - start, message)
-                with lock:
-                    records.append(record)
-
-    started = time.monotonic()
-    threads = [threading.Thread(target=client_loop, args=(c,), daemon=True) for c in range(clients)]
-    for t in threads:
-        t.start()
-    hard_deadline = started + requests_per_client * timeout_s + 10.0
-    for t in threads:
-        t.join(timeout=max(0.0, hard_deadline - time.monotonic()))
-    wall_s = time.monotonic() - started
-    rss = sampler.stop() if sampler else []
-
-    with lock:
-        done = list(records)
+    done, wall_s, rss = _run_clients(demo, items, clients, requests_per_client, timeout_s, sampler)
     seen = {(r.client, r.index) for r in done}
     for c in range(clients):  # a request with no record at the hard deadline: lost
         for i in range(requests_per_client):

@@ -1,14 +1,13 @@
 """Inference backends: the same detector run by PyTorch, ONNX Runtime or OpenVINO, behind the one call the scoring
 code makes ("window features -> window embeddings + window scores", then the head on pooled loops).
 
-`make_backend(model_dir, name)` gives `(model, extractor)` where `model` is the `LoopSVDDModel` itself (`torch`) or
-a `BackendModel` that the scoring code (`score_files`, `score_waveforms`, the demo) uses unchanged: windowing,
-pooling of windows into loops and ranking stay one piece of code for every backend.
+The one place a backend is chosen. `make_backend(model_dir, name)` gives `(model, extractor)` where `model` is the
+`LoopSVDDModel` itself (`torch`) or a `BackendModel` around the registered runner of `name`
+(`loop_svdd.engine.runners`), which the scoring code (`score_files`, `score_waveforms`, the demo) uses unchanged:
+windowing, pooling of windows into loops and ranking stay one piece of code for every backend.
 
-Exported graphs are looked for in the model folder (`onnx/`, `openvino/`, as `loop-svdd export` and `push
---with-onnx` write them), then in the cache (`$LOOP_SVDD_CACHE`, default `~/.cache/loop_svdd/exports/<model
-hash>/`); when neither has a graph of this model, it is exported once into the cache (a line on stderr says so).
-A graph whose manifest names another model (different config or weights) is never used.
+Graphs come from the model folder, else from the cache (`$LOOP_SVDD_CACHE`, default `~/.cache/loop_svdd/exports/<model
+hash>/`), else they are exported once into the cache (`loop_svdd.engine.graphs.ensure_graph`).
 
 `auto` picks the first installed backend of [`auto_order`]: by the loops/s `loop-svdd speed` records on this
 machine (`<cache>/backend_speed.json`), else by the built-in order `AUTO_ORDER`, the one docs/export.md measures.
@@ -25,17 +24,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LoopSVDDError
+from .runners import get_runner, runner_names
 
 if TYPE_CHECKING:  # torch and transformers load only when a backend is made (the CLI's --help stays fast)
-    import numpy as np
     import torch
 
     from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
     from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
+    from .runners import Runner
 
-BACKENDS = ("torch", "onnxruntime", "openvino", "auto")
-FORMAT_OF = {"onnxruntime": "onnx", "openvino": "openvino"}
-MODULE_OF = {"torch": "torch", "onnxruntime": "onnxruntime", "openvino": "openvino"}
+BACKENDS = (*runner_names(), "auto")
 # `auto`'s built-in order, fastest first: the interleaved backend run in docs/export.md ("Measured"; README,
 # Performance, "Backends"), `loop-svdd speed --encoder base --loops 6 --reps 2` on a 2-core AVX2 CPU, end to end:
 # fp32 ONNX Runtime 0.177 loops/s > OpenVINO 0.153 > PyTorch 0.084; int8 ONNX Runtime 0.223 > OpenVINO 0.161 >
@@ -53,7 +51,8 @@ def cache_dir() -> Path:
 
 
 def installed(name: str) -> bool:
-    return importlib.util.find_spec(MODULE_OF[name]) is not None
+    """Whether the module backend `name`'s runner needs is installed."""
+    return importlib.util.find_spec(get_runner(name).requires) is not None
 
 
 def auto_order(precision: str, measured: dict[str, float] | None = None) -> list[str]:
@@ -174,7 +173,7 @@ def make_backend(
         raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
     model, extractor = load_detector(model_dir)
     name = resolve_auto(precision) if name == "auto" else name
-    if name == "torch":
+    if name == "torch":  # the model itself (any device, time scores); TorchRunner is its numpy face
         from .precision import apply_precision
 
         return apply_precision(model, precision), extractor
@@ -188,51 +187,22 @@ def graph_runner(
     name: str,
     precision: str,
     log: Any = None,
-) -> Any:
-    """A runner for `model`'s exported graph on backend `name`: found in the model folder or the cache, or exported
-    into the cache now."""
-    from ..export import export_model, find_graph, model_hash, onnx_to_openvino
-    from .runners import OnnxRuntimeRunner, OpenVINORunner
+) -> Runner:
+    """The runner of backend `name` for `model`'s exported graph: found in the model folder or the cache, or
+    exported into the cache now."""
+    from .graphs import ensure_graph
 
-    if precision not in ("fp32", "int8"):
-        raise BackendError(f"the {name} backend runs fp32 or int8 graphs, not {precision} (use --backend torch)")
+    runner = get_runner(name)
+    if precision not in runner.precisions:
+        runs = " or ".join(runner.precisions)
+        raise BackendError(f"the {name} backend runs {runs} graphs, not {precision} (use --backend torch)")
     if not installed(name):
         raise BackendError(f"the {name} backend is not installed (pip install 'loop-svdd[export]')")
-    fmt, digest = FORMAT_OF[name], model_hash(model)
-    places = [Path(model_dir) / fmt, cache_dir() / "exports" / digest / fmt]
-    graph = next((g for p in places if (g := find_graph(p, fmt, digest, precision))), None)
-    if graph is None:
-        (log or _stderr)(f"no {fmt} {precision} graph of this model yet: exporting it once into {places[1]}")
-        onnx = [p.parent / "onnx" for p in places if find_graph(p.parent / "onnx", "onnx", digest, precision)]
-        if fmt == "openvino" and onnx:  # convert the ONNX graphs already there rather than trace again
-            onnx_to_openvino(model, extractor, onnx[0], places[1])
-        else:
-            calibration = normal_loops(model_dir, extractor) if precision == "int8" else None
-            export_model(model, extractor, places[1], fmt, "int8" if precision == "int8" else None, calibration)
-        graph = find_graph(places[1], fmt, digest, precision)
-    runner = OnnxRuntimeRunner if name == "onnxruntime" else OpenVINORunner
-    folder = Path(graph["folder"])
-    return runner(folder / graph["file"], folder / graph["head_file"], precision)
+    graph, head = ensure_graph(
+        model, extractor, model_dir, runner.graph_format, precision, cache_dir() / "exports", log or _stderr
+    )
+    return runner(graph, head, precision)
 
 
 def _stderr(message: str) -> None:
     print(f"loop-svdd: {message}", file=sys.stderr)
-
-
-def normal_loops(model_dir: str | Path, extractor: LoopSVDDFeatureExtractor, limit: int = 16) -> list[np.ndarray]:
-    """Up to `limit` of the model's own normal loops (its training files, found through `training_summary.json`
-    when its corpus is a local folder), to calibrate int8 graphs on; empty when none can be found."""
-    from ..audio.decoding import decode_file
-    from ..models.model_io import read_json
-
-    summary = read_json(Path(model_dir) / "training_summary.json") if Path(model_dir).is_dir() else None
-    if not summary or not Path(str(summary.get("corpus", ""))).is_dir():
-        return []
-    corpus, loops = Path(summary["corpus"]), []
-    for name in [*summary.get("train_files", []), *summary.get("heldout_files", [])]:
-        path = next((p for p in (corpus / name, *corpus.glob(f"*/{name}")) if p.is_file()), None)
-        decoded = decode_file(path, extractor.sampling_rate, max_seconds=60.0) if path else None
-        loops += [decoded.waveform] if decoded and decoded.ok else []  # changed on disk since training: left out
-        if len(loops) == limit:
-            break
-    return loops

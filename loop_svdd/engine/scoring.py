@@ -1,9 +1,10 @@
-"""Scoring audio files with a detector: decode (in a background thread), batch, score through
-`LoopSVDDModel.forward`, rank, report. Files too long to hold are streamed window by window."""
+"""Scoring loops with a detector: decode (in a background thread), batch, score through `LoopSVDDModel.forward`
+(the embedding core), judge against the threshold, add the loop-aware time scores, rank, report. Files too long
+to hold are streamed window by window; precomputed embeddings are scored by the head alone (`model_scores`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,73 @@ from ..audio.decode import AudioDecodeError, find_audio_files, iter_segments
 from ..audio.decoding import Decoded, decode_file
 from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
-from .embedding import ScoredLoop, forward_waveforms, percentile_of, score_waveforms, verdict
+from .embedding import batches, forward_waveforms
+from .records import ScoredLoop, percentile_of, records_of, verdict
+from .repetition import combine, loop_curve
 
-__all__ = ["ScoredLoop", "percentile_of", "score_files", "score_long_file", "score_paths", "verdict"]
+__all__ = [
+    "ScoredLoop",
+    "model_scores",
+    "percentile_of",
+    "score_files",
+    "score_long_file",
+    "score_paths",
+    "score_waveforms",
+    "verdict",
+    "with_loop_time_scores",
+]
 
+
+def score_waveforms(
+    model: LoopSVDDModel,
+    extractor: LoopSVDDFeatureExtractor,
+    waveforms: Iterable[np.ndarray],
+    sampling_rate: int,
+    batch_size: int = 8,
+    files: list[str] | None = None,
+    beats_s: list[float | None] | None = None,
+    loop_aware: bool = True,
+) -> list[ScoredLoop]:
+    """Score loops through `model.forward`, `batch_size` loops at a time (their windows go through the encoder
+    together), judged against the model's threshold. Models with a memory bank also get loop-aware time scores
+    (`with_loop_time_scores`; `beats_s`: each loop's beat in seconds when its tempo is known; `loop_aware=False`:
+    the bank's own curves)."""
+    waves = list(waveforms)
+    files = files or [f"loop-{i}" for i in range(len(waves))]
+    beats = list(beats_s) if beats_s is not None else [None] * len(waves)
+    results: list[ScoredLoop] = []
+    cfg = model.config
+    for batch, names in zip(batches(waves, batch_size), batches(files, batch_size), strict=True):
+        out = forward_waveforms(model, extractor, batch, sampling_rate)
+        durations = [len(w) / sampling_rate for w in batch]
+        results += [r.judged(cfg.threshold, cfg.calibration_scores) for r in records_of(out, names, durations)]
+    for record, wave, beat in zip(results, waves, beats, strict=True):
+        if loop_aware:
+            with_loop_time_scores(record, wave, sampling_rate, beat)
+    return results
+
+
+def with_loop_time_scores(
+    record: ScoredLoop, wave: np.ndarray, sampling_rate: int, beat_s: float | None = None
+) -> ScoredLoop:
+    """Replace a record's bank time scores by the loop-aware ones (`repetition.combine`: 10 ms steps) when the
+    loop repeats, and say which were used (`time_method`); records without time scores are left as they are."""
+    if record.time_scores is None:
+        return record
+    curve = loop_curve(wave, sampling_rate, beat_s)
+    scores, times, method = combine(curve, np.asarray(record.time_scores), np.asarray(record.time_scores_s))
+    record.time_scores, record.time_scores_s = scores.tolist(), times.tolist()
+    record.time_method, record.period_s = method, curve.period_s
+    return record
+
+
+@torch.inference_mode()
+def model_scores(model: LoopSVDDModel, embeddings: np.ndarray) -> np.ndarray:
+    """Anomaly scores `(n,)` of precomputed clip embeddings `(n, D)` (the head alone: no encoder pass)."""
+    return model.score_embeddings(torch.from_numpy(embeddings).to(model.device))[0].float().cpu().numpy()
+
+
+# -- files: decoded ahead of the encoder, long ones streamed ----------------------------------------------------
 STREAM_ABOVE_S = 120.0  # longer files are decoded and embedded window by window (bounded memory)
 
 

@@ -1,5 +1,9 @@
 """The JSON manifest written next to exported graphs (`export.json`): what the graphs take and give, their opset
-and precision, and a hash of the model they were exported from, so a backend can check they fit the model."""
+and precision, and a hash of the model they were exported from, so a backend can check they fit the model.
+
+Layout of an export folder (`FILES`): `model.onnx` / `model_int8.onnx` and `head.onnx` (format `onnx`), or
+`openvino_model.xml` / `openvino_model_int8.xml` and `openvino_head.xml` with their `.bin` (format `openvino`).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,18 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
 from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 from ..models.model_io import read_json, write_json_atomic
+from .graph import OPSET
 
 MANIFEST = "export.json"
 MANIFEST_VERSION = 1
+FORMATS = ("onnx", "openvino")
+FILES = {
+    "onnx": {"fp32": "model.onnx", "int8": "model_int8.onnx", "head": "head.onnx"},
+    "openvino": {"fp32": "openvino_model.xml", "int8": "openvino_model_int8.xml", "head": "openvino_head.xml"},
+}
 
 
 def model_hash(model: LoopSVDDModel) -> str:
@@ -47,6 +58,21 @@ def tensor_specs(model: LoopSVDDModel, frames: int) -> dict[str, Any]:
             {"name": "scores", "dtype": "float32", "shape": ["n"]},
             {"name": "latent", "dtype": "float32", "shape": ["n", cfg.latent_dim]},
         ],
+    }
+
+
+def base_manifest(model: LoopSVDDModel, frames: int, fmt: str) -> dict[str, Any]:
+    """The manifest of an export of `model` in format `fmt` (windows of `frames` frames), before its graphs."""
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "format": fmt,
+        "opset": OPSET,
+        "model_hash": model_hash(model),
+        "loop_svdd_version": __version__,
+        "fused": model.config.is_fused,
+        "head_file": FILES[fmt]["head"],
+        "pooling": "outside the graphs: mean of a loop's window embeddings (window_clip_index), then the head graph",
+        **tensor_specs(model, frames),
     }
 
 

@@ -15,6 +15,11 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
+from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
+from .feeds import feature_batches
+
+ScoreGraph = Callable[[Path, list[dict[str, np.ndarray]]], np.ndarray]  # (graph file, feeds) -> window scores
+
 
 def _head_nodes(path: Path) -> list[str]:
     import onnx
@@ -86,7 +91,7 @@ def pick_int8(
     out_dir: Path,
     calibration: list[dict[str, np.ndarray]] | None,
     held_out: list[dict[str, np.ndarray]] | None,
-    run_scores: Callable[[Path, list[dict[str, np.ndarray]]], np.ndarray],
+    run_scores: ScoreGraph,
 ) -> tuple[Path, dict]:
     """Build the dynamic int8 graph and, with calibration batches, the static one; keep the one whose window
     scores on `held_out` rank like the fp32 graph's (ties go to static). Returns (path, how it was chosen)."""
@@ -105,3 +110,24 @@ def pick_int8(
     other.unlink()
     final = chosen.rename(out_dir / "model_int8.onnx")
     return final, {"method": method, "spearman_vs_fp32": rho, "held_out_windows": int(len(reference))}
+
+
+def build_int8(
+    extractor: LoopSVDDFeatureExtractor,
+    fp32_path: Path,
+    calibration_waves: list[np.ndarray] | None,
+    log: Callable[[str], None],
+    run_scores: ScoreGraph,
+) -> tuple[Path, dict]:
+    """The int8 graph of the fp32 graph at `fp32_path` (`pick_int8`), calibrated on the even `calibration_waves`
+    and compared on the odd ones (on all of them when there are fewer than 4). Returns (path, manifest entry)."""
+    calibration = held_out = None
+    if calibration_waves:
+        calib_waves = calibration_waves[::2] if len(calibration_waves) >= 4 else calibration_waves
+        held_waves = calibration_waves[1::2] if len(calibration_waves) >= 4 else calibration_waves
+        calibration, held_out = feature_batches(extractor, calib_waves), feature_batches(extractor, held_waves)
+        log(f"int8: static (calibrated on {len(calib_waves)} normal loops) vs dynamic, Spearman vs fp32 ...")
+    else:
+        log("int8: no calibration loops, dynamic quantisation")
+    path, info = pick_int8(fp32_path, fp32_path.parent, calibration, held_out, run_scores)
+    return path, {"precision": "int8", "quantization": info}

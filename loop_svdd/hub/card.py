@@ -177,24 +177,8 @@ def _training_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def generate_model_card(
-    model_dir: str | Path,
-    repo_id: str,
-    license: str = "mit",
-    datasets: list[str] | None = None,
-    plot_file: str | None = PLOT_FILE,
-) -> str:
-    """The README.md (YAML front matter + markdown) of the model in `model_dir`, to be published as `repo_id`."""
-    from .. import __version__
-    from ..training.evaluation import format_table
-
-    model_dir = Path(model_dir)
-    config = LoopSVDDConfig.from_pretrained(model_dir)
-    summary = read_json(model_dir / SUMMARY_FILE)
-    evaluation = read_json(model_dir / EVALUATION_FILE)
-    if evaluation is not None and not evaluation.get("detectors"):
-        evaluation = None
-    metadata = card_metadata(config, repo_id, summary, evaluation, license, datasets)
+def _filter_descriptions(summary: dict[str, Any] | None, evaluation: dict[str, Any] | None) -> tuple[str, str]:
+    """(the normal loops, the anomalies) the model was trained and evaluated on, in words."""
     normal_filter = (summary or {}).get("normal_filter") or (evaluation or {}).get("normal_filter") or []
     normal_description = " and ".join(f"`{f}`" for f in normal_filter) or "the loops of its training collection"
     if summary:
@@ -203,17 +187,18 @@ def generate_model_card(
     anomaly_description = (
         " and ".join(f"`{f}`" for f in anomaly_filter) if isinstance(anomaly_filter, list) else str(anomaly_filter)
     )
+    return normal_description, anomaly_description
+
+
+def _model_context(config: LoopSVDDConfig, model_dir: Path, summary: dict[str, Any] | None) -> dict[str, Any]:
+    """The card's lines about the model: encoder, long loops, head, objective, threshold, size."""
     threshold = config.threshold
-    n_cal = len(config.calibration_scores or [])
     threshold_words = threshold_phrase(config, summary)
     threshold_line = f"{threshold:.6g} ({threshold_words})" if threshold is not None else "none (scores rank loops)"
     ac = config.audio_config
-    context = {
-        "model_name": repo_id.split("/")[-1],
-        "repo_id": repo_id,
+    return {
         "random_encoder": encoder_kind(config) == "random",
         "loop_encoder": encoder_kind(config) == "loop-svdd",
-        "dataset_ids": metadata.datasets or [],
         "fused": config.is_fused,
         "encoder_line": describe_encoder(config),
         "long_loop_line": "Feature Fusion Mechanism (4 views per loop)"
@@ -232,7 +217,14 @@ def generate_model_card(
         "threshold_line": threshold_line,
         "threshold_words": threshold_words,
         "n_params": _count_parameters(model_dir / "model.safetensors"),
-        "normal_description": normal_description,
+    }
+
+
+def _run_context(summary: dict[str, Any] | None, evaluation: dict[str, Any] | None) -> dict[str, Any]:
+    """The card's lines about the training run (`training_summary.json`) and the evaluation (`evaluation.json`)."""
+    from ..training.evaluation import format_table
+
+    return {
         "summary": bool(summary),
         "data_warnings": (summary or {}).get("warnings") or [],  # small packs or calibration sets (data.py)
         "corpus": corpus_label(str((summary or {}).get("corpus", ""))),
@@ -248,10 +240,38 @@ def generate_model_card(
         "n_normal_test": (evaluation or {}).get("n_normal_test", "?"),
         "n_anomaly_test": (evaluation or {}).get("n_anomaly_test", "?"),
         "eval_corpus": corpus_label(str((evaluation or {}).get("corpus", ""))),
-        "anomaly_description": anomaly_description or "every other loop",
-        "plot_file": plot_file if plot_file and n_cal else None,
-        "version": __version__,
     }
+
+
+def generate_model_card(
+    model_dir: str | Path,
+    repo_id: str,
+    license: str = "mit",
+    datasets: list[str] | None = None,
+    plot_file: str | None = PLOT_FILE,
+) -> str:
+    """The README.md (YAML front matter + markdown) of the model in `model_dir`, to be published as `repo_id`."""
     from huggingface_hub import ModelCard
 
+    from .. import __version__
+
+    model_dir = Path(model_dir)
+    config = LoopSVDDConfig.from_pretrained(model_dir)
+    summary = read_json(model_dir / SUMMARY_FILE)
+    evaluation = read_json(model_dir / EVALUATION_FILE)
+    if evaluation is not None and not evaluation.get("detectors"):
+        evaluation = None
+    metadata = card_metadata(config, repo_id, summary, evaluation, license, datasets)
+    normal_description, anomaly_description = _filter_descriptions(summary, evaluation)
+    context = {
+        "model_name": repo_id.split("/")[-1],
+        "repo_id": repo_id,
+        "dataset_ids": metadata.datasets or [],
+        **_model_context(config, model_dir, summary),
+        "normal_description": normal_description,
+        **_run_context(summary, evaluation),
+        "anomaly_description": anomaly_description or "every other loop",
+        "plot_file": plot_file if plot_file and len(config.calibration_scores or []) else None,
+        "version": __version__,
+    }
     return render_card(ModelCard, metadata, "model_card.md.jinja", **context)

@@ -1,1 +1,1 @@
-"""Where in the loop: injected defects for measuring time-resolved scores."""
+"""Where in the loop: injected defects for measuring time-resolved scores, and time scores as text."""

@@ -143,10 +143,18 @@ def _split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarr
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """Mini-batches of a seeded permutation of ``range(n)``; a last batch of one row (BatchNorm cannot train on
+    a single row) joins the batch before it.
+
+    With two batches (``n = batch_size + 1``) that gives one batch of every row. With more, the order is the one
+    every trained figure was made with: the one-row batch joins the second-to-last batch, and that merged batch
+    takes the place of the batch before it (``n = 2 * batch_size + 1`` trains on ``[b1 + b2, b1]``, not on b0).
+    """
     perm = torch.randperm(n, generator=generator)
     batches = list(torch.split(perm, batch_size))
-    if len(batches) > 1 and len(batches[-1]) == 1:  # BatchNorm cannot train on a single row
-        batches[-2] = torch.cat([batches[-2], batches.pop()])
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        merged = torch.cat([batches[-2], batches.pop()])
+        batches[-2 if len(batches) > 1 else -1] = merged
     return batches
 
 

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 
 from ..audio.corpora import CorpusError, RowFilter, column_values, load_corpus, select, small_data_warnings
-from ..audio.decoding import decodable_rows, embed_decodable, public_skipped
-from ..engine.embedding import model_scores
+from ..audio.decoding import decodable_rows, public_skipped
+from ..engine.cache import embed_decodable
+from ..engine.scoring import model_scores
 from ..metrics import compute_anomaly_metrics
 from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 from ..models.model_io import load_detector, read_json

@@ -18,21 +18,21 @@ from ..audio.corpora import (
     load_corpus,
     select,
     small_data_warnings,
-    waveform_of,
-    with_decoding,
 )
-from ..audio.decoding import CorpusDecoding, decodable_rows, embed_decodable, public_skipped, require_loops
+from ..audio.decoding import CorpusDecoding, corpus_waveforms, decodable_rows, public_skipped, require_loops
 from ..detectors.deep_svdd import DeepSVDD
-from ..engine.embedding import model_scores
+from ..engine.cache import embed_decodable
+from ..engine.scoring import model_scores
+from ..engine.time_bank import build_time_bank
 from ..models.encoders import build_model, describe_encoder, resolve_default_encoder
 from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 from ..models.loop_svdd.svdd_head import HeadConfig
-from ..models.loop_svdd.time_scoring import build_time_bank
 from ..models.model_io import save_detector
 from .deep_svdd import SVDDTrainingConfig
 
 SUMMARY_FILE = "training_summary.json"
+MIN_NORMAL_LOOPS = 4  # below this `train` stops: too few loops to fit, calibrate and hold out
 
 
 @dataclass
@@ -69,6 +69,18 @@ class _Rows:
     skipped: list  # undecodable files among the normal loops
 
 
+def split_training_rows(
+    normal_rows: np.ndarray, holdout: float, calibration_fraction: float, seed: int, skipped: list | None = None
+) -> _Rows:
+    """The normal rows split three ways (held out, calibration, fit), or a one-line `CorpusError` when fewer
+    than 2 rows would be left to fit the heads on."""
+    train_rows, test_rows = split_normals(normal_rows, holdout, seed)
+    fit_rows, calib_rows = split_normals(train_rows, calibration_fraction, seed + 1)
+    if len(fit_rows) < 2:
+        raise CorpusError(f"only {len(fit_rows)} loop(s) left to fit the head on; add normal loops")
+    return _Rows(train_rows, fit_rows, calib_rows, test_rows, list(skipped or []))
+
+
 def _split_rows(
     dataset: datasets.Dataset, normal: list[RowFilter], holdout: float, training, decoding: CorpusDecoding
 ) -> _Rows:
@@ -76,12 +88,10 @@ def _split_rows(
         raise ValueError(f"holdout_fraction must be in [0, 1), got {holdout}")
     matching = select(dataset, normal)
     normal_rows, skipped = decoding.restrict(matching), decoding.skipped_among(matching)
-    require_loops(len(normal_rows), 4, f"training ({' and '.join(map(str, normal)) or 'the corpus'})", skipped)
-    train_rows, test_rows = split_normals(normal_rows, holdout, training.seed)
-    fit_rows, calib_rows = split_normals(train_rows, training.val_fraction, training.seed + 1)
-    if len(fit_rows) < 2:
-        raise CorpusError(f"only {len(fit_rows)} loop(s) left to fit the head on; add normal loops")
-    return _Rows(train_rows, fit_rows, calib_rows, test_rows, skipped)
+    require_loops(
+        len(normal_rows), MIN_NORMAL_LOOPS, f"training ({' and '.join(map(str, normal)) or 'the corpus'})", skipped
+    )
+    return split_training_rows(normal_rows, holdout, training.val_fraction, training.seed, skipped)
 
 
 def train_on_corpus(
@@ -130,8 +140,7 @@ def train_on_corpus(
     ).fit(embeddings[rows.fit])
     model.load_heads(detector.heads_)
     if not extractor.fusion:  # memory bank of normal time steps, for time_scores (docs/localisation.md)
-        decoded, column = with_decoding(dataset, extractor.sampling_rate), audio_column(dataset)
-        build_time_bank(model, extractor, (waveform_of(decoded[int(i)], column) for i in rows.fit), training.seed)
+        build_time_bank(model, extractor, corpus_waveforms(dataset, rows.fit, extractor.sampling_rate), training.seed)
     calibration = model_scores(model, embeddings[rows.calibration if len(rows.calibration) else rows.fit])
     threshold = float(np.quantile(calibration, training.threshold_quantile))
     model.set_svdd_state(threshold=threshold, calibration_scores=calibration.tolist())

@@ -267,44 +267,55 @@ class LoopSVDDFeatureExtractor(SequenceFeatureExtractor):
             )
             sampling_rate = self.sampling_rate
         clips = self._to_clips(raw_audio, sampling_rate, device)
+        per_window = self._fused_views(clips) if self.fusion else self._windows(clips)
+        return self._batch_feature(*per_window, clips, return_tensors)
 
-        features: list[torch.Tensor] = []
-        is_longer: list[bool] = []
-        clip_index: list[int] = []
-        starts_s: list[float] = []
-        if self.fusion:
-            short = [i for i, c in enumerate(clips) if c.shape[-1] <= self.nb_max_samples]
-            per_clip: dict[int, tuple[torch.Tensor, bool]] = {}
-            if short:
-                mels = self._log_mel_batched([self._fill(clips[i]) for i in short], "htk")
-                for j, i in enumerate(short):
-                    per_clip[i] = (mels[j].expand(4, -1, -1), False)
-            for i, clip in enumerate(clips):
-                if i not in per_clip:
-                    per_clip[i] = self._fused_long_clip(clip)
-            for i in range(len(clips)):
-                features.append(per_clip[i][0])
-                is_longer.append(per_clip[i][1])
+    def _fused_views(self, clips: list[torch.Tensor]) -> tuple[torch.Tensor, list[bool], list[int], list[float]]:
+        """Fused path: one 4-view input per clip (the short clips' mels in one batch); (input_features,
+        is_longer, window_clip_index, window_start_s)."""
+        short = [i for i, c in enumerate(clips) if c.shape[-1] <= self.nb_max_samples]
+        per_clip: dict[int, tuple[torch.Tensor, bool]] = {}
+        if short:
+            mels = self._log_mel_batched([self._fill(clips[i]) for i in short], "htk")
+            for j, i in enumerate(short):
+                per_clip[i] = (mels[j].expand(4, -1, -1), False)
+        for i, clip in enumerate(clips):
+            if i not in per_clip:
+                per_clip[i] = self._fused_long_clip(clip)
+        features = [per_clip[i][0] for i in range(len(clips))]
+        is_longer = [per_clip[i][1] for i in range(len(clips))]
+        return torch.stack(features), is_longer, list(range(len(clips))), [0.0] * len(clips)
+
+    def _windows(self, clips: list[torch.Tensor]) -> tuple[torch.Tensor, list[bool], list[int], list[float]]:
+        """Unfused path: every 10 s window of every clip; (input_features, is_longer, window_clip_index,
+        window_start_s)."""
+        windows, is_longer, clip_index, starts_s = [], [], [], []
+        for i, clip in enumerate(clips):
+            for start in self.window_starts(clip.shape[-1]):
+                windows.append(self._fill(clip[start : start + self.nb_max_samples]))
+                is_longer.append(clip.shape[-1] > self.nb_max_samples)
                 clip_index.append(i)
-                starts_s.append(0.0)
-            input_features = torch.stack(features)
-        else:
-            windows = []
-            for i, clip in enumerate(clips):
-                for start in self.window_starts(clip.shape[-1]):
-                    windows.append(self._fill(clip[start : start + self.nb_max_samples]))
-                    is_longer.append(clip.shape[-1] > self.nb_max_samples)
-                    clip_index.append(i)
-                    starts_s.append(start / self.sampling_rate)
-            input_features = self._log_mel_batched(windows, "slaney")[:, None]
+                starts_s.append(start / self.sampling_rate)
+        return self._log_mel_batched(windows, "slaney")[:, None], is_longer, clip_index, starts_s
 
+    def _batch_feature(
+        self,
+        input_features: torch.Tensor,
+        is_longer: list[bool],
+        clip_index: list[int],
+        starts_s: list[float],
+        clips: list[torch.Tensor],
+        return_tensors: str | None,
+    ) -> BatchFeature:
+        """The per-window lists as tensors on the features' device (or numpy arrays), in a `BatchFeature`."""
+        device = input_features.device
         data = {
             "input_features": input_features.contiguous(),
-            "is_longer": torch.tensor(is_longer, dtype=torch.bool, device=input_features.device)[:, None],
-            "window_clip_index": torch.tensor(clip_index, dtype=torch.long, device=input_features.device),
-            "window_start_s": torch.tensor(starts_s, dtype=torch.float32, device=input_features.device),
+            "is_longer": torch.tensor(is_longer, dtype=torch.bool, device=device)[:, None],
+            "window_clip_index": torch.tensor(clip_index, dtype=torch.long, device=device),
+            "window_start_s": torch.tensor(starts_s, dtype=torch.float32, device=device),
             "clip_duration_s": torch.tensor(
-                [c.shape[-1] / self.sampling_rate for c in clips], dtype=torch.float32, device=input_features.device
+                [c.shape[-1] / self.sampling_rate for c in clips], dtype=torch.float32, device=device
             ),
         }
         if return_tensors in ("np", "numpy"):

@@ -9,15 +9,15 @@ laid end to end, the repeated copies of a short loop folded back by their mean).
 HTS-AT folds a 10 s window (1001 frames resized to 1024) into a square image: 4 time chunks of 256 frames stacked
 along the frequency axis. A stage of resolution R holds 4 x R time steps (chunk-major) and R / 4 frequency rows per
 chunk; averaging the rows gives the stage's time grid (stage 1: 256 steps of 39 ms ... stage 4: 32 of 0.31 s).
+
+The maths only (a saved folder carries this file as remote code): filling the bank from normal loops is
+`loop_svdd.engine.time_bank`'s.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 SOURCES = ("mel", "stage1", "stage2", "stage3", "stage4")
@@ -210,17 +210,6 @@ SCALE_QUERIES = 4000
 MAX_CORESET_INPUT = 60_000
 
 
-@dataclass
-class EncodedLoops:
-    """Encoder outputs of a batch of loops, window by window."""
-
-    pooled: torch.Tensor  # (W, D) window embeddings
-    grids: dict[str, torch.Tensor]  # source -> (W, T, D)
-    clip_index: torch.Tensor  # (W,)
-    start_s: torch.Tensor  # (W,)
-    duration_s: torch.Tensor  # (n_loops,)
-
-
 def encode_windows(model, features: torch.Tensor, is_longer: torch.Tensor | None, sources: list[str]):
     """One encoder pass: `(pooled (W, D), {source: (W, T, D)})`."""
     model._check_inputs(features)
@@ -231,38 +220,6 @@ def encode_windows(model, features: torch.Tensor, is_longer: torch.Tensor | None
         output_hidden_states_before_downsampling=True,
     )
     return out.pooler_output, window_grids(features, out, sources)
-
-
-@torch.no_grad()
-def encode_loops(model, extractor, waves: list[np.ndarray], sources: list[str], max_windows: int = 4) -> EncodedLoops:
-    """Window embeddings and time grids of `waves` (mono at the extractor's rate), `max_windows` per forward."""
-    inputs = extractor(waves, sampling_rate=extractor.sampling_rate, device=model.device)
-    feats, longer = inputs["input_features"], inputs["is_longer"]
-    pooled, grids = [], {s: [] for s in sources}
-    for i in range(0, len(feats), max_windows):
-        p, g = encode_windows(model, feats[i : i + max_windows], longer[i : i + max_windows], sources)
-        pooled.append(p)
-        for s in sources:
-            grids[s].append(g[s])
-    durations = torch.tensor([len(w) / extractor.sampling_rate for w in waves])
-    return EncodedLoops(
-        torch.cat(pooled),
-        {s: torch.cat(v) for s, v in grids.items()},
-        inputs["window_clip_index"].cpu(),
-        inputs["window_start_s"].cpu(),
-        durations,
-    )
-
-
-def content_steps(enc: EncodedLoops, source: str, window_s: float, padding: str) -> list[torch.Tensor]:
-    """Per loop, its time steps that hold audio (not the silence after a short loop's repeats): `(n, D)` each."""
-    grid = enc.grids[source]
-    centres = (torch.arange(grid.shape[1]) + 0.5) * window_s / grid.shape[1]
-    rows = [[] for _ in range(len(enc.duration_s))]
-    for w in range(grid.shape[0]):
-        clip = int(enc.clip_index[w])
-        rows[clip].append(grid[w][centres < content_s(float(enc.duration_s[clip]), window_s, padding)])
-    return [torch.cat(r) for r in rows]
 
 
 def fit_bank(per_loop: list[torch.Tensor], size: int, seed: int) -> tuple[torch.Tensor, float]:
@@ -329,83 +286,3 @@ def loop_time_scores(model, window_scores, window_clip_index, window_start_s, cl
     starts = window_start_s if window_start_s is not None else torch.zeros(len(window_scores))
     spec = model.config.time_scoring
     return fold_time_scores(window_scores, index, starts, clip_duration_s, spec["window_s"], spec["padding"], FOLD)
-
-
-@torch.no_grad()
-def build_time_bank(
-    model,
-    extractor,
-    waves: Iterable[np.ndarray],
-    seed: int = 0,
-    bank_size: int = DEFAULT_BANK_SIZE,
-    sources: tuple[str, ...] = DEFAULT_SOURCES,
-    steps: int = DEFAULT_STEPS,
-    loops_per_batch: int = 8,
-) -> TimeScorer:
-    """Fill the model's memory bank from normal loops (mono at the extractor's rate, any iterable: decoded a
-    batch at a time) and record it in `config.time_scoring`: what training calls. Returns the scorer (also set as
-    `model.time_scorer`)."""
-    if extractor.fusion:
-        raise ValueError("time-resolved scores need an unfused (windowed) encoder")
-    window_s = float(extractor.max_length_s)
-    per_loop: dict[str, list[torch.Tensor]] = {s: [] for s in sources}
-    batch: list[np.ndarray] = []
-    for wave in [*waves, None]:
-        if wave is not None:
-            batch.append(wave)
-        if batch and (wave is None or len(batch) == loops_per_batch):
-            enc = encode_loops(model, extractor, batch, list(sources))
-            for source in sources:
-                per_loop[source] += content_steps(enc, source, window_s, extractor.padding)
-            batch = []
-    if not per_loop[sources[0]]:
-        raise ValueError("no loops to fill the memory bank")
-    scorer = fit_time_scorer(model.config.audio_config, per_loop, bank_size, steps, seed=seed)
-    model.time_scorer = scorer.to(model.device)
-    model.config.time_scoring = {
-        "sources": list(sources),
-        "bank_sizes": [len(scorer.bank(s)) for s in sources],
-        "steps": int(steps),
-        "window_s": window_s,
-        "padding": extractor.padding,
-    }
-    return scorer
-
-
-SPARK = " ▁▂▃▄▅▆▇█"
-
-
-def sparkline(values: list[float], width: int = 48) -> str:
-    """A one-line curve of `values` (max over groups when longer than `width`), scaled to its own range."""
-    v = np.asarray(values, dtype=float)
-    if v.size > width:
-        v = np.array([chunk.max() for chunk in np.array_split(v, width)])
-    lo, hi = float(v.min()), float(v.max())
-    levels = np.zeros(v.size, dtype=int) if hi <= lo else np.round((v - lo) / (hi - lo) * (len(SPARK) - 2)) + 1
-    return "".join(SPARK[int(k)] for k in levels)
-
-
-def format_timelines(results: list[dict]) -> str:
-    """Per scored loop: its time-score curve and where it peaks (for `loop-svdd score --timeline`)."""
-    lines = ["time scores (higher = less like the normal loops at that moment):"]
-    for r in results:
-        scores, times = r.get("time_scores"), r.get("time_scores_s")
-        if not scores:
-            lines.append(f"  {r['file']}: no time scores (this model has no memory bank; retrain to get one)")
-            continue
-        peak = int(np.argmax(scores))
-        lines.append(
-            f"  {r['file']}: 0-{r['duration_s']:.1f} s |{sparkline(scores)}| peak {scores[peak]:.3g} at "
-            f"{times[peak]:.2f} s{_method_note(r)}"
-        )
-    return "\n".join(lines)
-
-
-def _method_note(result: dict) -> str:
-    """Which time scores were used: loop-aware (with the period found) or the bank alone."""
-    method = result.get("time_method")
-    if method == "repetition":
-        return f" (loop-aware, period {result['period_s']:.2f} s)"
-    if method == "bank":
-        return " (bank only: no repetition found)"
-    return ""

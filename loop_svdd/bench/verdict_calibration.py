@@ -1,0 +1,186 @@
+"""Choose the stray rule by verdict precision / recall / F1 on contaminated packs, never on the packs reported.
+
+Packs are those of `loop-svdd benchmark contaminated` (:func:`loop_svdd.bench.contaminated.make_pack`, scored by
+`pack_scores`); per-pack scores are cached as .npz under `--cache` so rules are compared without refitting.
+Two hold-outs:
+
+- seeds: each rule's parameter is chosen by mean F1 on the packs of `--tune-seeds` and reported on the packs of
+  `--report-seeds` (different strays, different folds);
+- folders: on the report seeds, the parameter is chosen on half of the folders and reported on the other half
+  (and the other way round): a pack's own folder never tunes its threshold.
+
+    loop-svdd benchmark verdict-calibration --embeddings /work/shared/data/musicradar-bass-392 \
+        --detectors deep_svdd knn --cache /tmp/verdict-cache
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..curation.verdicts import stray_verdicts, verdict_metrics
+from .contaminated import make_pack, pack_scores
+from .one_vs_rest import EmbeddingSet, load_embedding_set
+from .report import BenchResult, add_report_options
+
+GRID = {
+    "fence": [1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0],
+    "ratio": [1.2, 1.35, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 8.0],
+    "bh": [0.01, 0.05, 0.1, 0.2, 0.3],
+    "mixture": [1.0, 1.5, 2.0, 2.5, 3.0],
+}
+
+
+def pack_file(cache: Path, detector: str, fraction: float, seed: int, folder: str) -> Path:
+    return cache / f"{detector}-{fraction:g}-{seed}-{folder.replace(' ', '_').replace('&', 'and')}.npz"
+
+
+def cached_pack(data: EmbeddingSet, args: argparse.Namespace, detector: str, fraction: float, seed: int, folder: str):
+    """The pack's scores per mode and labels, from the cache (computed and stored on first use)."""
+    path = pack_file(args.cache, detector, fraction, seed, folder)
+    if not path.exists():
+        rows, labels = make_pack(data, folder, fraction, seed)
+        by_mode = pack_scores(data.embeddings[rows], detector, args.modes, seed, 5, 0.1)
+        np.savez(path, labels=labels, **by_mode)
+        print(f"scored {path.name}", flush=True)
+    return np.load(path)
+
+
+def scored_packs(data: EmbeddingSet, args: argparse.Namespace, seeds: list[int]) -> list[dict]:
+    """Every pack of `seeds` (scores per mode and labels), computed once and cached."""
+    packs = []
+    for detector in args.detectors:
+        for c in args.fractions:
+            for s in seeds:
+                for f in data.classes:
+                    z = cached_pack(data, args, detector, c, s, f)
+                    packs += [
+                        {
+                            "detector": detector,
+                            "mode": m,
+                            "fraction": c,
+                            "seed": s,
+                            "folder": f,
+                            "scores": z[m],
+                            "labels": z["labels"],
+                        }
+                        for m in args.modes
+                        if m in z
+                    ]
+    return packs
+
+
+def mean_metrics(packs: list[dict], rule: str, param: float) -> dict[str, float]:
+    ms = [verdict_metrics(stray_verdicts(p["scores"], rule, param), p["labels"]) for p in packs]
+    return {k: float(np.mean([m[k] for m in ms])) for k in ms[0]}
+
+
+def best_param(packs: list[dict], rule: str) -> float:
+    return max(GRID[rule], key=lambda q: (mean_metrics(packs, rule, q)["verdict_f1"], -abs(q - GRID[rule][2])))
+
+
+def fmt(m: dict[str, float]) -> str:
+    return f"{m['verdict_f1']:.3f} ({m['verdict_precision']:.3f}, {m['verdict_recall']:.3f})"
+
+
+def folder_held_out(held: list[dict], rule: str, folders: list[str]) -> dict[str, float]:
+    """Mean verdict metrics of each half of the folders, with the parameter chosen on the other half."""
+    half = [set(folders[0::2]), set(folders[1::2])]
+    out = []
+    for a, b in ((0, 1), (1, 0)):
+        qa = best_param([p for p in held if p["folder"] in half[a]], rule)
+        out += [(p, qa) for p in held if p["folder"] in half[b]]
+    ms = [verdict_metrics(stray_verdicts(p["scores"], rule, qa), p["labels"]) for p, qa in out]
+    return {k: float(np.mean([m[k] for m in ms])) for k in ms[0]}
+
+
+def calibrate(tune: list[dict], held: list[dict], fractions: list[float], folders: list[str]) -> dict[str, Any]:
+    """For each rule: the parameter chosen on the tune packs, its tuning F1, the verdict metrics per fraction on
+    the reported packs, and the folder-held-out figure."""
+    out = {}
+    for rule in GRID:
+        q = best_param(tune, rule)
+        out[rule] = {
+            "param": q,
+            "tuning_f1": mean_metrics(tune, rule, q)["verdict_f1"],
+            "fractions": {f"{c:g}": mean_metrics([p for p in held if p["fraction"] == c], rule, q) for c in fractions},
+            "folder_held_out": folder_held_out(held, rule, folders),
+        }
+    return out
+
+
+def calibration_table(rules: dict[str, Any], fractions: list[float]) -> list[str]:
+    """The markdown lines of `calibrate`'s result."""
+    lines = [
+        "| rule | tuned on seeds | tuning F1 | "
+        + " | ".join(f"{c:g}: F1 (P, R)" for c in fractions)
+        + " | folder-held-out, all fractions |"
+    ]
+    lines.append("|---|---|---|" + "---|" * (len(fractions) + 1))
+    for rule, r in rules.items():
+        cells = [fmt(m) for m in r["fractions"].values()]
+        lines.append(
+            f"| {rule} | {r['param']:g} | {r['tuning_f1']:.3f} | "
+            + " | ".join(cells)
+            + f" | {fmt(r['folder_held_out'])} |"
+        )
+    return lines
+
+
+# -- the protocol: `loop-svdd benchmark verdict-calibration` -----------------------------------------------------
+NAME = "verdict-calibration"
+DESCRIPTION = __doc__.splitlines()[0]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--embeddings", required=True, help="folder with nff.npy and index.csv (row,file,folder)")
+    parser.add_argument("--detectors", nargs="+", default=["deep_svdd"], help="detectors (default: deep_svdd)")
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=["cross_fitted", "cross_fitted_robust"],
+        help="scoring modes (default: cross_fitted cross_fitted_robust)",
+    )
+    parser.add_argument(
+        "--fractions", nargs="+", type=float, default=[0.02, 0.05, 0.1], help="stray fractions (default: 0.02 0.05 0.1)"
+    )
+    parser.add_argument(
+        "--tune-seeds",
+        nargs="+",
+        type=int,
+        default=[5, 6, 7, 8, 9],
+        help="seeds the parameters are chosen on (default: 5-9)",
+    )
+    parser.add_argument(
+        "--report-seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4], help="seeds reported (default: 0-4)"
+    )
+    parser.add_argument("--cache", type=Path, required=True, help="folder of the cached pack scores (.npz)")
+    parser.add_argument("--score-only", action="store_true", help="fill the cache, print nothing else")
+    add_report_options(parser, json_required=False)
+
+
+def run(args: argparse.Namespace) -> BenchResult:
+    args.cache.mkdir(parents=True, exist_ok=True)
+    data = load_embedding_set(args.embeddings)
+    held = scored_packs(data, args, args.report_seeds)
+    tune = scored_packs(data, args, args.tune_seeds)
+    settings = {k: getattr(args, k) for k in ("detectors", "modes", "fractions", "tune_seeds", "report_seeds")}
+    settings["embeddings"] = str(args.embeddings)
+    results: dict[str, Any] = {}
+    blocks = []
+    for detector in [] if args.score_only else args.detectors:
+        for mode in args.modes:
+            sel = [p for p in tune if p["detector"] == detector and p["mode"] == mode]
+            rep = [p for p in held if p["detector"] == detector and p["mode"] == mode]
+            rules = calibrate(sel, rep, args.fractions, list(data.classes))
+            results.setdefault(detector, {})[mode] = rules
+            head = (
+                f"\n{detector} {mode}: {len(rep)} reported packs (seeds {args.report_seeds}), "
+                f"{len(sel)} tuning packs (seeds {args.tune_seeds})\n\n"
+            )
+            blocks.append(head + "\n".join(calibration_table(rules, args.fractions)))
+    payload = {"protocol": NAME, "results": results, "settings": settings}
+    return BenchResult(NAME, settings, "\n".join(blocks), payload)
