@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     # `python -m loop_svdd.cli` runs this file as __main__, a second copy of the module: call the package's own
-    # copy, whose CLIError is the one the commands raise (else their errors would end in a traceback).
+    # copy, so that anything still importing from `loop_svdd.cli` shares its globals with the one that runs.
     from loop_svdd.cli import main as package_main
 
     sys.exit(package_main())

@@ -31,6 +31,7 @@ def test_refusal_messages_are_classified():
     assert refusal_reason("RuntimeError: CUDA out of memory") is None
 
 
+@pytest.mark.slow  # about 12 s: a real server, 24 requests
 def test_demo_under_load_answers_or_refuses_every_request(tmp_path: Path):
     from loop_svdd.demo.loadtest import run_load_test, start_demo, stop_demo, write_load_files
 

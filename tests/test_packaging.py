@@ -237,14 +237,27 @@ def test_python_dash_m_reports_errors_in_one_line(tmp_path):
 # -- the wheel ---------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_wheel_contains_templates_assets_and_metrics(tmp_path):
-    """Build the wheel as a user would (no install: torch is not needed) and check what it ships."""
+    """Build the wheel as a user would (no install: torch is not needed) and check what it ships, and that
+    setuptools has no package-data warning (asset folders and templates are declared as namespace packages)."""
     run = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-v",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert run.returncode == 0, run.stderr[-2000:]
+    assert "absent from the `packages` configuration" not in run.stdout + run.stderr
     (wheel,) = tmp_path.glob("loop_svdd-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     templates = {f"loop_svdd/hub/templates/{t.name}" for t in (PACKAGE / "hub" / "templates").glob("*.jinja")}

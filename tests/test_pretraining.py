@@ -269,14 +269,8 @@ def test_held_out_source_measures_gain_over_random_twin(tmp_path, capsys):
     from conftest import small_model
 
     from loop_svdd.audio.corpora import load_corpus
-    from loop_svdd.bench.encoder_transfer import (
-        RANDOM_LIKE,
-        embed_corpus,
-        held_out_source,
-        main,
-        random_twin,
-        source_classes,
-    )
+    from loop_svdd.bench.encoder_transfer import RANDOM_LIKE, embed_corpus, held_out_source, random_twin, source_classes
+    from loop_svdd.cli import main
     from loop_svdd.models.model_io import save_detector
 
     model = small_model(seed=5)  # other weights than the seeded random twin
@@ -296,11 +290,12 @@ def test_held_out_source_measures_gain_over_random_twin(tmp_path, capsys):
     assert sorted(ours["per_class"]) == ["bass", "keys"]
     gain = report["gain_over_random"][encoder]["knn"]
     assert gain == pytest.approx(ours["mean_auroc"] - twin["mean_auroc"])
-    assert main([str(corpus), "--source", "fb", "--encoder", encoder, "--detectors", "knn", "--seeds", "0"]) == 0
+    argv = ["benchmark", "encoder-transfer", str(corpus), "--source", "fb", "--encoder", encoder]
+    assert main([*argv, "--detectors", "knn", "--seeds", "0"]) == 0
     assert "gain of" in capsys.readouterr().out
-    assert main([str(corpus), "--source", "nope", "--encoder", encoder]) == 2
+    assert main(["benchmark", "encoder-transfer", str(corpus), "--source", "nope", "--encoder", encoder]) == 2
     assert "only 0 loops" in capsys.readouterr().err
-    assert main([str(_audiofolder(tmp_path / "plain")), "--encoder", encoder]) == 2
+    assert main(["benchmark", "encoder-transfer", str(_audiofolder(tmp_path / "plain")), "--encoder", encoder]) == 2
     assert "no column(s) program_family, source_kind" in capsys.readouterr().err
 
 

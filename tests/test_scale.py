@@ -48,6 +48,7 @@ def test_embed_single_process_and_streaming_agree(corpus, encoder_dir, tmp_path)
         main(
             [
                 "benchmark",
+                "one-vs-rest",
                 "--embeddings",
                 str(tmp_path / "a"),
                 "--seeds",

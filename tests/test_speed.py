@@ -1,5 +1,5 @@
-"""`loop-svdd speed` runs end to end and reports every figure (timings themselves are not asserted: these
-machines are noisy; the benchmark prints measured ratios instead)."""
+"""`loop-svdd speed` (the alias of `loop-svdd benchmark speed`) runs end to end and reports every figure (timings
+themselves are not asserted: these machines are noisy; the benchmark prints measured ratios instead)."""
 
 from __future__ import annotations
 
@@ -95,8 +95,9 @@ def test_speed_refuses_int8_on_cuda_instead_of_timing_fp32(monkeypatch, capsys):
         speed.run_speed(device="cuda", precision="int8")
 
 
-def test_front_end_only_reports_the_interleaved_ratio(monkeypatch, capsys):
-    assert main(["speed", "--front-end-only", "--loops", "2", "--reps", "1", "--json"]) == 0
+@pytest.mark.parametrize("command", [["speed"], ["benchmark", "speed"]])  # the alias and the protocol
+def test_front_end_only_reports_the_interleaved_ratio(command, capsys):
+    assert main([*command, "--front-end-only", "--loops", "2", "--reps", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["front_end_speedup"] > 0 and result["front_end_cpu_speedup"] > 0
     assert result["front_end_reps"] == 1 and result["front_end_max_abs_diff"] < 0.2 and result["loops"] == 2

@@ -8,7 +8,7 @@ import csv
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..cli import ENCODER_HELP, CLIError
+from .common import ENCODER_HELP, CLIError
 
 if TYPE_CHECKING:
     import numpy as np

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ..cli import CLIError
+from .common import CLIError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
