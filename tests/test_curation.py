@@ -295,3 +295,76 @@ def test_report_without_an_mp3_encoder_says_so_once(tmp_path, monkeypatch, capsy
         "loop-svdd curate: warning: the report has no audio players: cannot encode MP3 "
         "(Couldn't allocate AVFormatContext. Got format=mp3.)\n"
     )
+
+
+# -- every pack size (issue 27: a 47-loop pack crashed curate's cross-fitting) ------------------------------------
+PACK_SIZES = range(20, 201)
+_TINY = {"epochs": 1, "pretrain_epochs": 1, "hidden_dims": [8, 4], "ensemble_size": 1}
+
+
+def _pack_embeddings(n_max: int = 200) -> np.ndarray:
+    """Small synthetic clip embeddings: a tight cluster with every tenth loop far from it."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n_max, 12)).astype(np.float32)
+    X[::10] += 4.0
+    return X
+
+
+def _size_recorder(sizes: set[int]):
+    """A seed -> detector factory whose detectors note how many rows they are fitted on (a cheap score)."""
+    from loop_svdd.detectors.base import BaseDetector
+
+    class Recorder(BaseDetector):
+        def _fit(self, X):
+            sizes.add(len(X))
+            self.mean_ = X.mean(axis=0)
+            return self._score(X)
+
+        def _score(self, X):
+            return ((X - self.mean_) ** 2).sum(axis=1)
+
+    return lambda seed: Recorder(random_state=seed)
+
+
+def test_cross_fitting_serves_every_pack_size():
+    """curate's cross-fitting (folds x trim) on every pack size from 20 to 200 never fails, and Deep SVDD (with
+    and without a validation split) fits every training size it hands a fold detector."""
+    from loop_svdd.curation.scoring import robust_cross_fit
+    from loop_svdd.detectors import make_detector
+
+    X, sizes = _pack_embeddings(), set()
+    for n in PACK_SIZES:
+        for folds in (2, 3, 5, 10):
+            for trim in (0.0, 0.1, "auto", 0.49):
+                pack = robust_cross_fit(X[:n], _size_recorder(sizes), folds, trim, seed=n)
+                assert pack.scores.shape == (n,) and np.isfinite(pack.scores).all(), (n, folds, trim)
+    assert min(sizes) >= 2 and max(sizes) < 200
+    for val_fraction in (0.0, 0.2):
+        for size in sorted(sizes):
+            det = make_detector("deep_svdd", random_state=size, val_fraction=val_fraction, **_TINY).fit(X[:size])
+            assert np.isfinite(det.decision_function(X[:size])).all(), (size, val_fraction)
+
+
+def test_cross_fitting_names_a_fold_left_empty():
+    """Trimming that would leave a fold nothing to fit on stops with one line that says what to change."""
+    from loop_svdd.curation.scoring import cross_fit, fold_ids
+
+    X = _pack_embeddings(20)
+    exclude = fold_ids(20, 2, seed=0) == 1  # every loop of fold 1 trimmed: fold 0 has nothing to fit on
+    with pytest.raises(ValueError, match="fold 0: only 0 loop.*more folds or a lower contamination") as err:
+        cross_fit(X, _size_recorder(set()), folds=2, seed=0, exclude=exclude)
+    assert len(str(err.value).splitlines()) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("val_fraction", [0.0, 0.2])
+def test_cross_fitting_with_deep_svdd_every_pack_size(val_fraction):
+    """The same with the Deep SVDD detector itself, at curate's settings (5 folds, trim "auto" and 0.1)."""
+    from loop_svdd.curation.scoring import detector_factory, robust_cross_fit
+
+    X = _pack_embeddings()
+    factory = detector_factory("deep_svdd", val_fraction=val_fraction, **_TINY)
+    for n in PACK_SIZES:
+        for trim in ("auto", 0.1):
+            pack = robust_cross_fit(X[:n], factory, 5, trim, seed=0)
+            assert np.isfinite(pack.scores).all(), (n, trim)

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -103,3 +105,63 @@ def test_deep_svdd_detector_is_the_model_that_ships(data, tmp_path):
         for m in (model, loaded):
             shipped = m.score_embeddings(torch.from_numpy(x_test))[0].double().numpy()
             np.testing.assert_allclose(shipped, det.decision_function(x_test), rtol=1e-6, atol=1e-6)
+
+
+# -- every training size (issue 27: a training split of batch_size + 1 rows crashed Deep SVDD) --------------------
+_TINY = {"epochs": 1, "pretrain_epochs": 1, "hidden_dims": [8, 4], "ensemble_size": 1}
+SIZE_SWEEP = {
+    "deep_svdd": ("deep_svdd", _TINY),
+    "deep_svdd_ensemble": ("deep_svdd", {**_TINY, "ensemble_size": 2}),
+    "deep_svdd_residual": ("deep_svdd_residual", _TINY),
+    "deep_svdd_soft_boundary": ("deep_svdd", {**_TINY, "objective": "soft-boundary", "warmup_epochs": 0}),
+    "deep_svdd_validation_split": ("deep_svdd", {**_TINY, "val_fraction": 0.2}),
+    **{name: (name, {}) for name in ("isolation_forest", "pca", "knn", "ocsvm")},
+}
+MIN_ROWS, MAX_ROWS, BATCH = 2, 300, 32  # BaseDetector's floor; Deep SVDD's default batch size
+
+
+def _edge_rows(variant: str) -> list[int]:
+    """The fast subset: the smallest sizes and every size whose training rows (after the variant's validation
+    split) sit next to a multiple of the batch size."""
+    val = SIZE_SWEEP[variant][1].get("val_fraction", 0.0)
+    near = {-1, 0, 1, 2}
+    edges = {n for n in range(MIN_ROWS, MAX_ROWS + 1) if (n - math.floor(val * n)) % BATCH in {d % BATCH for d in near}}
+    return sorted(edges | {*range(MIN_ROWS, 9), MAX_ROWS})
+
+
+@pytest.fixture(scope="module")
+def sweep_rows():
+    return np.random.default_rng(1).normal(size=(MAX_ROWS, 16)).astype(np.float32)
+
+
+def _fit_every_size(variant: str, sizes, X: np.ndarray) -> None:
+    name, options = SIZE_SWEEP[variant]
+    for n in sizes:
+        det = make_detector(name, random_state=n, **options).fit(X[:n])
+        scores = det.decision_function(X)
+        assert det.decision_scores_.shape == (n,) and np.isfinite(det.threshold_), (variant, n)
+        assert scores.shape == (MAX_ROWS,) and np.isfinite(scores).all(), (variant, n)
+
+
+@pytest.mark.parametrize("variant", list(SIZE_SWEEP))
+def test_every_detector_fits_sizes_next_to_batch_boundaries(variant, sweep_rows):
+    _fit_every_size(variant, _edge_rows(variant), sweep_rows)
+    with pytest.raises(ValueError, match=f"at least {MIN_ROWS} training samples"):
+        make_detector(SIZE_SWEEP[variant][0], **SIZE_SWEEP[variant][1]).fit(sweep_rows[: MIN_ROWS - 1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", list(SIZE_SWEEP))
+def test_every_detector_fits_every_size(variant, sweep_rows):
+    edges = set(_edge_rows(variant))
+    _fit_every_size(variant, [n for n in range(MIN_ROWS, MAX_ROWS + 1) if n not in edges], sweep_rows)
+
+
+@pytest.mark.parametrize("variant", list(SIZE_SWEEP))
+def test_every_detector_on_identical_rows(variant):
+    """A pack whose loops are all the same: every detector fits and gives finite scores."""
+    name, options = SIZE_SWEEP[variant]
+    for n in (MIN_ROWS, BATCH + 1, 40):
+        X = np.tile(np.random.default_rng(0).normal(size=(1, 16)), (n, 1)).astype(np.float32)
+        det = make_detector(name, **options).fit(X)
+        assert np.isfinite(det.decision_function(X)).all() and np.isfinite(det.threshold_), (variant, n)

@@ -122,3 +122,60 @@ def test_presets_select_the_two_sets_of_defaults():
     assert tuned.hidden_dims == [512, 256] and tuned.l2_normalize and tuned.lr == 1e-4
     with pytest.raises(ValueError, match="unknown preset"):
         SVDDTrainingConfig.from_preset("fast")
+
+
+# -- every training size (issue 27) --------------------------------------------------------------------------------
+def _legacy_batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """The batching every trained figure was made with (it raised IndexError for n = batch_size + 1)."""
+    perm = torch.randperm(n, generator=generator)
+    batches = list(torch.split(perm, batch_size))
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2] = torch.cat([batches[-2], batches.pop()])
+    return batches
+
+
+def test_batches_never_hold_one_row_and_match_the_old_batches():
+    from loop_svdd.training.deep_svdd import _batches
+
+    crashed = []
+    for batch_size in (2, 3, 4, 5, 8, 16, 32, 33, 64):
+        for n in range(2, 301):
+            new = _batches(n, batch_size, torch.Generator().manual_seed(n))
+            assert min(len(b) for b in new) >= 2, (n, batch_size)
+            try:
+                old = _legacy_batches(n, batch_size, torch.Generator().manual_seed(n))
+            except IndexError:
+                crashed.append((n, batch_size))
+                assert n == batch_size + 1 and len(new) == 1 and sorted(new[0].tolist()) == list(range(n))
+                continue
+            assert len(new) == len(old) and all(torch.equal(a, b) for a, b in zip(new, old, strict=True))
+    assert (33, 32) in crashed and len(crashed) == 9  # exactly the n = batch_size + 1 cases, one per batch size
+
+
+def test_train_splits_serve_every_corpus_size_or_say_why():
+    """`train`'s three-way split (held out, calibration, fit) on every number of normal loops from the smallest
+    allowed to 200, for `--holdout` 0 (curate's model), 0.2 (the default), 0.5 and 0.9: each gives rows Deep SVDD
+    can fit (every fit size is fitted below, with the detector `train_on_corpus` builds), or a one-line error."""
+    from loop_svdd.audio.corpora import CorpusError
+    from loop_svdd.detectors import DeepSVDD
+    from loop_svdd.training.from_corpus import MIN_NORMAL_LOOPS, split_training_rows
+
+    training = SVDDTrainingConfig(hidden_dims=[8, 4], epochs=1, pretrain_epochs=1)
+    fit_sizes, refused = set(), {}
+    for holdout in (0.0, 0.2, 0.5, 0.9):
+        for n in range(MIN_NORMAL_LOOPS, 201):
+            rows = np.arange(n) + 7  # row numbers of the normal loops in a larger corpus
+            try:
+                split = split_training_rows(rows, holdout, training.val_fraction, training.seed)
+            except CorpusError as err:
+                refused.setdefault(holdout, []).append(n)
+                assert len(str(err).splitlines()) == 1 and "left to fit the head on" in str(err)
+                continue
+            parts = np.r_[split.fit, split.calibration, split.heldout]
+            assert sorted(parts.tolist()) == rows.tolist() and len(split.fit) >= 2
+            fit_sizes.add(len(split.fit))
+    assert set(refused) == {0.9} and max(refused[0.9]) < 30  # only tiny corpora with 90% held out
+    X = np.random.default_rng(0).normal(size=(max(fit_sizes), 16)).astype(np.float32)
+    for size in sorted(fit_sizes):
+        detector = DeepSVDD.from_training_config(training, val_fraction=0.0).fit(X[:size])
+        assert len(detector.heads_) == training.ensemble_size and np.isfinite(detector.decision_scores_).all()
