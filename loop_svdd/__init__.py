@@ -9,11 +9,12 @@ not load torch or transformers. Using any of them registers the Auto classes (be
 
 from __future__ import annotations
 
-import functools
 import importlib
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+
+from .models.auto import register_auto_classes  # noqa: E402  (loads neither torch nor transformers)
 
 _EXPORTS = {  # public name -> module that defines it
     "LoopSVDDConfig": "models.loop_svdd.configuration_loop_svdd",
@@ -41,24 +42,6 @@ if TYPE_CHECKING:
     from .models.loop_svdd.configuration_loop_svdd import LoopSVDDConfig
     from .models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
     from .models.loop_svdd.modeling_loop_svdd import LoopSVDDModel, LoopSVDDOutput, LoopSVDDPreTrainedModel
-
-
-@functools.cache
-def register_auto_classes() -> None:
-    """Register with transformers' Auto classes, and make saved folders carry `auto_map` and the modelling code
-    (so `trust_remote_code=True` works without loop_svdd). Idempotent; run before any detector is saved."""
-    from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
-
-    from .models.loop_svdd.configuration_loop_svdd import LoopSVDDConfig
-    from .models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
-    from .models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
-
-    AutoConfig.register(LoopSVDDConfig.model_type, LoopSVDDConfig, exist_ok=True)
-    AutoModel.register(LoopSVDDConfig, LoopSVDDModel, exist_ok=True)
-    AutoFeatureExtractor.register(LoopSVDDConfig, LoopSVDDFeatureExtractor, exist_ok=True)
-    LoopSVDDConfig.register_for_auto_class()
-    LoopSVDDModel.register_for_auto_class("AutoModel")
-    LoopSVDDFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")
 
 
 def __getattr__(name: str):

@@ -63,7 +63,7 @@ def test_score_help_gives_the_int8_speed_readme_measures():
     fast = float(re.search(r"\| fast \(int8 encoder\) \| ([\d.]+) \|", readme).group(1))
     spearman = re.search(r"The fast mode keeps the ranking: Spearman ([\d.]+) with the fp32 scores", readme).group(1)
     text = help_text("score")
-    assert f"README measures {fast / ours:.1f}x the fp32 loops/s" in text and f"Spearman {spearman}" in text
+    assert f"docs/usage.md measures {fast / ours:.1f}x the fp32 loops/s" in text and f"Spearman {spearman}" in text
     assert "~2x" not in text
 
 

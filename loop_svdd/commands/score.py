@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--precision",
         choices=("fp32", "int8", "bf16"),
         default="fp32",
-        help="int8 (CPU): dynamic int8 quantisation of the encoder; README measures 1.3x the fp32 loops/s on a "
+        help="int8 (CPU): dynamic int8 quantisation of the encoder; docs/usage.md measures 1.3x the fp32 loops/s on a "
         "2-core CPU, Spearman 0.998 with the fp32 scores (`loop-svdd speed` measures your machine). bf16: autocast",
     )
     from ..engine.backends import add_backend_argument

@@ -49,7 +49,7 @@ def save_detector(
     """Write a `from_pretrained`-loadable folder. Every file is written to a temporary folder first and moved
     into place with `os.replace`; `config.json` is removed first and moved in last, so an interrupted save
     leaves a folder that refuses to load rather than one that loads mixed weights."""
-    from .. import register_auto_classes
+    from .auto import register_auto_classes
 
     register_auto_classes()  # the folder must carry auto_map and the modelling code
     output_dir = Path(output_dir)
