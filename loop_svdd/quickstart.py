@@ -15,16 +15,17 @@ from typing import Any
 import numpy as np
 
 from .audio.corpora import RowFilter, load_corpus
+from .detectors.deep_svdd import SVDDTrainingConfig
 from .engine.scoring import model_scores
 from .models.encoders import DEFAULT_ENCODER, describe_encoder
 from .models.model_io import write_json_atomic
-from .training.deep_svdd import SVDDTrainingConfig
+from .settings import TRAIN
 from .training.evaluation import BASELINES, evaluate_embeddings, format_table
 from .training.from_corpus import row_names, train_on_corpus
 
 NORMAL = ("instrument=bass", "source=FluidR3_GM")
 EVALUATION_FILE = "evaluation.json"
-HOLDOUT = 0.3  # of the normal loops, never trained on: the normal side of the evaluation
+HOLDOUT = TRAIN.holdout_fraction  # of the normal loops, never trained on: the normal side of the evaluation
 PACK_STRAYS = 0.08  # loops of other kinds mixed into the pack the quickstart curates (relative to its normal loops)
 
 
@@ -130,6 +131,7 @@ def run_quickstart(
         model_dir,
         encoder=encoder,
         training=training,
+        holdout_fraction=HOLDOUT,
         progress=progress,
     )
     log(f"      encoder: {describe_encoder(result.model.config)}")

@@ -33,6 +33,9 @@ def _check_schema(out: dict, detectors, folders):
             assert isinstance(d[key], float) and 0.0 <= d[key] <= 1.0
         assert set(d["per_class"]) == set(folders)
         assert all(0.0 <= v <= 1.0 for v in d["per_class"].values())
+    # the synthetic clusters sit 3 sd apart: a detector that cannot separate them is broken
+    for name in set(out["detectors"]) & {"knn", "pca", "deep_svdd"}:
+        assert out["detectors"][name]["mean_auroc"] >= 0.9, (name, out["detectors"][name]["mean_auroc"])
 
 
 def test_split_protocol(tmp_path):

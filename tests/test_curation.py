@@ -191,6 +191,7 @@ def test_model_of_the_clean_pack(curated, pack, encoder_dir, tmp_path):
     result = curate(pack, out, encoder=str(encoder_dir), detector_options=FAST, max_media=0, progress=False)
     summary = read_json(out / "model" / "training_summary.json")
     assert not set(summary["train_files"]) & STRAYS and len(summary["train_files"]) == 26 - len(result.strays)
+    assert summary["ensemble_size"] == FAST["ensemble_size"] and summary["training"]["epochs"] == FAST["epochs"]
     model = LoopSVDDModel.from_pretrained(out / "model")
     assert model.config.threshold is not None
     from loop_svdd.models.model_io import load_detector
@@ -368,3 +369,24 @@ def test_cross_fitting_with_deep_svdd_every_pack_size(val_fraction):
         for trim in ("auto", 0.1):
             pack = robust_cross_fit(X[:n], factory, 5, trim, seed=0)
             assert np.isfinite(pack.scores).all(), (n, trim)
+
+
+def test_pack_model_honours_the_detector_options(pack, encoder_dir, tmp_path):
+    """`model/` trains with the Deep SVDD options the ranking's detectors had (issue 26: they were dropped)."""
+    from loop_svdd.curation.pipeline import train_pack_model
+    from loop_svdd.models.model_io import read_json
+
+    kept = sorted(pack.glob("bass*.wav"))[:8]
+    options = {**FAST, "hidden_dims": [16, 4], "val_fraction": 0.2}
+    result = train_pack_model(kept, tmp_path / "model", tmp_path / "cache", str(encoder_dir), 3, False, options)
+    assert result.model.config.ensemble_size == 1 and result.model.config.hidden_dims == [16, 4]
+    summary = read_json(tmp_path / "model" / "training_summary.json")
+    training = summary["training"]
+    assert (training["epochs"], training["pretrain_epochs"], training["val_fraction"], training["seed"]) == (
+        5,
+        2,
+        0.2,
+        3,
+    )
+    assert summary["heldout_rows"] == [] and summary["calibration_fraction"] == 0.2
+    assert len(summary["epochs_run"]) == 1 and summary["epochs_run"][0]["svdd_loss"] <= 5

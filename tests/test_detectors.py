@@ -165,3 +165,28 @@ def test_every_detector_on_identical_rows(variant):
         X = np.tile(np.random.default_rng(0).normal(size=(1, 16)), (n, 1)).astype(np.float32)
         det = make_detector(name, **options).fit(X)
         assert np.isfinite(det.decision_function(X)).all() and np.isfinite(det.threshold_), (variant, n)
+
+
+def test_engine_detector_glues_model_and_estimator(encoder_dir, tmp_path):
+    """`engine.Detector`: the estimator's heads in the model, the model's scores = the estimator's, the threshold
+    calibrated in the model's config, and a saved folder that loads back to the same scores."""
+    from loop_svdd.detectors.deep_svdd import SVDDTrainingConfig
+    from loop_svdd.engine.detector import Detector
+
+    training = SVDDTrainingConfig(hidden_dims=[16, 8], epochs=3, pretrain_epochs=1, seed=4)
+    detector = Detector.for_training(str(encoder_dir), training, ensemble_size=2, lr=1e-3)
+    config = detector.training_config
+    assert (config.ensemble_size, config.lr, config.seed, config.val_fraction) == (2, 1e-3, 4, 0.0)
+    assert detector.model.config.ensemble_size == 2 and detector.model.config.hidden_dims == [16, 8]
+    X = np.random.default_rng(0).normal(size=(40, detector.model.config.embedding_dim)).astype(np.float32)
+    detector.fit(X[:30])
+    np.testing.assert_allclose(detector.score(X), detector.estimator.decision_function(X), rtol=1e-5, atol=1e-6)
+    calibration = detector.calibrate(X[30:])
+    assert detector.model.config.threshold == pytest.approx(float(np.quantile(calibration, 0.95)))
+    assert len(detector.fit_results) == 2
+    detector.save(tmp_path / "model")
+    loaded = Detector.load(tmp_path / "model")
+    np.testing.assert_allclose(loaded.score(X), detector.score(X), rtol=1e-6)
+    assert loaded.model.config.threshold == detector.model.config.threshold
+    with pytest.raises(ValueError, match="for_training"):
+        loaded.fit(X)

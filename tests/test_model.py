@@ -75,8 +75,8 @@ def test_svdd_state_rejects_bad_values(kwargs, message):
 
 
 def test_config_defaults_come_from_one_place():
+    from loop_svdd.detectors.deep_svdd import SVDDTrainingConfig
     from loop_svdd.models.loop_svdd.svdd_head import HeadConfig
-    from loop_svdd.training import SVDDTrainingConfig
 
     config = LoopSVDDConfig()
     assert config.embedding_dim == 1024 and not config.is_fused  # HTSAT-base, music checkpoints

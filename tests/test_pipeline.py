@@ -15,9 +15,9 @@ from conftest import SR, synth_loop
 from loop_svdd import LoopSVDDFeatureExtractor, LoopSVDDModel
 from loop_svdd.audio.corpora import CorpusError, RowFilter, load_corpus, select
 from loop_svdd.cli import main
+from loop_svdd.detectors.deep_svdd import SVDDTrainingConfig
 from loop_svdd.engine.cache import embed_dataset
 from loop_svdd.models.model_io import ModelLoadError, load_detector, save_detector
-from loop_svdd.training.deep_svdd import SVDDTrainingConfig
 from loop_svdd.training.from_corpus import train_on_corpus
 
 FAST = ["--hidden-dims", "32", "8", "--epochs", "8", "--pretrain-epochs", "4", "--no-progress"]
@@ -119,7 +119,7 @@ def test_train_score_evaluate_every_entry_point(corpus, encoder_dir, tmp_path, c
     assert evaluation["n_normal_test"] == 4 and evaluation["n_anomaly_test"] == 10
     assert set(evaluation["detectors"]) == {"loop_svdd", "isolation_forest", "pca", "knn", "ocsvm"}
     ours = evaluation["detectors"]["loop_svdd"]
-    assert 0.0 <= ours["auroc"] <= 1.0 and set(ours["per_group_auroc"]) == {"keys"}
+    assert set(ours["per_group_auroc"]) == {"keys"}
     assert ours["auroc"] > 0.8  # pitch is easy even for a random HTS-AT
 
 

@@ -127,7 +127,7 @@ def test_speed_adds_one_row_per_backend_and_precision(tmp_path, monkeypatch, cap
     expected |= {"openvino-fp32", "openvino-int8"} if importlib.util.find_spec("openvino") else set()
     assert set(result["backends"]) == expected
     for name, row in result["backends"].items():
-        assert row["loops_per_s"] > 0 and row["speedup"] > 0 and -1 <= row["spearman"] <= 1
+        assert row["loops_per_s"] > 0 and row["speedup"] > 0 and row["spearman"] >= 0.6, (name, row["spearman"])
         if name.endswith("-fp32"):  # an fp32 graph scores like PyTorch
             assert row["max_rel_diff"] < 1e-4 and row["spearman"] > 0.99
     assert result["backends"]["torch-fp32"]["speedup"] == 1.0

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from loop_svdd.detectors.deep_svdd import PRESETS, SVDDTrainingConfig, TrainingDivergedError, fit_deep_svdd
 from loop_svdd.models.loop_svdd.svdd_head import score_array
-from loop_svdd.training import PRESETS, SVDDTrainingConfig, TrainingDivergedError, fit_deep_svdd
 
 
 @pytest.fixture(scope="module")
@@ -135,12 +135,12 @@ def _legacy_batches(n: int, batch_size: int, generator: torch.Generator) -> list
 
 
 def test_batches_never_hold_one_row_and_match_the_old_batches():
-    from loop_svdd.training.deep_svdd import _batches
+    from loop_svdd.detectors.deep_svdd.trainer import mini_batches
 
     crashed = []
     for batch_size in (2, 3, 4, 5, 8, 16, 32, 33, 64):
         for n in range(2, 301):
-            new = _batches(n, batch_size, torch.Generator().manual_seed(n))
+            new = mini_batches(n, batch_size, torch.Generator().manual_seed(n))
             assert min(len(b) for b in new) >= 2, (n, batch_size)
             try:
                 old = _legacy_batches(n, batch_size, torch.Generator().manual_seed(n))
@@ -158,6 +158,7 @@ def test_train_splits_serve_every_corpus_size_or_say_why():
     can fit (every fit size is fitted below, with the detector `train_on_corpus` builds), or a one-line error."""
     from loop_svdd.audio.corpora import CorpusError
     from loop_svdd.detectors import DeepSVDD
+    from loop_svdd.settings import DEEP_SVDD, TRAIN
     from loop_svdd.training.from_corpus import MIN_NORMAL_LOOPS, split_training_rows
 
     training = SVDDTrainingConfig(hidden_dims=[8, 4], epochs=1, pretrain_epochs=1)
@@ -166,7 +167,7 @@ def test_train_splits_serve_every_corpus_size_or_say_why():
         for n in range(MIN_NORMAL_LOOPS, 201):
             rows = np.arange(n) + 7  # row numbers of the normal loops in a larger corpus
             try:
-                split = split_training_rows(rows, holdout, training.val_fraction, training.seed)
+                split = split_training_rows(rows, holdout, TRAIN.calibration_fraction, training.seed)
             except CorpusError as err:
                 refused.setdefault(holdout, []).append(n)
                 assert len(str(err).splitlines()) == 1 and "left to fit the head on" in str(err)
@@ -177,5 +178,5 @@ def test_train_splits_serve_every_corpus_size_or_say_why():
     assert set(refused) == {0.9} and max(refused[0.9]) < 30  # only tiny corpora with 90% held out
     X = np.random.default_rng(0).normal(size=(max(fit_sizes), 16)).astype(np.float32)
     for size in sorted(fit_sizes):
-        detector = DeepSVDD.from_training_config(training, val_fraction=0.0).fit(X[:size])
+        detector = DeepSVDD.from_training_config(training, val_fraction=DEEP_SVDD.detector_val_fraction).fit(X[:size])
         assert len(detector.heads_) == training.ensemble_size and np.isfinite(detector.decision_scores_).all()

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import LoopSVDDError
+from ..settings import SAMPLING_RATE
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aif", ".aiff", ".wma", ".webm")
 
@@ -72,7 +73,7 @@ def _head(source: Path | bytes, size: int = 16) -> bytes:
 
 def load_audio(
     path: str | Path | bytes,
-    sampling_rate: int = 48_000,
+    sampling_rate: int = SAMPLING_RATE,
     max_seconds: float | None = None,
     start_s: float = 0.0,
     name: str | None = None,

@@ -14,10 +14,10 @@ from typing import Any
 import datasets
 import numpy as np
 
+from ..settings import SAMPLING_RATE
 from .corpora import CorpusError, audio_column, quiet_datasets, waveform_of, with_decoding
 from .decode import AudioDecodeError, audio_duration, load_audio, promised_seconds
 
-SAMPLING_RATE = 48_000  # the rate every encoder of the project reads
 PROBE_VERSION = "2"  # bump when what counts as decodable changes (invalidates the cached probe)
 
 

@@ -17,6 +17,7 @@ from sklearn.metrics import roc_auc_score as auroc
 from ..audio.corpora import RowFilter, load_corpus, select
 from ..audio.decoding import corpus_waveforms, decodable_rows
 from ..localisation.defects import DEFECT_KINDS, LEVELS, Defect, inject_defect
+from ..settings import SAMPLING_RATE
 from .report import BenchmarkError, BenchResult, add_report_options
 
 DEFAULT_BEAT_S = 0.5
@@ -40,7 +41,13 @@ class DefectSet:
 
 
 def make_defect_set(
-    corpus: str, normal: list[RowFilter], n_bank: int, n_test: int, seed: int, kinds=DEFECT_KINDS, sr: int = 48_000
+    corpus: str,
+    normal: list[RowFilter],
+    n_bank: int,
+    n_test: int,
+    seed: int,
+    kinds=DEFECT_KINDS,
+    sr: int = SAMPLING_RATE,
 ) -> DefectSet:
     """Pick `n_bank` + `n_test` normal loops with `seed`; inject each kind into every test loop, levels cycled."""
     dataset = load_corpus(corpus)

@@ -17,10 +17,11 @@ from contextlib import contextmanager
 import numpy as np
 
 from ..engine import repetition as rep
+from ..settings import SAMPLING_RATE
 from .defects import DefectSet, kind_metrics, make_defect_set, summarise
 from .report import BenchResult, add_report_options
 
-SR = 48_000
+SR = SAMPLING_RATE
 
 
 def measure(data: DefectSet, beats: list[float | None]) -> dict:

@@ -28,10 +28,13 @@ from ..models.encoders import build_model
 from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 from ..models.loop_svdd.svdd_head import init_center
+from ..settings import SAMPLING_RATE
 from .report import STDOUT, BenchmarkError, BenchResult, report_stream
 
 
-def make_loops(n: int, seed: int = 0, min_s: float = 1.0, max_s: float = 30.0, sr: int = 48_000) -> list[np.ndarray]:
+def make_loops(
+    n: int, seed: int = 0, min_s: float = 1.0, max_s: float = 30.0, sr: int = SAMPLING_RATE
+) -> list[np.ndarray]:
     """`n` deterministic test loops of mixed lengths: plucked harmonic notes on a beat grid, plus noise."""
     rng = np.random.default_rng(seed)
     loops = []
@@ -77,7 +80,7 @@ def time_front_ends(
             start, start_cpu = time.perf_counter(), time.process_time()
             if name == "ref":
                 ref = [
-                    clap_extractor(w, sampling_rate=48_000, return_tensors="np")["input_features"][0, 0]
+                    clap_extractor(w, sampling_rate=SAMPLING_RATE, return_tensors="np")["input_features"][0, 0]
                     for w in windows
                 ]
             else:

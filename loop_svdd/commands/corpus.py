@@ -76,8 +76,13 @@ def run_build(args: argparse.Namespace) -> int:
         )
     except CorpusError as err:
         raise CLIError(str(err)) from err
+    return _report_written(out, "loops", start)
+
+
+def _report_written(out, what: str, start: float) -> int:
+    """Print how many rows the corpus at `out` has (its metadata.csv) and how long it took; exit status 0."""
     n = sum(1 for _ in open(out / "metadata.csv", encoding="utf-8")) - 1
-    print(f"wrote {n} loops to {out} in {time.perf_counter() - start:.1f} s")
+    print(f"wrote {n} {what} to {out} in {time.perf_counter() - start:.1f} s")
     return 0
 
 
@@ -92,9 +97,7 @@ def run_build_distillation(args: argparse.Namespace) -> int:
         )
     except CorpusError as err:
         raise CLIError(str(err)) from err
-    n = sum(1 for _ in open(out / "metadata.csv", encoding="utf-8")) - 1
-    print(f"wrote {n} clips to {out} in {time.perf_counter() - start:.1f} s")
-    return 0
+    return _report_written(out, "clips", start)
 
 
 def run_push(args: argparse.Namespace) -> int:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import ENCODER_HELP, CLIError
+from ..settings import CURATE
+from .common import ENCODER_HELP, CLIError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("input", help="a folder of loops (searched recursively)")
     p.add_argument("--output-dir", required=True, help="where the ranking, report and model are written")
-    p.add_argument("--folds", type=int, default=5, help="cross-fitting folds")
+    p.add_argument("--folds", type=int, default=CURATE.folds, help="cross-fitting folds")
     p.add_argument(
         "--contamination",
         default="auto",
@@ -26,9 +27,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--export-outliers", metavar="DIR", help="copy the strays here (the pack is never changed)")
     p.add_argument("--encoder", default=None, help=ENCODER_HELP + " (default: as for `loop-svdd train`)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--allow-small", action="store_true", help="rank packs under 20 loops anyway (with a warning)")
-    p.add_argument("--players", type=int, default=100, help="loops with a player and spectrogram in the report")
+    p.add_argument("--seed", type=int, default=CURATE.seed)
+    p.add_argument(
+        "--allow-small", action="store_true", help=f"rank packs under {CURATE.min_loops} loops anyway (with a warning)"
+    )
+    p.add_argument(
+        "--players", type=int, default=CURATE.players, help="loops with a player and spectrogram in the report"
+    )
     p.add_argument("--no-model", action="store_true", help="skip training model/")
     p.add_argument("--no-duplicates", action="store_true", help="skip the search for near-duplicate loops")
     p.add_argument("--no-progress", action="store_true")
@@ -38,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..audio.decoding import report_skipped
     from ..curation import PackError, curate
-    from ..training.deep_svdd import TrainingDivergedError
+    from ..detectors.deep_svdd import TrainingDivergedError
 
     if args.folds < 2 or args.players < 0:
         raise CLIError("--folds must be >= 2 and --players >= 0")

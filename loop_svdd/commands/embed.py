@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "embed",
         help="precompute embeddings of a corpus (benchmark format)",
         description="Writes OUTPUT_DIR/nff.npy (n, D) and OUTPUT_DIR/index.csv (row,file,folder), "
-        "where folder is --label-column: the input of `loop-svdd benchmark --embeddings`. Under "
+        "where folder is --label-column: the input of `loop-svdd benchmark one-vs-rest --embeddings`. Under "
         "`accelerate launch` every process embeds its shard; --streaming reads corpora larger than "
         "memory or disk as a stream.",
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import CLIError
+from ..settings import TRAIN
+from .common import CLIError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--by", default=None, help="metadata column giving the anomaly kinds (e.g. instrument)")
     p.add_argument("--no-baselines", action="store_true")
     p.add_argument("--split", default="train")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=TRAIN.encoder_batch_size)
     p.add_argument("--json", default=None, metavar="OUT", help="also write the report as JSON")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)

@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=[],
         metavar="SOURCE",
         help="leave out every loop whose source or source kind is SOURCE (repeat), for the leave-sources-out "
-        "measurement (python -m loop_svdd.bench.encoder_transfer); recorded in pretraining.json",
+        "measurement (loop-svdd benchmark encoder-transfer); recorded in pretraining.json",
     )
     p.add_argument(
         "--teacher",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import ENCODER_HELP, CLIError
+from ..settings import DEEP_SVDD, TRAIN
+from .common import ENCODER_HELP, CLIError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +34,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         + " (default: laion/larger_clap_music when it is in the local Hugging Face cache - or on the Hub, with "
         "LOOP_SVDD_ASK_HUB=1 - else the embedded 'default'; one line on stderr names the one used)",
     )
+    _add_training_arguments(p)
+    p.add_argument("--log-with", default=None, help="an Accelerate tracker (tensorboard, wandb, ...)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def _add_training_arguments(p: argparse.ArgumentParser) -> None:
+    """The split, the head's training settings (None: the preset's), the encoder batch and the holdout."""
     p.add_argument("--split", default="train")
     p.add_argument("--head-type", choices=("ae", "residual_ae"), default=None)
     p.add_argument("--objective", choices=("one-class", "soft-boundary"), default=None)
@@ -42,9 +51,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pretrain-epochs", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--train-batch-size", type=int, default=None, help="head training batch size")
-    p.add_argument("--batch-size", type=int, default=8, help="loops per encoder batch when embedding")
+    p.add_argument(
+        "--batch-size", type=int, default=TRAIN.encoder_batch_size, help="loops per encoder batch when embedding"
+    )
     p.add_argument("--threshold-quantile", type=float, default=None)
-    p.add_argument("--holdout", type=float, default=0.2, help="fraction of normal loops kept out for evaluation")
+    p.add_argument(
+        "--holdout", type=float, default=TRAIN.holdout_fraction, help="fraction of normal loops kept out for evaluation"
+    )
     p.add_argument(
         "--preset",
         choices=("tuned", "paper"),
@@ -58,16 +71,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         dest="ensemble_size",
         type=int,
         default=None,
-        help="number of heads (seeds) averaged; 1 = a single head (default: the preset's, 3)",
+        help=f"number of heads (seeds) averaged; 1 = a single head (default: the preset's, {DEEP_SVDD.ensemble_size})",
     )
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--log-with", default=None, help="an Accelerate tracker (tensorboard, wandb, ...)")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=run)
 
 
 def training_config_from_args(args: argparse.Namespace):
-    from ..training.deep_svdd import SVDDTrainingConfig
+    from ..detectors.deep_svdd import SVDDTrainingConfig
 
     overrides = {
         "head_type": args.head_type,

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from ..settings import SAMPLING_RATE
+
 if TYPE_CHECKING:
     from .plan import Planner
 
@@ -68,7 +70,7 @@ def _command(n_loops: int, seed: int, instruments: Sequence[str] | None, sources
 
 def front_matter(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The YAML metadata: licence, task, tags, size, and the audiofolder config with its features."""
-    features: list[dict[str, Any]] = [{"name": "audio", "dtype": {"audio": {"sampling_rate": 48000}}}]
+    features: list[dict[str, Any]] = [{"name": "audio", "dtype": {"audio": {"sampling_rate": SAMPLING_RATE}}}]
     features += [{"name": name, "dtype": dtype} for name, dtype in FEATURE_TYPES.items()]
     return {
         "pretty_name": "loop-svdd real-instrument loops",

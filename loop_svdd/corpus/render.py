@@ -19,11 +19,12 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
+from ..settings import SAMPLING_RATE
 from . import midi
 from .compose import DRUM_ROLES, Note
 from .sources import Kit, load_kit
 
-SAMPLE_RATE = 48_000
+SAMPLE_RATE = SAMPLING_RATE
 TAIL_S = 2.5  # how long sound may ring past a loop's end (folded onto its start)
 PEAK = 10 ** (-1 / 20)  # -1 dBFS
 MIN_RMS = 1e-3  # below this (-60 dBFS) a rendered loop counts as silent

@@ -12,7 +12,7 @@ Only alignments sharing :data:`MIN_OVERLAP` of the shorter loop count. Pairs who
 
 To stay near-linear in the pack size, each loop is compared only with its :data:`CANDIDATES` nearest loops by a
 gain-invariant summary (the mean and spread of its spectral shape), and with every loop when the pack is small.
-Figures: ``loop-svdd benchmark --protocol duplicates`` (``docs/curation.md``).
+Figures: ``loop-svdd benchmark duplicates`` (``docs/curation.md``).
 """
 
 from __future__ import annotations

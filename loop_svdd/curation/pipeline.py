@@ -21,14 +21,15 @@ import numpy as np
 from ..audio.decoding import decode_file
 from ..models.encoders import build_model, describe_encoder, resolve_default_encoder
 from ..models.model_io import write_json_atomic
+from ..settings import CURATE
 from .duplicates import describe_link, find_duplicates, fingerprint_files
 from .pack import PackEmbeddings, PackError, embed_pack, list_pack
 from .scoring import DEFAULT_FOLDS, PackScores, detector_factory, robust_cross_fit
 from .verdicts import neighbour_ratio, reason, robust_z, rule_description, stray_verdicts
 
-MIN_LOOPS = 20  # below this a pack is too small to say what is typical; refused unless allow_small
-ABSOLUTE_MIN_LOOPS = 8  # cross-fitting cannot run on fewer, even with allow_small
-MAX_MEDIA = 100  # loops with an inline player and spectrogram in the report (most out-of-place first)
+MIN_LOOPS = CURATE.min_loops  # below this a pack is too small to say what is typical; refused unless allow_small
+ABSOLUTE_MIN_LOOPS = CURATE.absolute_min_loops  # cross-fitting cannot run on fewer, even with allow_small
+MAX_MEDIA = CURATE.players  # loops with an inline player and spectrogram in the report (most out-of-place first)
 RANKING_FIELDS = (
     "rank",
     "file",
@@ -174,10 +175,11 @@ def train_pack_model(
     kept: list[Path], model_dir: Path, cache_dir: Path, encoder: str, seed: int, progress: bool, options: dict
 ):
     """`model/`: what `loop-svdd train` builds, on the loops that fit (a `save_to_disk` copy of their list;
-    calibration on a split of them, nothing held out since the ranking already judged every loop)."""
+    calibration on a split of them, nothing held out since the ranking already judged every loop), with the
+    Deep SVDD `options` the ranking's detectors had (a `preset` among them picks the training settings)."""
     import datasets
 
-    from ..training import SVDDTrainingConfig
+    from ..detectors.deep_svdd import SVDDTrainingConfig
     from ..training.from_corpus import train_on_corpus
 
     corpus = cache_dir / "kept-loops"
@@ -185,14 +187,16 @@ def train_pack_model(
         shutil.rmtree(corpus)
     ds = datasets.Dataset.from_dict({"audio": [str(p) for p in kept], "file_name": [p.name for p in kept]})
     ds.cast_column("audio", datasets.Audio()).save_to_disk(str(corpus))
+    options = dict(options)
     return train_on_corpus(
         corpus,
         [],
         model_dir,
         encoder=encoder,
-        training=SVDDTrainingConfig(seed=seed),
+        training=SVDDTrainingConfig.from_preset(options.pop("preset", "tuned"), seed=seed),
         holdout_fraction=0.0,
         progress=progress,
+        detector_options=options,
     )
 
 
@@ -208,18 +212,18 @@ def _media(
 ) -> dict[int, dict[str, str]]:
     """Inline audio and spectrogram + score figure for the `limit` most out-of-place loops; with the pack's
     `model_dir`, each figure also shows where in the loop it departs from the pack (its `time_scores`)."""
+    from ..engine.detector import Detector
     from ..engine.scoring import score_waveforms
-    from ..models.model_io import load_detector
     from .report import audio_data_uri, loop_figure
 
-    scorer = load_detector(model_dir) if model_dir else None
+    scorer = Detector.load(model_dir) if model_dir else None
     media, players = {}, True
     for r in rows[:limit]:
         wave = decode_file(r["path"], extractor.sampling_rate).waveform
         if wave is None:  # changed on disk since it was embedded
             continue
         times = [w["start_s"] for w in r["window_scores"]]
-        scored = score_waveforms(*scorer, [wave], extractor.sampling_rate)[0] if scorer else None
+        scored = score_waveforms(scorer.model, scorer.extractor, [wave], extractor.sampling_rate)[0] if scorer else None
         curve = (scored.time_scores_s, scored.time_scores) if scored and scored.time_scores else None
         window_scores = [w["score"] for w in r["window_scores"]]
         item = {"figure": loop_figure(wave, extractor, times, window_scores, threshold, curve)}
@@ -255,6 +259,48 @@ def summarise(input_path: Path, emb: PackEmbeddings, pack: PackScores, stray: np
     }
 
 
+def refuse_writing_into(root: Path, *targets: str | Path | None) -> None:
+    """A `PackError` when an output folder is the pack folder or inside it (the pack stays untouched)."""
+    for target in targets:
+        if target is not None and (
+            Path(target).resolve() == root.resolve() or root.resolve() in Path(target).resolve().parents
+        ):
+            raise PackError(f"{target}: write outside the pack folder, so the pack stays untouched")
+
+
+def media_note(max_media: int, n_rows: int) -> str:
+    """The report's line on which loops have a player and a spectrogram."""
+    from .report import PLAYER_SECONDS
+
+    return (
+        f"Players and spectrograms for the {min(max_media, n_rows)} most out-of-place loops "
+        f"(audio: first {PLAYER_SECONDS:g} s, MP3 64 kbit/s) to keep the report small; every loop is in the table."
+    )
+
+
+def write_pack_report(
+    output_dir: Path,
+    emb: PackEmbeddings,
+    pack: PackScores,
+    stray: np.ndarray,
+    rows: list[dict[str, Any]],
+    summary: dict[str, Any],
+    extractor,
+    max_media: int,
+) -> tuple[dict[int, dict[str, str]], str]:
+    """`report.html`: the pack map, then every row, the `max_media` first with a player and a figure;
+    returns (media, map URI)."""
+    from .report import pack_map, write_report
+
+    threshold = min((r["score"] for r in rows if r["verdict"] == "stray"), default=None)
+    ranks = np.empty(len(rows), int)
+    ranks[np.argsort(-pack.scores, kind="stable")] = np.arange(1, len(rows) + 1)
+    map_uri = pack_map(emb.clip, stray, ranks, pack.scores)
+    media = _media(rows, extractor, threshold, max_media, summary.get("model"))
+    write_report(output_dir / "report.html", summary, rows, media, map_uri)
+    return media, map_uri
+
+
 def curate(
     input_path: str | Path,
     output_dir: str | Path,
@@ -262,7 +308,7 @@ def curate(
     contamination: str | float = "auto",
     export_outliers: str | Path | None = None,
     encoder: str | None = None,
-    seed: int = 0,
+    seed: int = CURATE.seed,
     allow_small: bool = False,
     train_model: bool = True,
     max_media: int = MAX_MEDIA,
@@ -275,18 +321,11 @@ def curate(
     `encoder=None`: the paper's encoder where it can be had, else the embedded default.
     `detector_options` go to the Deep SVDD detector and the model's training (e.g. `epochs`, `ensemble_size`).
     `find_dupes`: list groups of near-duplicate loops (re-encoded, trimmed, resampled, gain-changed copies)."""
-    from .report import PLAYER_SECONDS, pack_map, write_report
-
     contamination = parse_contamination(contamination)
     options = dict(detector_options or {})
-    root = Path(input_path)
+    root, output_dir = Path(input_path), Path(output_dir)
     files = list_pack(root)
-    output_dir = Path(output_dir)
-    for target in (output_dir, export_outliers):
-        if target is not None and (
-            Path(target).resolve() == root.resolve() or root.resolve() in Path(target).resolve().parents
-        ):
-            raise PackError(f"{target}: write outside the pack folder, so the pack stays untouched")
+    refuse_writing_into(root, output_dir, export_outliers)
     output_dir.mkdir(parents=True, exist_ok=True)
     encoder = encoder or resolve_default_encoder()
     model, extractor = build_model(encoder)
@@ -299,21 +338,13 @@ def curate(
     settings = {"folds": folds, "contamination": contamination, "seed": seed, "encoder": describe_encoder(model.config)}
     summary = {**summarise(root, emb, pack, stray, settings), "warnings": warnings, "duplicates": duplicates}
     summary["headline"] += f" {len(duplicates)} group(s) of near-duplicates."
-    threshold = min((r["score"] for r in rows if r["verdict"] == "stray"), default=None)
-    summary["media_note"] = (
-        f"Players and spectrograms for the {min(max_media, len(rows))} most out-of-place loops "
-        f"(audio: first {PLAYER_SECONDS:g} s, MP3 64 kbit/s) to keep the report small; every loop is in the table."
-    )
+    summary["media_note"] = media_note(max_media, len(rows))
     write_rankings(output_dir, rows, summary)
     if train_model:
         kept = [Path(r["path"]) for r in rows if r["verdict"] != "stray"]
         train_pack_model(kept, output_dir / "model", output_dir / "cache", encoder, seed, progress, options)
         summary["model"] = str(output_dir / "model")
-    ranks = np.empty(len(rows), int)
-    ranks[np.argsort(-pack.scores, kind="stable")] = np.arange(1, len(rows) + 1)
-    map_uri = pack_map(emb.clip, stray, ranks, pack.scores)
-    media = _media(rows, extractor, threshold, max_media, summary.get("model"))
-    write_report(output_dir / "report.html", summary, rows, media, map_uri)
+    media, map_uri = write_pack_report(output_dir, emb, pack, stray, rows, summary, extractor, max_media)
     if export_outliers is not None:
         summary["exported"] = [str(p) for p in export_strays(rows, export_outliers)]
     write_rankings(output_dir, rows, summary)

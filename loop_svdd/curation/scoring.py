@@ -21,11 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..detectors import BaseDetector, make_detector
+from ..settings import CURATE
 from .verdicts import stray_verdicts
 
 DetectorFactory = Callable[[int], BaseDetector]  # seed -> unfitted detector
-DEFAULT_FOLDS = 5
-DEFAULT_TRIM = 0.1
+DEFAULT_FOLDS = CURATE.folds
+DEFAULT_TRIM = CURATE.trim
 
 
 def detector_factory(name: str = "deep_svdd", **kwargs) -> DetectorFactory:

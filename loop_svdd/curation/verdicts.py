@@ -3,7 +3,7 @@
 The rules all work on the log of the cross-fitted scores (score 1 = a typical loop; strays sit far above, on a
 multiplicative scale). Each returns a bool mask; the shipped one is :data:`DEFAULT_RULE` with
 :data:`DEFAULT_PARAM`, chosen by verdict F1 on contaminated packs that were not the ones reported
-(``scripts/verdict_calibration.py``, ``docs/curation.md``).
+(``loop_svdd/bench/verdict_calibration.py``, ``docs/curation.md``).
 
 - ``fence``: log score above median + k * 1.4826 MAD (a robust z above k);
 - ``ratio``: score above t times the pack's median score (a fixed-width fence on log scores);

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-SR = 48_000
+from ..settings import SAMPLING_RATE
+
+SR = SAMPLING_RATE
 
 
 def _beat_tone(seconds: float, freq: float, beat_s: float, seed: int) -> np.ndarray:

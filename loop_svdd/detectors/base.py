@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
 from ..errors import LoopSVDDError
+from ..settings import DETECTOR
 
 
 class NotFittedError(LoopSVDDError, _SklearnNotFittedError):
@@ -44,7 +45,7 @@ class BaseDetector(OutlierMixin, BaseEstimator):
     ``decision_scores_`` (training scores), ``threshold_``, ``n_features_in_``.
     """
 
-    def __init__(self, threshold_quantile: float = 0.95, random_state: int | None = 0) -> None:
+    def __init__(self, threshold_quantile: float = DETECTOR.threshold_quantile, random_state: int | None = 0) -> None:
         self.threshold_quantile = threshold_quantile
         self.random_state = random_state
 

@@ -7,6 +7,7 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
+from ..settings import DETECTOR
 from .base import BaseDetector
 
 
@@ -17,7 +18,7 @@ class IsolationForest(BaseDetector):
         self,
         n_estimators: int = 100,
         standardize: bool = True,
-        threshold_quantile: float = 0.95,
+        threshold_quantile: float = DETECTOR.threshold_quantile,
         random_state: int | None = 0,
     ) -> None:
         super().__init__(threshold_quantile=threshold_quantile, random_state=random_state)
@@ -40,7 +41,10 @@ class PCAReconstruction(BaseDetector):
     score = squared reconstruction error in standardised units. (PyOD's PCA scores something else.)"""
 
     def __init__(
-        self, n_components: float | int = 0.95, threshold_quantile: float = 0.95, random_state: int | None = 0
+        self,
+        n_components: float | int = 0.95,
+        threshold_quantile: float = DETECTOR.threshold_quantile,
+        random_state: int | None = 0,
     ) -> None:
         super().__init__(threshold_quantile=threshold_quantile, random_state=random_state)
         self.n_components = n_components
@@ -59,7 +63,12 @@ class KNN(BaseDetector):
     """Mean Euclidean distance to the ``n_neighbors`` nearest training points (standardised).
     Training scores leave the point itself out."""
 
-    def __init__(self, n_neighbors: int = 5, threshold_quantile: float = 0.95, random_state: int | None = 0) -> None:
+    def __init__(
+        self,
+        n_neighbors: int = 5,
+        threshold_quantile: float = DETECTOR.threshold_quantile,
+        random_state: int | None = 0,
+    ) -> None:
         super().__init__(threshold_quantile=threshold_quantile, random_state=random_state)
         self.n_neighbors = n_neighbors
 
@@ -83,7 +92,7 @@ class OneClassSVM(BaseDetector):
         self,
         nu: float = 0.5,
         gamma: str | float = "scale",
-        threshold_quantile: float = 0.95,
+        threshold_quantile: float = DETECTOR.threshold_quantile,
         random_state: int | None = 0,
     ) -> None:
         super().__init__(threshold_quantile=threshold_quantile, random_state=random_state)

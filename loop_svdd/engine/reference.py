@@ -18,6 +18,7 @@ import torch
 
 from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
+from ..settings import SAMPLING_RATE
 
 
 def clap_front_end(extractor: LoopSVDDFeatureExtractor) -> Any:
@@ -48,7 +49,7 @@ def run_naive(model: LoopSVDDModel, loops: list[np.ndarray], clap_extractor: Any
     for windows in window_slices(helper, loops):
         embs = []
         for window in windows:
-            feats = clap_extractor(window, sampling_rate=48_000, return_tensors="pt")
+            feats = clap_extractor(window, sampling_rate=SAMPLING_RATE, return_tensors="pt")
             embs.append(model.encoder(input_features=feats["input_features"].float()).pooler_output)
         scores.append(model.score_embeddings(torch.cat(embs).mean(0, keepdim=True))[0].item())
     return np.array(scores), time.perf_counter() - start

@@ -64,7 +64,7 @@ def smooth(values: np.ndarray, frames: int = SMOOTH_FRAMES) -> np.ndarray:
 DROP_SCALE_DB = 14.5  # median over normal loops of the repetition curve's maximum (dev seed 1; docs)
 TRANSIENT_SCALE = 1.27  # the same for the signal curve (natural log of an amplitude ratio)
 TRANSIENT_SLACK = 2
-TRANSIENT_FLOOR = 0.25  # chosen on dev seed 1 (scripts/repetition_candidates.py; docs)
+TRANSIENT_FLOOR = 0.25  # chosen on dev seed 1 (loop_svdd/bench/repetition_candidates.py; docs)
 BEATS_PER_BAR = 4
 FLOOR_LOUD_DB = 60.0
 

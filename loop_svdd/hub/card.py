@@ -234,7 +234,9 @@ def _run_context(summary: dict[str, Any] | None, evaluation: dict[str, Any] | No
         "n_train": len((summary or {}).get("train_rows") or []),
         "n_heldout": len((summary or {}).get("heldout_rows") or []),
         "training_rows": _training_rows(summary) if summary else [],
-        "val_fraction": ((summary or {}).get("training") or {}).get("val_fraction"),
+        "val_fraction": (summary or {}).get(
+            "calibration_fraction", ((summary or {}).get("training") or {}).get("val_fraction")
+        ),
         "evaluation": bool(evaluation),
         "evaluation_table": format_table(evaluation) if evaluation else "",
         "n_normal_test": (evaluation or {}).get("n_normal_test", "?"),

@@ -16,6 +16,7 @@ import torch
 from ..models.musicnn.feature_extraction_musicnn import MusicnnFeatureExtractor
 from ..models.musicnn.modeling_musicnn import MusicnnModel
 from ..paths import ASSETS_DIR
+from ..settings import SAMPLING_RATE
 
 ASSETS = ASSETS_DIR
 CHECKPOINTS = {"musicnn-mtt": ASSETS / "musicnn_mtt", "musicnn-msd": ASSETS / "musicnn_msd"}
@@ -91,7 +92,7 @@ def teacher_embeddings(name: str, dataset, rows=None, progress: bool = False) ->
 
     from ..audio.corpora import audio_column, waveform_of, with_decoding
 
-    embedder, column, sr = MusicnnEmbedder(name), audio_column(dataset), 48000
+    embedder, column, sr = MusicnnEmbedder(name), audio_column(dataset), SAMPLING_RATE
     decoded = with_decoding(dataset, sr)
     if rows is not None:
         decoded = decoded.select([int(r) for r in rows])

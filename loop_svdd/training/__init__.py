@@ -1,23 +1,3 @@
-"""Training loops for the Deep SVDD head."""
-
-from .deep_svdd import (
-    PRESETS,
-    AETrainer,
-    DeepSVDDTrainer,
-    SVDDFitResult,
-    SVDDTrainingConfig,
-    TrainingDivergedError,
-    fit_deep_svdd,
-    fit_ensemble,
-)
-
-__all__ = [
-    "PRESETS",
-    "AETrainer",
-    "DeepSVDDTrainer",
-    "SVDDFitResult",
-    "SVDDTrainingConfig",
-    "TrainingDivergedError",
-    "fit_deep_svdd",
-    "fit_ensemble",
-]
+"""Training on a corpus: select the normal loops, embed them, fit the Deep SVDD detector (``detectors.deep_svdd``)
+through the engine's ``Detector``, calibrate and save (:mod:`.from_corpus`); evaluate a saved model against
+labelled anomalies next to the baselines (:mod:`.evaluation`)."""

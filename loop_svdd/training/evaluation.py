@@ -15,6 +15,7 @@ from ..engine.scoring import model_scores
 from ..metrics import compute_anomaly_metrics
 from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 from ..models.model_io import load_detector, read_json
+from ..settings import TRAIN
 from .from_corpus import SUMMARY_FILE, row_names
 
 BASELINES = ("isolation_forest", "pca", "knn", "ocsvm")
@@ -68,6 +69,25 @@ def evaluate_embeddings(
     return results
 
 
+def _test_rows(
+    dataset, corpus: str | Path, normal: list[RowFilter], anomaly: list[RowFilter] | None, summary: dict | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(held-out normal, anomaly, training) rows of `dataset`; the training rows come from the `summary` of a
+    model trained on this very corpus (None: another corpus, no training rows)."""
+    normal_rows = select(dataset, normal)
+    train_rows = np.array([], dtype=int)
+    if summary is not None:
+        names = row_names(dataset)
+        train_rows = np.asarray(summary["train_rows"], dtype=int)
+        if [names[i] for i in train_rows] != summary["train_files"]:
+            raise CorpusError(f"{corpus}: the corpus changed since training (training rows no longer match)")
+        normal_rows = np.setdiff1d(normal_rows, train_rows)
+    anomaly_rows = (
+        select(dataset, anomaly) if anomaly else np.setdiff1d(np.arange(len(dataset)), select(dataset, normal))
+    )
+    return normal_rows, np.setdiff1d(anomaly_rows, np.r_[normal_rows, train_rows]), train_rows
+
+
 def evaluate_on_corpus(
     model_source: str | Path,
     corpus: str | Path,
@@ -75,7 +95,7 @@ def evaluate_on_corpus(
     anomaly: list[RowFilter] | None = None,
     by: str | None = None,
     baselines: tuple[str, ...] = BASELINES,
-    batch_size: int = 8,
+    batch_size: int = TRAIN.encoder_batch_size,
     split: str = "train",
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -93,18 +113,9 @@ def evaluate_on_corpus(
         if summary is None:
             raise CorpusError("say which loops are normal (--normal COLUMN=VALUE): the model has no training summary")
         normal = [RowFilter.parse(f) for f in summary["normal_filter"]]
-    normal_rows = select(dataset, normal)
-    train_rows = np.array([], dtype=int)
-    if same_corpus:
-        names = row_names(dataset)
-        train_rows = np.asarray(summary["train_rows"], dtype=int)
-        if [names[i] for i in train_rows] != summary["train_files"]:
-            raise CorpusError(f"{corpus}: the corpus changed since training (training rows no longer match)")
-        normal_rows = np.setdiff1d(normal_rows, train_rows)
-    anomaly_rows = (
-        select(dataset, anomaly) if anomaly else np.setdiff1d(np.arange(len(dataset)), select(dataset, normal))
+    normal_rows, anomaly_rows, train_rows = _test_rows(
+        dataset, corpus, normal, anomaly, summary if same_corpus else None
     )
-    anomaly_rows = np.setdiff1d(anomaly_rows, np.r_[normal_rows, train_rows])
     groups = None if by is None else column_values(dataset, by, "group anomalies by")
     decoding = decodable_rows(dataset, extractor.sampling_rate, progress=progress)
     used = np.r_[normal_rows, anomaly_rows, train_rows]

@@ -20,19 +20,17 @@ from ..audio.corpora import (
     small_data_warnings,
 )
 from ..audio.decoding import CorpusDecoding, corpus_waveforms, decodable_rows, public_skipped, require_loops
-from ..detectors.deep_svdd import DeepSVDD
+from ..detectors.deep_svdd import SVDDTrainingConfig
 from ..engine.cache import embed_decodable
-from ..engine.scoring import model_scores
+from ..engine.detector import Detector
 from ..engine.time_bank import build_time_bank
-from ..models.encoders import build_model, describe_encoder, resolve_default_encoder
+from ..models.encoders import describe_encoder, resolve_default_encoder
 from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
-from ..models.loop_svdd.svdd_head import HeadConfig
-from ..models.model_io import save_detector
-from .deep_svdd import SVDDTrainingConfig
+from ..settings import TRAIN
 
 SUMMARY_FILE = "training_summary.json"
-MIN_NORMAL_LOOPS = 4  # below this `train` stops: too few loops to fit, calibrate and hold out
+MIN_NORMAL_LOOPS = TRAIN.min_normal_loops  # below this `train` stops: too few loops to fit, calibrate, hold out
 
 
 @dataclass
@@ -82,16 +80,22 @@ def split_training_rows(
 
 
 def _split_rows(
-    dataset: datasets.Dataset, normal: list[RowFilter], holdout: float, training, decoding: CorpusDecoding
+    dataset: datasets.Dataset,
+    normal: list[RowFilter],
+    holdout: float,
+    calibration_fraction: float,
+    seed: int,
+    decoding: CorpusDecoding,
 ) -> _Rows:
-    if not 0.0 <= holdout < 1.0:
-        raise ValueError(f"holdout_fraction must be in [0, 1), got {holdout}")
+    for name, fraction in (("holdout_fraction", holdout), ("calibration_fraction", calibration_fraction)):
+        if not 0.0 <= fraction < 1.0:
+            raise ValueError(f"{name} must be in [0, 1), got {fraction}")
     matching = select(dataset, normal)
     normal_rows, skipped = decoding.restrict(matching), decoding.skipped_among(matching)
     require_loops(
         len(normal_rows), MIN_NORMAL_LOOPS, f"training ({' and '.join(map(str, normal)) or 'the corpus'})", skipped
     )
-    return split_training_rows(normal_rows, holdout, training.val_fraction, training.seed, skipped)
+    return split_training_rows(normal_rows, holdout, calibration_fraction, seed, skipped)
 
 
 def train_on_corpus(
@@ -100,58 +104,60 @@ def train_on_corpus(
     output_dir: str | Path,
     encoder: str | None = None,
     training: SVDDTrainingConfig | None = None,
-    holdout_fraction: float = 0.2,
+    holdout_fraction: float = TRAIN.holdout_fraction,
     ensemble_size: int | None = None,
-    batch_size: int = 8,
+    batch_size: int = TRAIN.encoder_batch_size,
     split: str = "train",
     progress: bool = True,
     accelerator: Any = None,
+    calibration_fraction: float = TRAIN.calibration_fraction,
+    detector_options: dict[str, Any] | None = None,
 ) -> CorpusTrainingResult:
     """Train on the loops of `corpus` matching every `normal` filter; resumable (checkpoints in output_dir).
     `encoder=None` takes the paper's encoder where it can be had, else the embedded default (see
     :func:`~loop_svdd.models.encoders.resolve_default_encoder`).
 
     The normal loops are split three ways: `holdout_fraction` is kept out for evaluation (never seen), then
-    `training.val_fraction` of the rest calibrates the threshold, and the remainder fits
-    `ensemble_size` (default `training.ensemble_size`) heads with the benchmark's `DeepSVDD` detector, whose
-    heads the saved model takes over as they are.
+    `calibration_fraction` of the rest calibrates the threshold, and the remainder fits `ensemble_size`
+    (default `training.ensemble_size`) heads with the benchmark's `DeepSVDD` detector (through the engine's
+    :class:`~loop_svdd.engine.detector.Detector`), whose heads the saved model takes over as they are.
+    `detector_options` go to that detector (any `DeepSVDD` parameter or training field, e.g. `epochs`, or
+    `val_fraction` for an early-stopping split: none by default, whatever `training.val_fraction` says).
     """
     training = training or SVDDTrainingConfig()
     if ensemble_size is not None:
         training = replace(training, ensemble_size=ensemble_size)
+    options = dict(detector_options or {})
     dataset = load_corpus(corpus, split=split)
     decoding = decodable_rows(dataset, progress=progress)
-    rows = _split_rows(dataset, normal, holdout_fraction, training, decoding)
-    model, extractor = build_model(
-        encoder or resolve_default_encoder(),
-        **HeadConfig.of(training).head_kwargs(),
-        threshold_quantile=training.threshold_quantile,
-        ensemble_size=training.ensemble_size,
-    )
-    embeddings = embed_decodable(model, extractor, dataset, decoding, batch_size=batch_size, progress=progress)
+    rows = _split_rows(dataset, normal, holdout_fraction, calibration_fraction, training.seed, decoding)
     output_dir = Path(output_dir)
+    run = {"accelerator": accelerator, "checkpoint_dir": str(output_dir / "checkpoints"), "progress": progress}
+    detector = Detector.for_training(encoder or resolve_default_encoder(), training, **{**run, **options})
+    model, extractor = detector.model, detector.extractor
+    embeddings = embed_decodable(model, extractor, dataset, decoding, batch_size=batch_size, progress=progress)
     output_dir.mkdir(parents=True, exist_ok=True)
-    detector = DeepSVDD.from_training_config(
-        training,
-        val_fraction=0.0,
-        accelerator=accelerator,
-        checkpoint_dir=str(output_dir / "checkpoints"),
-        progress=progress,
-    ).fit(embeddings[rows.fit])
-    model.load_heads(detector.heads_)
+    detector.fit(embeddings[rows.fit])
     if not extractor.fusion:  # memory bank of normal time steps, for time_scores (docs/localisation.md)
         build_time_bank(model, extractor, corpus_waveforms(dataset, rows.fit, extractor.sampling_rate), training.seed)
-    calibration = model_scores(model, embeddings[rows.calibration if len(rows.calibration) else rows.fit])
-    threshold = float(np.quantile(calibration, training.threshold_quantile))
-    model.set_svdd_state(threshold=threshold, calibration_scores=calibration.tolist())
-    summary = _summary(corpus, split, dataset, normal, rows, model, training, calibration, detector.results_)
-    save_detector(model, extractor, output_dir, {SUMMARY_FILE: summary})
+    detector.calibrate(embeddings[rows.calibration if len(rows.calibration) else rows.fit])
+    summary = _summary(corpus, split, dataset, normal, rows, detector, _recorded(training, detector, options))
+    summary["calibration_fraction"] = calibration_fraction
+    detector.save(output_dir, {SUMMARY_FILE: summary})
     return CorpusTrainingResult(model.eval(), extractor, output_dir, summary, embeddings)
 
 
-def _summary(corpus, split, dataset, normal, rows: _Rows, model, training, calibration, results) -> dict[str, Any]:
+def _recorded(training: SVDDTrainingConfig, detector: Detector, options: dict[str, Any]) -> dict[str, Any]:
+    """The training settings the summary records: `training`'s, with what `options` changed."""
+    effective = detector.training_config.to_dict()
+    return {**training.to_dict(), **{k: effective[k] for k in options if k in effective}}
+
+
+def _summary(corpus, split, dataset, normal, rows: _Rows, detector: Detector, training: dict) -> dict[str, Any]:
     """`training_summary.json`: what was trained on what, for evaluation and the model card."""
     names = row_names(dataset)
+    model, results = detector.model, detector.fit_results
+    calibration = model.config.calibration_scores
     return {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "corpus": str(corpus),
@@ -160,13 +166,13 @@ def _summary(corpus, split, dataset, normal, rows: _Rows, model, training, calib
         "normal_filter": [str(f) for f in normal],
         "train_rows": rows.train.tolist(),
         "calibration_rows": rows.calibration.tolist(),
-        "ensemble_size": training.ensemble_size,
+        "ensemble_size": detector.training_config.ensemble_size,
         "heldout_rows": rows.heldout.tolist(),
         "train_files": [names[i] for i in rows.train],
         "heldout_files": [names[i] for i in rows.heldout],
         "encoder": describe_encoder(model.config),
         "encoder_pretrained": model.config.encoder_pretrained,
-        "training": training.to_dict(),
+        "training": training,
         "threshold": model.config.threshold,
         "calibration_loops": len(calibration),
         "skipped_files": public_skipped(rows.skipped),

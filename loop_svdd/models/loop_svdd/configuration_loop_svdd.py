@@ -50,8 +50,10 @@ class LoopSVDDConfig(PretrainedConfig):
             objective; names and defaults are those of `svdd_head.HeadConfig` (the `tuned` preset:
             `"ae"`, `[512, 256]`, `"elu"`, 0.2, `"one-class"`, 0.1, `True`). The last of `hidden_dims` is the
             latent (hypersphere) size; dropout only acts during autoencoder pretraining.
-        ensemble_size (`int`, defaults to 1): number of heads (trained with different seeds); the score is the
-            mean over heads of each head's score divided by its `score_scale` buffer. The hypersphere centre,
+        ensemble_size (`int`, defaults to 1): number of heads (trained with different seeds). 1 is what a config
+            built without one holds (a bare model has one head); training writes the number it fitted
+            (`loop-svdd train`: 3, `settings.DEEP_SVDD.ensemble_size`, which this file cannot import). The score
+            is the mean over heads of each head's score divided by its `score_scale` buffer. The hypersphere centre,
             soft-boundary radius and score scale of each head are buffers in `model.safetensors` (folders from
             older versions that kept `center`/`radius`/`score_scales` here still load).
         threshold (`float`, *optional*): score above which a loop is called anomalous, calibrated on held-out

@@ -5,8 +5,8 @@ any Linear layer and BatchNorm without affine parameters (a BatchNorm ``beta`` i
 only exists for autoencoder pretraining. Each head carries what training learned as buffers (saved with its
 weights): the input standardisation, the hypersphere ``center``, the soft-boundary ``radius`` and the ensemble
 ``score_scale``. Scoring, the loss, the centre (`init_center_c`), the radius (`get_radius`) and the ensemble's
-median scaling (`ensemble_scale`, `ensemble_score`) live here and nowhere else: the trainer, the
-`PreTrainedModel` and the embedding-level detector all call them. Pure PyTorch.
+median scaling (`ensemble_scale`, `ensemble_score`) live here and nowhere else: the trainers and the detector
+(`loop_svdd.detectors.deep_svdd`) and the `PreTrainedModel` all call them. Pure PyTorch.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ ACTIVATIONS = {"elu": nn.ELU, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "gelu
 class HeadConfig:
     """The head's shape and objective: the one source of these fields and their defaults, shared by
     `LoopSVDDConfig` (what ships) and `SVDDTrainingConfig` (what trains it). Defaults are the `tuned` preset
-    (see `loop_svdd.training.PRESETS`)."""
+    (see `loop_svdd.detectors.deep_svdd.PRESETS`)."""
 
     head_type: str = "ae"
     hidden_dims: list[int] = field(default_factory=lambda: [512, 256])
@@ -70,6 +70,9 @@ class HeadConfig:
         return asdict(self)
 
 
+_DEFAULTS = HeadConfig()  # the head's defaults, written once (the fields above)
+
+
 def _block(in_dim: int, out_dim: int, activation: str, dropout: float) -> nn.Sequential:
     return nn.Sequential(
         nn.Linear(in_dim, out_dim, bias=False),
@@ -86,7 +89,8 @@ class SVDDAutoencoder(nn.Module):
     (U-Net-style skips, the paper's "AEwRES").
 
     Inputs are L2-normalised (``l2_normalize``) then standardised with the buffers ``input_mean`` / ``input_std``
-    (identity until set by training). ``objective`` and ``nu`` select the Deep SVDD score and loss.
+    (identity until set by training). ``objective`` and ``nu`` select the Deep SVDD score and loss. Every shape
+    argument defaults to :class:`HeadConfig`'s (L2 normalisation included: on, as in the ``tuned`` preset).
 
     Shapes: ``encode``: (batch, input_dim) -> (batch, hidden_dims[-1]); ``forward`` also returns the
     reconstruction (batch, input_dim) in standardised units.
@@ -95,13 +99,13 @@ class SVDDAutoencoder(nn.Module):
     def __init__(
         self,
         input_dim: int,
-        hidden_dims: Sequence[int] = (512, 256),
-        head_type: str = "ae",
-        activation: str = "elu",
-        dropout: float = 0.2,
-        objective: str = "one-class",
-        nu: float = 0.1,
-        l2_normalize: bool = False,
+        hidden_dims: Sequence[int] = tuple(_DEFAULTS.hidden_dims),
+        head_type: str = _DEFAULTS.head_type,
+        activation: str = _DEFAULTS.activation,
+        dropout: float = _DEFAULTS.dropout,
+        objective: str = _DEFAULTS.objective,
+        nu: float = _DEFAULTS.nu,
+        l2_normalize: bool = _DEFAULTS.l2_normalize,
     ) -> None:
         super().__init__()
         if head_type not in HEAD_TYPES:

@@ -1,14 +1,16 @@
-"""Deep SVDD as a detector over embeddings: the very heads a `LoopSVDDModel` ships
-(:func:`loop_svdd.training.fit_ensemble`), scored by :func:`loop_svdd.models.loop_svdd.svdd_head.score_array`."""
+"""Deep SVDD as a detector over embeddings: the very heads a `LoopSVDDModel` ships (:func:`.fitting.fit_ensemble`),
+scored by :func:`loop_svdd.models.loop_svdd.svdd_head.score_array`."""
 
 from __future__ import annotations
 
 from dataclasses import fields
 from typing import Any
 
-from ..models.loop_svdd.svdd_head import score_array
-from ..training import SVDDTrainingConfig, fit_ensemble
-from .base import BaseDetector
+from ...models.loop_svdd.svdd_head import score_array
+from ...settings import DEEP_SVDD, DETECTOR
+from ..base import BaseDetector
+from .configuration import SVDDTrainingConfig
+from .fitting import fit_ensemble
 
 _OWN = {"seed", "threshold_quantile", "val_fraction", "ensemble_size"}  # set by the detector's own parameters
 _CONFIG_FIELDS = {f.name for f in fields(SVDDTrainingConfig)} - _OWN
@@ -18,32 +20,33 @@ class DeepSVDD(BaseDetector):
     """An ensemble of Deep SVDD heads on embeddings: autoencoder pretraining, then a fixed-centre hypersphere.
 
     Args:
-        preset: ``"tuned"`` (what ships) or ``"paper"``: the :data:`~loop_svdd.training.PRESETS` entry the
+        preset: ``"tuned"`` (what ships) or ``"paper"``: the :data:`~.configuration.PRESETS` entry the
             training settings start from.
         ensemble_size: number of heads, trained with seeds ``random_state, random_state + 1, ...``; the score is
             the mean of their scores, each divided by the median of its own training scores. None: the preset's.
         accelerator: an ``accelerate.Accelerator`` (one is created if None).
         progress: show tqdm bars while training.
-        val_fraction: normals held out for early stopping. 0 by default: with 11-51 training rows, holding
-            out 20% cost 0.002-0.003 AUROC on the benchmark; ``threshold_`` comes from training scores.
+        val_fraction: normals held out for early stopping (the trainer's validation split); by default
+            none (``settings.DEEP_SVDD.detector_val_fraction``): with 11-51 training rows, holding out 20% cost
+            0.002-0.003 AUROC on the benchmark; ``threshold_`` comes from training scores.
         checkpoint_dir: write resumable checkpoints there (``head<i>`` per head).
-        **training: any other :class:`~loop_svdd.training.SVDDTrainingConfig` field (head_type, epochs, lr, ...);
+        **training: any other :class:`~.configuration.SVDDTrainingConfig` field (head_type, epochs, lr, ...);
             kept as parameters, so ``get_params``/``set_params``/``clone`` see them.
 
     Fitted attributes: ``heads_`` (the :class:`svdd_head.SVDDAutoencoder` heads, their centre, radius
     and score scale in buffers: load them into a model with ``LoopSVDDModel.load_heads``), ``results_`` (the
-    :class:`~loop_svdd.training.SVDDFitResult` of each head), ``decision_scores_``, ``threshold_``.
+    :class:`~.fitting.SVDDFitResult` of each head), ``decision_scores_``, ``threshold_``.
     """
 
     def __init__(
         self,
         preset: str = "tuned",
         ensemble_size: int | None = None,
-        threshold_quantile: float = 0.95,
+        threshold_quantile: float = DETECTOR.threshold_quantile,
         random_state: int | None = 0,
         accelerator=None,
         progress: bool = False,
-        val_fraction: float = 0.0,
+        val_fraction: float = DEEP_SVDD.detector_val_fraction,
         checkpoint_dir: str | None = None,
         **training: Any,
     ) -> None:
@@ -83,7 +86,7 @@ class DeepSVDD(BaseDetector):
         return super().set_params(**params)
 
     def training_config(self) -> SVDDTrainingConfig:
-        """The :class:`~loop_svdd.training.SVDDTrainingConfig` that ``fit`` trains with."""
+        """The :class:`~.configuration.SVDDTrainingConfig` that ``fit`` trains with."""
         own = {
             "seed": 0 if self.random_state is None else int(self.random_state),
             "threshold_quantile": self.threshold_quantile,
