@@ -143,7 +143,10 @@ def test_defect_benchmark_end_to_end(corpus, encoder_dir, tmp_path):
     for metrics in result["defects"].values():
         assert 0.0 <= metrics["auroc"] <= 1.0 and 0.0 <= metrics["hit_rate"] <= 1.0
     # well above chance (0.5 AUROC; hit rate of a random peak: about one beat in the loop's length)
-    assert result["mean_auroc"] >= 0.6 and result["mean_hit_rate"] >= 0.3, (result["mean_auroc"], result["mean_hit_rate"])
+    assert result["mean_auroc"] >= 0.6 and result["mean_hit_rate"] >= 0.3, (
+        result["mean_auroc"],
+        result["mean_hit_rate"],
+    )
     assert {"clip_level", "spectral", "bank", "repetition", "signal", "tempo_unknown"} <= set(result["baselines"])
     assert set(result["defects"]["click"]["levels"]) == {"0", "1", "2"}
     assert {"hit_rate", "auroc"} <= set(result["defects"]["click"]["levels"]["2"])
