@@ -52,6 +52,10 @@ class CurateDefaults:
     """``loop-svdd curate``: cross-fitting, trimming, the size check and the report."""
 
     folds: int = 5  # --folds: cross-fitting folds
+    # the detectors whose cross-fitted scores are combined (chosen on contaminated packs of seeds 5-6, not reported)
+    members: tuple[str, ...] = ("deep_svdd", "knn", "pca", "kde")
+    member_heads: int = 1  # Deep SVDD heads per member fit: the fold seeds (repeats) already ensemble it
+    repeats: int = 3  # --repeats: fold seeds the ranking is averaged over (a rank must not hinge on one fold)
     trim: float = 0.1  # share of the highest first-pass scores left out of every training fold (at least)
     min_loops: int = 20  # below this a pack is too small to say what is typical (refused unless --allow-small)
     absolute_min_loops: int = 8  # cross-fitting cannot run on fewer, even with --allow-small

@@ -9,8 +9,11 @@ highest scores), averaged over folders and seeds. Scoring modes:
 
 - ``in_sample``: fit on the whole pack, score the whole pack (``train`` then ``score`` on one folder);
 - ``cross_fitted``: K-fold cross-fitting, every row scored by a detector that never saw it;
-- ``cross_fitted_robust``: cross-fitting with trimming (:func:`loop_svdd.curation.scoring.robust_cross_fit`),
-  what ``loop-svdd curate`` ships.
+- ``cross_fitted_robust``: cross-fitting with trimming (:func:`loop_svdd.curation.scoring.robust_cross_fit`).
+
+The ``curate`` row is exactly what ``loop-svdd curate`` ranks with (:func:`loop_svdd.curation.ranking.rank_pack`:
+the shipped members, cross-fitted with trimming, combined, averaged over fold seeds) and its verdicts; it is
+computed once per pack whatever ``--modes`` says.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ..curation.ranking import rank_pack
 from ..curation.scoring import (
     DEFAULT_FOLDS,
     DEFAULT_TRIM,
@@ -37,6 +41,7 @@ from .one_vs_rest import EmbeddingSet, add_embedding_options, check_embedding_op
 from .report import BenchmarkError, BenchResult
 
 MODES = ("in_sample", "cross_fitted", "cross_fitted_robust")
+CURATE_ROW = "curate"  # the detector name of what `curate` ships
 VERDICT_KEYS = ("verdict_precision", "verdict_recall", "verdict_f1")
 
 
@@ -68,6 +73,8 @@ def pack_scores(
     unknown = set(modes) - set(MODES)
     if unknown:
         raise ValueError(f"unknown mode(s) {', '.join(sorted(unknown))}; choose from {', '.join(MODES)}")
+    if detector == CURATE_ROW:
+        return {CURATE_ROW: rank_pack(X, folds=folds, trim=trim, seed=seed, **kw).scores}
     factory = detector_factory(detector, **kw)
     out = {}
     if "in_sample" in modes:
@@ -215,7 +222,7 @@ def checked_options(args: argparse.Namespace) -> tuple[float | str, str]:
 
 
 def run(args: argparse.Namespace) -> BenchResult:
-    check_embedding_options(args)
+    check_embedding_options(args, extra=(CURATE_ROW,))
     trim, rule = checked_options(args)
     data = load_embedding_set(args.embeddings, args.features)
     start = time.perf_counter()

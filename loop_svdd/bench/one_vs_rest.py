@@ -19,12 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from ..detectors import DETECTORS, make_detector
+from ..detectors import DETECTORS, PYOD_PEERS, make_detector
 from ..metrics import compute_anomaly_metrics
 from .report import BenchmarkError, BenchResult, add_report_options
 
 TRAIN_FRACTION = 0.7
 DEFAULT_DETECTORS = ("deep_svdd", "deep_svdd_residual", "isolation_forest", "pca", "knn", "ocsvm")
+SHIPPED = "deep_svdd"  # what `loop-svdd train` ships (the paper's Deep SVDD, 3 heads); marked in every table
 
 
 class BenchmarkDataError(BenchmarkError):
@@ -162,8 +163,9 @@ def to_markdown(summary: dict[str, Any]) -> str:
     ]
     for name, d in sorted(dets.items(), key=lambda kv: -kv[1]["mean_auroc"]):
         auroc = f"**{d['mean_auroc']:.4f}**" if name == best else f"{d['mean_auroc']:.4f}"
+        label = f"{name} (shipped by `train`)" if name == SHIPPED else name
         lines.append(
-            f"| {name} | {auroc} | {d.get('std_auroc', float('nan')):.4f} | {d['mean_auprc']:.4f} | "
+            f"| {label} | {auroc} | {d.get('std_auroc', float('nan')):.4f} | {d['mean_auprc']:.4f} | "
             f"{d['mean_pauc']:.4f} | {d.get('fit_seconds', float('nan')):.1f} |"
         )
     folders = sorted(next(iter(dets.values()))["per_class"])
@@ -245,6 +247,11 @@ def add_embedding_options(parser: argparse.ArgumentParser) -> None:
         default=list(DEFAULT_DETECTORS),
         help=f"detectors to run (default: {' '.join(DEFAULT_DETECTORS)})",
     )
+    parser.add_argument(
+        "--with-peers",
+        action="store_true",
+        help="add every PyOD peer (" + " ".join(PYOD_PEERS) + "; needs pip install 'loop-svdd[bench]')",
+    )
     add_report_options(parser)
     parser.add_argument(
         "--threads",
@@ -260,16 +267,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plots", help="folder for ROC curves and score histograms (PNG)")
 
 
-def check_embedding_options(args: argparse.Namespace) -> None:
-    """Refuse bad `--threads` and `--detectors`, then set torch's thread count."""
+def check_embedding_options(args: argparse.Namespace, extra: Sequence[str] = ()) -> None:
+    """Refuse bad `--threads` and `--detectors` (registered ones and the protocol's ``extra`` rows), then set
+    torch's thread count."""
     if args.threads < 1:
         raise BenchmarkError("--threads must be >= 1")
+    if getattr(args, "with_peers", False):
+        args.detectors = list(dict.fromkeys([*args.detectors, *PYOD_PEERS]))
     import torch
 
     torch.set_num_threads(args.threads)
-    unknown = [d for d in args.detectors if d not in DETECTORS]
+    known = [*DETECTORS, *extra]
+    unknown = [d for d in args.detectors if d not in known]
     if unknown:
-        raise BenchmarkError(f"unknown detector(s) {', '.join(unknown)}; choose from {', '.join(DETECTORS)}")
+        raise BenchmarkError(f"unknown detector(s) {', '.join(unknown)}; choose from {', '.join(known)}")
 
 
 def run_settings(args: argparse.Namespace, elapsed: float, **extra: Any) -> dict[str, Any]:

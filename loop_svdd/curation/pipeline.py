@@ -1,8 +1,9 @@
 """`curate(pack, output_dir)`: rank the loops of an unlabelled folder by how little they fit the rest.
 
 1. every loop is decoded and embedded once (cached per chunk in ``output_dir/cache``: a rerun resumes);
-2. every loop is scored by Deep SVDD detectors that never trained on it (K-fold cross-fitting with trimming,
-   :mod:`loop_svdd.curation.scoring`), its windows by the same fold detector;
+2. every loop is scored by detectors that never trained on it (Deep SVDD, PCA and k-NN, each K-fold
+   cross-fitted with trimming, combined on the pack's scale and averaged over fold seeds:
+   :mod:`loop_svdd.curation.ranking`), its windows by the same fold detectors;
 3. the ranking is written as CSV and JSON, the strays are named (a robust fence or a given fraction),
    ``report.html`` shows everything inline, and ``model/`` is a detector trained on the pack without its strays.
 """
@@ -24,8 +25,9 @@ from ..models.model_io import write_json_atomic
 from ..settings import CURATE
 from .duplicates import describe_link, find_duplicates, fingerprint_files
 from .pack import PackEmbeddings, PackError, embed_pack, list_pack
-from .scoring import DEFAULT_FOLDS, PackScores, detector_factory, robust_cross_fit
-from .verdicts import neighbour_ratio, reason, robust_z, rule_description, stray_verdicts
+from .ranking import PackRanking, rank_pack
+from .scoring import DEFAULT_FOLDS
+from .verdicts import call_confidence, neighbour_ratio, reason, robust_z, rule_description, stray_verdicts
 
 MIN_LOOPS = CURATE.min_loops  # below this a pack is too small to say what is typical; refused unless allow_small
 ABSOLUTE_MIN_LOOPS = CURATE.absolute_min_loops  # cross-fitting cannot run on fewer, even with allow_small
@@ -37,6 +39,7 @@ RANKING_FIELDS = (
     "percentile",
     "verdict",
     "reason",
+    "confidence",
     "robust_z",
     "duplicate_group",
     "window_scores",
@@ -81,7 +84,7 @@ def check_size(n: int, allow_small: bool, folds: int) -> list[str]:
     return [f"WARNING: {message}; this ranking is not reliable."]
 
 
-def stray_mask(pack: PackScores, contamination: str | float) -> np.ndarray:
+def stray_mask(pack: PackRanking, contamination: str | float) -> np.ndarray:
     """The loops called strays: by the calibrated rule (auto, :mod:`.verdicts`) or the top ``contamination``
     fraction."""
     if contamination == "auto":
@@ -92,16 +95,18 @@ def stray_mask(pack: PackScores, contamination: str | float) -> np.ndarray:
     return mask
 
 
-def ranking_rows(emb: PackEmbeddings, pack: PackScores, stray: np.ndarray, root: Path) -> list[dict[str, Any]]:
+def ranking_rows(emb: PackEmbeddings, pack: PackRanking, stray: np.ndarray, root: Path) -> list[dict[str, Any]]:
     """One row per loop, most out-of-place first."""
     n, scores = len(emb.files), pack.scores
     order = np.argsort(-scores, kind="stable")
     z = robust_z(scores)
     near = neighbour_ratio(emb.clip)
     typical = max(float(np.median(scores)), 1e-12)
+    bar = float(scores[stray].min()) / typical if stray.any() else None
+    confidence = call_confidence(scores, stray)
     rows = []
     for rank, i in enumerate(order, 1):
-        window_scores = pack.fit.normalised(int(pack.fit.fold[i]), emb.windows[i])
+        window_scores = pack.row_scores(int(i), emb.windows[i])
         verdict = "stray" if stray[i] else "fits"
         rows.append(
             {
@@ -110,8 +115,10 @@ def ranking_rows(emb: PackEmbeddings, pack: PackScores, stray: np.ndarray, root:
                 "score": float(scores[i]),
                 "percentile": float(100.0 * np.sum(scores <= scores[i]) / n),
                 "verdict": verdict,
-                "reason": reason(verdict, float(scores[i]) / typical, float(near[i])),
+                "reason": reason(verdict, float(scores[i]) / typical, float(near[i]), bar, float(confidence[i])),
+                "confidence": float(confidence[i]),
                 "robust_z": float(z[i]),
+                "fold_seed_spread": float(pack.spread[i]),
                 "neighbour_ratio": float(near[i]),
                 "duplicate_group": None,
                 "window_scores": [
@@ -153,6 +160,7 @@ def write_rankings(output_dir: Path, rows: list[dict[str, Any]], summary: dict[s
         for r in rows:
             windows = ";".join(f"{w['start_s']:g}:{w['score']:.6g}" for w in r["window_scores"])
             cells = [r["rank"], r["file"], f"{r['score']:.6g}", f"{r['percentile']:.1f}", r["verdict"], r["reason"]]
+            cells.append(f"{r['confidence']:.3f}")
             group = "" if r["duplicate_group"] is None else r["duplicate_group"]
             writer.writerow([*cells, f"{r['robust_z']:.3f}", group, windows])
     tmp.replace(output_dir / "ranking.csv")
@@ -236,7 +244,7 @@ def _media(
     return media
 
 
-def summarise(input_path: Path, emb: PackEmbeddings, pack: PackScores, stray: np.ndarray, settings: dict) -> dict:
+def summarise(input_path: Path, emb: PackEmbeddings, pack: PackRanking, stray: np.ndarray, settings: dict) -> dict:
     n, n_stray = len(emb.files), int(stray.sum())
     rule = (
         rule_description()
@@ -249,9 +257,11 @@ def summarise(input_path: Path, emb: PackEmbeddings, pack: PackScores, stray: np
         "n_strays": n_stray,
         "headline": f"{n_stray} of {n} loops do not fit this pack ({rule}); {len(emb.errors)} file(s) unreadable.",
         "method": (
-            f"Each loop was scored by a Deep SVDD detector that never trained on it: {settings['folds']}-fold "
-            f"cross-fitting; a first pass ranked the pack, the top {pack.trim_fraction:.0%} were left out of every "
-            "training fold, a second pass scored every loop. Score 1 = a typical loop of its fold."
+            f"Each loop was scored by {', '.join(pack.members)} detectors that never trained on it: "
+            f"{settings['folds']}-fold cross-fitting; a first pass ranked the pack, the top {pack.trim_fraction:.0%} "
+            "were left out of every training fold, a second pass scored every loop; the detectors' scores were "
+            f"combined on the pack's scale and averaged over {len(pack.repeats)} fold seeds. "
+            "Score 1 = a typical loop of this pack."
         ),
         "unreadable": emb.errors,
         "trim_fraction": pack.trim_fraction,
@@ -281,7 +291,7 @@ def media_note(max_media: int, n_rows: int) -> str:
 def write_pack_report(
     output_dir: Path,
     emb: PackEmbeddings,
-    pack: PackScores,
+    pack: PackRanking,
     stray: np.ndarray,
     rows: list[dict[str, Any]],
     summary: dict[str, Any],
@@ -309,6 +319,7 @@ def curate(
     export_outliers: str | Path | None = None,
     encoder: str | None = None,
     seed: int = CURATE.seed,
+    repeats: int = CURATE.repeats,
     allow_small: bool = False,
     train_model: bool = True,
     max_media: int = MAX_MEDIA,
@@ -320,6 +331,7 @@ def curate(
     into `output_dir` (see the module docstring). User files are only read (copied with `export_outliers`).
     `encoder=None`: the paper's encoder where it can be had, else the embedded default.
     `detector_options` go to the Deep SVDD detector and the model's training (e.g. `epochs`, `ensemble_size`).
+    `repeats`: fold seeds the ranking is averaged over.
     `find_dupes`: list groups of near-duplicate loops (re-encoded, trimmed, resampled, gain-changed copies)."""
     contamination = parse_contamination(contamination)
     options = dict(detector_options or {})
@@ -331,11 +343,12 @@ def curate(
     model, extractor = build_model(encoder)
     emb = embed_pack(model, extractor, files, output_dir / "cache", progress=progress)
     warnings = check_size(len(emb.files), allow_small, folds)
-    pack = robust_cross_fit(emb.clip, detector_factory("deep_svdd", **options), folds, contamination, seed)
+    pack = rank_pack(emb.clip, CURATE.members, folds, contamination, seed, repeats, {"deep_svdd": options})
     stray = stray_mask(pack, contamination)
     rows = ranking_rows(emb, pack, stray, root)
     duplicates = duplicate_groups(emb, root, rows) if find_dupes else []
-    settings = {"folds": folds, "contamination": contamination, "seed": seed, "encoder": describe_encoder(model.config)}
+    settings = {"folds": folds, "repeats": repeats, "contamination": contamination, "seed": seed}
+    settings["encoder"] = describe_encoder(model.config)
     summary = {**summarise(root, emb, pack, stray, settings), "warnings": warnings, "duplicates": duplicates}
     summary["headline"] += f" {len(duplicates)} group(s) of near-duplicates."
     summary["media_note"] = media_note(max_media, len(rows))

@@ -62,18 +62,30 @@ def bh_rule(scores: np.ndarray, q: float) -> np.ndarray:
     return mask
 
 
-def mixture_rule(scores: np.ndarray, floor: float = 2.0) -> np.ndarray:
-    """Loops the upper, smaller component of a 2-Gaussian mixture on log scores claims (robust z > ``floor``)."""
+def stray_probability(scores: np.ndarray) -> np.ndarray:
+    """Per loop, the posterior of the upper, smaller group of a 2-Gaussian mixture on log scores (all 0 when the
+    pack has no such group: the upper group holds half the pack or more, or the scores do not spread)."""
     from sklearn.mixture import GaussianMixture
 
     z = log_scores(scores)[:, None]
     if len(z) < 4 or np.ptp(z) < 1e-9:
-        return np.zeros(len(z), bool)
+        return np.zeros(len(z))
     gm = GaussianMixture(2, random_state=0, n_init=3).fit(z)
     upper = int(np.argmax(gm.means_[:, 0]))
     if gm.weights_[upper] >= 0.5:
-        return np.zeros(len(z), bool)
-    return (gm.predict_proba(z)[:, upper] > 0.5) & (robust_z(scores) > floor)
+        return np.zeros(len(z))
+    return gm.predict_proba(z)[:, upper]
+
+
+def mixture_rule(scores: np.ndarray, floor: float = 2.0) -> np.ndarray:
+    """Loops the upper, smaller component of a 2-Gaussian mixture on log scores claims (robust z > ``floor``)."""
+    return (stray_probability(scores) > 0.5) & (robust_z(scores) > floor)
+
+
+def call_confidence(scores: np.ndarray, stray: np.ndarray) -> np.ndarray:
+    """How sure each call is, in [0, 1]: the mixture's posterior of the group the call put the loop in."""
+    p = stray_probability(scores)
+    return np.where(np.asarray(stray, bool), p, 1.0 - p)
 
 
 RULES: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
@@ -127,16 +139,30 @@ def neighbour_ratio(embeddings: np.ndarray, k: int = NEIGHBOURS) -> np.ndarray:
     return near / max(float(np.median(near)), 1e-12)
 
 
-def reason(verdict: str, score_ratio: float, near_ratio: float) -> str:
-    """Why, in a producer's words: how the loop's score and its distance to its closest loops compare with a
-    typical loop of the pack."""
+def sureness(confidence: float) -> str:
+    """The confidence of a call in one word."""
+    return "sure" if confidence >= 0.9 else "likely" if confidence >= 0.7 else "borderline"
+
+
+def reason(
+    verdict: str, score_ratio: float, near_ratio: float, bar: float | None = None, confidence: float = 1.0
+) -> str:
+    """Why, in a producer's words, never arguing against the verdict: the loop's score against a typical loop
+    and against ``bar`` (the lowest stray's score over a typical loop's), its distance to its closest loops (as
+    support, or conceded with "though"), and how sure the call is."""
     score = f"scores {score_ratio:.1f}x a typical loop of this pack"
-    if near_ratio >= 1.5:
-        near = f"its closest loops in the pack are {near_ratio:.1f}x further than typical"
-    elif near_ratio <= 0.67:
-        near = "it sits among close neighbours in the pack"
-    else:
-        near = f"its closest loops are about as close as usual ({near_ratio:.1f}x typical)"
+    far = near_ratio >= 1.5
+    near = (
+        f"its closest loops are {near_ratio:.1f}x further than typical"
+        if far
+        else "it sits among close neighbours"
+        if near_ratio <= 0.67
+        else "its closest loops are about as close as usual"
+    )
     if verdict == "stray":
-        return f"Does not fit: {score}; {near}."
-    return f"Fits: {score}; {near}."
+        line = f"Does not fit ({sureness(confidence)}): {score}"
+        line += f", where strays start at {bar:.1f}x" if bar else ""
+        return line + (f"; {near}." if far else f"; though {near}, its sound as a whole stands apart.")
+    line = f"Fits ({sureness(confidence)}): {score}"
+    line += f", below the {bar:.1f}x where this pack's strays start" if bar else ", and no loop stands apart"
+    return line + (f"; though {near}, nothing else sets it apart." if far else f"; {near}.")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from functools import partial
 
 from .base import BaseDetector, NotFittedError
-from .baselines import KNN, IsolationForest, OneClassSVM, PCAReconstruction
+from .baselines import KDE, KNN, IsolationForest, OneClassSVM, PCAReconstruction
 from .deep_svdd import DeepSVDD
+from .peers import PYOD_PEERS, PyODPeer
 
 DETECTORS = {
     "deep_svdd": partial(DeepSVDD, head_type="ae"),
@@ -15,6 +16,8 @@ DETECTORS = {
     "pca": PCAReconstruction,
     "knn": KNN,
     "ocsvm": OneClassSVM,
+    "kde": KDE,
+    **{name: partial(PyODPeer, peer=name) for name in PYOD_PEERS},  # the `bench` extra's peers
 }
 
 
@@ -27,6 +30,7 @@ def make_detector(name: str, random_state: int | None = 0, **kwargs) -> BaseDete
 
 __all__ = [
     "DETECTORS",
+    "KDE",
     "KNN",
     "BaseDetector",
     "DeepSVDD",
@@ -34,5 +38,6 @@ __all__ = [
     "NotFittedError",
     "OneClassSVM",
     "PCAReconstruction",
+    "PyODPeer",
     "make_detector",
 ]
