@@ -93,3 +93,33 @@ def test_the_reason_never_argues_against_the_verdict():
     assert fits.startswith("Fits (likely)") and "below the 3.0x" in fits and "though" in fits
     stray = reason("stray", 4.0, 1.0, bar=3.0, confidence=0.95)
     assert stray.startswith("Does not fit (sure)") and "though" in stray
+
+
+def test_contaminated_benchmark_has_curate_and_peer_rows_and_fold_seed_ranges(tmp_path):
+    """The `curate` row is exactly `rank_pack` at curate's defaults; a PyOD peer gets a row; --fold-seeds
+    reports each pack's AUROC range."""
+    pytest.importorskip("pyod")
+    import json
+
+    from test_benchmark import _make_folder
+
+    from loop_svdd.bench import contaminated
+    from loop_svdd.bench.one_vs_rest import load_embedding_set
+    from loop_svdd.cli import main
+    from loop_svdd.curation.ranking import rank_pack
+
+    folder = _make_folder(tmp_path, n_per=(24, 24), dim=12)
+    out = tmp_path / "c.json"
+    argv = ["benchmark", "contaminated", "--embeddings", str(folder), "--json", str(out), "--no-progress"]
+    argv += ["--contamination", "0.1", "--seeds", "0", "--detectors", "curate", "pyod_knn", "--fold-seeds", "2"]
+    argv += ["--modes", "cross_fitted_robust", "--folders", "class0"]
+    assert main(argv) == 0
+    result = json.loads(out.read_text())["results"]["0.1"]
+    assert set(result) == {"curate", "pyod_knn"} and set(result["curate"]) == {"curate"}
+    assert result["curate"]["curate"]["auroc"] > 0.9 and result["pyod_knn"]["cross_fitted_robust"]["auroc"] > 0.9
+    assert 0 <= result["curate"]["curate"]["fold_seed_range_max"] <= 1
+    data = load_embedding_set(folder)
+    rows, _ = contaminated.make_pack(data, "class0", 0.1, 0)
+    X = data.embeddings[rows]
+    shipped = contaminated.pack_scores(X, "curate", [], 0, 5, 0.1)["curate"]
+    assert np.allclose(shipped, rank_pack(X, folds=5, trim="auto", seed=0).scores)

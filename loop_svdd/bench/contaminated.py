@@ -12,8 +12,9 @@ highest scores), averaged over folders and seeds. Scoring modes:
 - ``cross_fitted_robust``: cross-fitting with trimming (:func:`loop_svdd.curation.scoring.robust_cross_fit`).
 
 The ``curate`` row is exactly what ``loop-svdd curate`` ranks with (:func:`loop_svdd.curation.ranking.rank_pack`:
-the shipped members, cross-fitted with trimming, combined, averaged over fold seeds) and its verdicts; it is
-computed once per pack whatever ``--modes`` says.
+the shipped members, cross-fitted with trimming, combined, averaged over fold seeds) and its verdicts, at
+curate's defaults (``--contamination auto``, so trimming "auto" whatever ``--trim`` says); it is computed once per
+pack whatever ``--modes`` says.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from .report import BenchmarkError, BenchResult
 
 MODES = ("in_sample", "cross_fitted", "cross_fitted_robust")
 CURATE_ROW = "curate"  # the detector name of what `curate` ships
+FOLD_SEED_STRIDE = 1000  # --fold-seeds: fold seed j of a pack of seed s is s + 1000 j
 VERDICT_KEYS = ("verdict_precision", "verdict_recall", "verdict_f1")
 
 
@@ -74,7 +76,7 @@ def pack_scores(
     if unknown:
         raise ValueError(f"unknown mode(s) {', '.join(sorted(unknown))}; choose from {', '.join(MODES)}")
     if detector == CURATE_ROW:
-        return {CURATE_ROW: rank_pack(X, folds=folds, trim=trim, seed=seed, **kw).scores}
+        return {CURATE_ROW: rank_pack(X, folds=folds, trim="auto", seed=seed, **kw).scores}  # curate's defaults
     factory = detector_factory(detector, **kw)
     out = {}
     if "in_sample" in modes:
@@ -100,6 +102,7 @@ class PackRecord:
     verdict_precision: float = float("nan")
     verdict_recall: float = float("nan")
     verdict_f1: float = float("nan")
+    fold_seed: int = 0  # which of --fold-seeds scored the pack (its folds and detector seeds differ)
 
 
 def run_contaminated(
@@ -115,22 +118,32 @@ def run_contaminated(
     on_record: Callable[[PackRecord], None] | None = None,
     verdict_rule: str = DEFAULT_RULE,
     verdict_param: float | None = None,
+    fold_seeds: int = 1,
 ) -> list[PackRecord]:
     """Every (fraction, detector, mode, folder, seed) pack, scored and measured (verdicts by ``verdict_rule``,
-    :mod:`loop_svdd.curation.verdicts`)."""
+    :mod:`loop_svdd.curation.verdicts`), ``fold_seeds`` times: the same pack with other folds each time."""
     from tqdm.auto import tqdm
 
-    jobs = [(c, d, f, s) for c in fractions for d in detectors for s in seeds for f in data.classes]
+    jobs = [
+        (c, d, f, s, j)
+        for c in fractions
+        for d in detectors
+        for s in seeds
+        for f in data.classes
+        for j in range(fold_seeds)
+    ]
     records = []
-    for c, d, f, s in tqdm(jobs, desc="contaminated", disable=not progress):
+    for c, d, f, s, j in tqdm(jobs, desc="contaminated", disable=not progress):
         rows, labels = make_pack(data, f, c, s)
         start = time.perf_counter()
-        by_mode = pack_scores(data.embeddings[rows], d, modes, s, folds, trim, **(detector_kwargs or {}).get(d, {}))
+        options = (detector_kwargs or {}).get(d, {})
+        by_mode = pack_scores(data.embeddings[rows], d, modes, s + FOLD_SEED_STRIDE * j, folds, trim, **options)
         seconds = (time.perf_counter() - start) / len(by_mode)
         for m, scores in by_mode.items():
             auroc = compute_anomaly_metrics(scores, labels)["auroc"]
             verdicts = verdict_metrics(stray_verdicts(scores, verdict_rule, verdict_param), labels)
             rec = PackRecord(c, d, m, f, s, float(auroc), precision_at_k(scores, labels), seconds, **verdicts)
+            rec.fold_seed = j
             records.append(rec)
             if on_record is not None:
                 on_record(rec)
@@ -151,11 +164,21 @@ def summarize_contaminated(records: Sequence[PackRecord], settings: dict[str, An
                     "precision_at_k": float(np.mean([r.precision_at_k for r in rs])),
                     **{k: float(np.mean([getattr(r, k) for r in rs])) for k in VERDICT_KEYS},
                     "seconds": float(sum(r.seconds for r in rs)),
+                    **fold_seed_ranges(rs),
                 }
     out: dict[str, Any] = {"protocol": "contaminated", "results": results}
     if settings:
         out["settings"] = settings
     return out
+
+
+def fold_seed_ranges(records: Sequence[PackRecord]) -> dict[str, float]:
+    """Per pack (folder, seed), the range of its AUROC over fold seeds; their mean and maximum (0 with one)."""
+    by_pack: dict[tuple[str, int], list[float]] = {}
+    for r in records:
+        by_pack.setdefault((r.folder, r.seed), []).append(r.auroc)
+    ranges = [max(a) - min(a) for a in by_pack.values()]
+    return {"fold_seed_range_mean": float(np.mean(ranges)), "fold_seed_range_max": float(np.max(ranges))}
 
 
 def contaminated_markdown(summary: dict[str, Any]) -> str:
@@ -173,9 +196,10 @@ def contaminated_markdown(summary: dict[str, Any]) -> str:
 
 
 def _cell(m: dict[str, float]) -> str:
+    spread = f"; fold seeds' AUROC range {m['fold_seed_range_max']:.3f} max" if m["fold_seed_range_max"] else ""
     return (
         f"{m['auroc']:.4f} / {m['precision_at_k']:.3f} / {m['verdict_f1']:.3f} "
-        f"({m['verdict_precision']:.3f}, {m['verdict_recall']:.3f})"
+        f"({m['verdict_precision']:.3f}, {m['verdict_recall']:.3f}){spread}"
     )
 
 
@@ -206,14 +230,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--verdict-param", type=float, default=None, help="its parameter (default: the shipped one)")
     parser.add_argument("--modes", nargs="+", default=list(MODES), help=f"scoring modes (default: {' '.join(MODES)})")
+    parser.add_argument(
+        "--fold-seeds",
+        type=int,
+        default=1,
+        help="score every pack this many times with other folds; reports each pack's AUROC range (default: 1)",
+    )
+    parser.add_argument(
+        "--folders", nargs="+", default=None, help="only the packs of these folders (default: every folder)"
+    )
+
+
+class _Subset(EmbeddingSet):
+    """An embedding set whose packs are only those of some folders (strays still come from every folder)."""
+
+    def __init__(self, data: EmbeddingSet, folders: Sequence[str]) -> None:
+        super().__init__(data.embeddings, data.folders)
+        self.only = sorted(folders)
+
+    @property
+    def classes(self) -> list[str]:
+        return self.only
+
+
+def only_folders(data: EmbeddingSet, folders: Sequence[str]) -> EmbeddingSet:
+    """``data`` with packs made of ``folders`` only (a one-line error for a folder it does not have)."""
+    missing = sorted(set(folders) - set(data.classes))
+    if missing:
+        raise BenchmarkError(f"--folders: no folder {', '.join(map(repr, missing))}; have {', '.join(data.classes)}")
+    return _Subset(data, folders)
 
 
 def checked_options(args: argparse.Namespace) -> tuple[float | str, str]:
     """(trim, verdict rule) of the command line, after refusing values the protocol cannot run."""
     if any(not 0.0 < c < 0.5 for c in args.contamination):
         raise BenchmarkError("--contamination fractions must be in (0, 0.5)")
-    if args.folds < 2 or set(args.modes) - set(MODES):
-        raise BenchmarkError(f"--folds must be >= 2 and --modes among {', '.join(MODES)}")
+    if args.folds < 2 or set(args.modes) - set(MODES) or args.fold_seeds < 1:
+        raise BenchmarkError(f"--folds must be >= 2, --fold-seeds >= 1 and --modes among {', '.join(MODES)}")
     trim = args.trim if args.trim == "auto" else float(args.trim)
     rule = args.verdict_rule or DEFAULT_RULE
     if rule not in RULES:
@@ -225,6 +278,7 @@ def run(args: argparse.Namespace) -> BenchResult:
     check_embedding_options(args, extra=(CURATE_ROW,))
     trim, rule = checked_options(args)
     data = load_embedding_set(args.embeddings, args.features)
+    data = only_folders(data, args.folders) if args.folders else data
     start = time.perf_counter()
     records = run_contaminated(
         data,
@@ -237,10 +291,12 @@ def run(args: argparse.Namespace) -> BenchResult:
         progress=not args.no_progress,
         verdict_rule=rule,
         verdict_param=args.verdict_param,
+        fold_seeds=args.fold_seeds,
     )
     elapsed = time.perf_counter() - start
     settings = run_settings(
         args, elapsed, folds=args.folds, trim=trim, verdict_rule=rule, verdict_param=args.verdict_param
     )
+    settings.update(fold_seeds=args.fold_seeds, folders=args.folders)
     summary = summarize_contaminated(records, settings)
     return BenchResult(NAME, settings, contaminated_markdown(summary), summary, seconds=elapsed)

@@ -12,8 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "curate",
         help="rank the loops of an unlabelled folder by how little they fit; report, ranking and a clean model",
-        description="Every loop is scored by Deep SVDD detectors that never trained on it (K-fold cross-fitting "
-        "with trimming). Writes ranking.csv, ranking.json, report.html (opens offline) and model/ (a detector "
+        description="Every loop is scored by detectors that never trained on it (Deep SVDD, k-NN, PCA and a "
+        "kernel density, each K-fold cross-fitted with trimming, combined, averaged over fold seeds). Writes ranking.csv, ranking.json, report.html (opens offline) and model/ (a detector "
         "trained on the pack without its strays) into OUTPUT_DIR. Files in the pack are only read. An interrupted "
         "run resumes from OUTPUT_DIR/cache.",
     )
@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--export-outliers", metavar="DIR", help="copy the strays here (the pack is never changed)")
     p.add_argument("--encoder", default=None, help=ENCODER_HELP + " (default: as for `loop-svdd train`)")
     p.add_argument("--seed", type=int, default=CURATE.seed)
+    p.add_argument(
+        "--repeats", type=int, default=CURATE.repeats, help="fold seeds the ranking is averaged over (more: steadier)"
+    )
     p.add_argument(
         "--allow-small", action="store_true", help=f"rank packs under {CURATE.min_loops} loops anyway (with a warning)"
     )
@@ -45,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from ..curation import PackError, curate
     from ..detectors.deep_svdd import TrainingDivergedError
 
-    if args.folds < 2 or args.players < 0:
-        raise CLIError("--folds must be >= 2 and --players >= 0")
+    if args.folds < 2 or args.players < 0 or args.repeats < 1:
+        raise CLIError("--folds must be >= 2, --repeats >= 1 and --players >= 0")
     try:
         result = curate(
             args.input,
@@ -56,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
             export_outliers=args.export_outliers,
             encoder=args.encoder,
             seed=args.seed,
+            repeats=args.repeats,
             allow_small=args.allow_small,
             train_model=not args.no_model,
             max_media=args.players,
