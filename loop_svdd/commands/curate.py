@@ -13,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "curate",
         help="rank the loops of an unlabelled folder by how little they fit; report, ranking and a clean model",
         description="Every loop is scored by detectors that never trained on it (Deep SVDD, k-NN, PCA and a "
-        "kernel density, each K-fold cross-fitted with trimming, combined, averaged over fold seeds). Writes ranking.csv, ranking.json, report.html (opens offline) and model/ (a detector "
+        "kernel density, each K-fold cross-fitted with trimming, combined, averaged over fold seeds). "
+        "Writes ranking.csv, ranking.json, report.html (opens offline) and model/ (a detector "
         "trained on the pack without its strays) into OUTPUT_DIR. Files in the pack are only read. An interrupted "
         "run resumes from OUTPUT_DIR/cache.",
     )
