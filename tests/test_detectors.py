@@ -9,7 +9,17 @@ from sklearn.metrics import roc_auc_score
 from loop_svdd.detectors import DETECTORS, DeepSVDD, NotFittedError, make_detector
 
 _DEEP = {"epochs": 15, "pretrain_epochs": 3, "ensemble_size": 1}
-FAST = {"deep_svdd": _DEEP, "deep_svdd_residual": _DEEP}
+# The synthetic strays below differ by an offset, which unit-length rows hide: the contract test hands PyOD's
+# peers the raw rows and gives KDE a bandwidth for these norms (the benchmarks measure them on real embeddings).
+_RAW = {"l2_normalize": False}
+FAST = {"deep_svdd": _DEEP, "deep_svdd_residual": _DEEP, "kde": {"bandwidth": 0.2}}
+FAST.update({name: _RAW for name in DETECTORS if name.startswith("pyod_")})
+MIN_AUROC = {name: 0.85 for name in DETECTORS if name.startswith("pyod_")}  # PyOD's own, not our bar (ECOD 0.887)
+TORCH_PEERS = {"pyod_lunar", "pyod_deepsvdd", "pyod_autoencoder"}  # float32 torch sums: equal to ~1e-7
+
+
+def refit_rtol(name: str) -> float:
+    return 1e-5 if name in TORCH_PEERS else 1e-12
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +44,14 @@ def test_detector_contract(name, data):
     scores = det.decision_function(x_test)
     assert scores.shape == (len(x_test),)
     assert np.ptp(scores) > 0, "scores are constant"
-    assert roc_auc_score(y_test, scores) > 0.9  # higher = more abnormal
+    assert roc_auc_score(y_test, scores) > MIN_AUROC.get(name, 0.9)  # higher = more abnormal
     np.testing.assert_array_equal(-scores, det.score_samples(x_test))  # scikit-learn: higher = more normal
     fitted = [k for k in vars(det) if k.endswith("_")]
     assert {"threshold_", "decision_scores_", "n_features_in_"} <= set(fitted)
     assert det.threshold_ == pytest.approx(np.quantile(det.decision_scores_, 0.95))
     np.testing.assert_array_equal(det.predict(x_test), (scores > det.threshold_).astype(int))
     again = make_detector(name, random_state=0, **FAST.get(name, {})).fit(train)
-    np.testing.assert_allclose(again.decision_function(x_test), scores, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(again.decision_function(x_test), scores, rtol=refit_rtol(name), atol=0)
     with pytest.raises(ValueError, match="features"):
         det.decision_function(x_test[:, :10])
 
@@ -81,7 +91,7 @@ def test_detectors_are_sklearn_estimators(name, data):
         twin.set_params(epochs=2, lr=1e-3)
         assert twin.training_config().epochs == 2 and twin.training_config().lr == 1e-3
     np.testing.assert_allclose(
-        clone(det).fit(train).decision_function(x_test), det.fit(train).decision_function(x_test), rtol=1e-12
+        clone(det).fit(train).decision_function(x_test), det.fit(train).decision_function(x_test), rtol=refit_rtol(name)
     )
 
 

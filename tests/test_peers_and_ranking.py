@@ -123,3 +123,11 @@ def test_contaminated_benchmark_has_curate_and_peer_rows_and_fold_seed_ranges(tm
     X = data.embeddings[rows]
     shipped = contaminated.pack_scores(X, "curate", [], 0, 5, 0.1)["curate"]
     assert np.allclose(shipped, rank_pack(X, folds=5, trim="auto", seed=0).scores)
+
+
+@pytest.mark.parametrize("peer", ["pyod_deepsvdd", "pyod_autoencoder"])
+def test_deep_peers_fit_packs_smaller_than_a_batch(peer):
+    """PyOD drops the last partial batch: an 11-row folder used to train nothing and crash the benchmark."""
+    X = np.random.default_rng(0).normal(size=(11, 16)).astype(np.float32)
+    scores = make_detector(peer).fit(X).decision_function(X)
+    assert scores.shape == (11,) and np.isfinite(scores).all() and np.ptp(scores) > 0

@@ -8,6 +8,8 @@ own defaults otherwise. PyOD is imported when a peer is fitted, never by the pro
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -33,8 +35,29 @@ PYOD_PEERS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "pyod_deepsvdd": ("pyod.models.deep_svdd", "DeepSVDD", {"verbose": 0}),
     "pyod_autoencoder": ("pyod.models.auto_encoder", "AutoEncoder", {"verbose": 0}),
 }
-SEEDED = {"GMM", "INNE", "IForest", "DeepSVDD", "AutoEncoder"}  # PyOD classes that take random_state
+SEEDED = {"GMM", "INNE", "IForest", "LUNAR", "DeepSVDD", "AutoEncoder"}  # PyOD classes that take random_state
 NEEDS_N_FEATURES = {"DeepSVDD"}  # PyOD's DeepSVDD asks for the input width up front
+BATCHED = {"DeepSVDD", "AutoEncoder"}  # PyOD drops the last partial batch: fewer rows than a batch train nothing
+GLOBAL_RNG = {"LUNAR", "DeepSVDD", "AutoEncoder"}  # draw from torch's / numpy's global generators while fitting
+
+
+@contextmanager
+def seeded_global_generators(seed: int | None, needed: bool) -> Iterator[None]:
+    """Seed numpy's and torch's global generators for a PyOD detector that draws from them (same seed, same
+    fit), and put both back afterwards so the caller's random streams are untouched."""
+    if not needed or seed is None:
+        yield
+        return
+    import torch
+
+    state = np.random.get_state()
+    with torch.random.fork_rng():
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(state)
 
 
 class PeerUnavailableError(LoopSVDDError):
@@ -77,7 +100,7 @@ class PyODPeer(BaseDetector):
         self.standardize = standardize
         self.options = options
 
-    def _build(self, n_features: int):
+    def _build(self, n_samples: int, n_features: int):
         if self.peer not in PYOD_PEERS:
             raise ValueError(f"unknown PyOD peer {self.peer!r}; choose from {', '.join(PYOD_PEERS)}")
         module, name, defaults = PYOD_PEERS[self.peer]
@@ -86,11 +109,15 @@ class PyODPeer(BaseDetector):
             kwargs.setdefault("random_state", self.random_state)
         if name in NEEDS_N_FEATURES:
             kwargs.setdefault("n_features", n_features)
+        if name in BATCHED:
+            kwargs["batch_size"] = min(kwargs.get("batch_size", 32), n_samples)
         return load_pyod_class(module, name)(**kwargs)
 
     def _fit(self, X: np.ndarray) -> np.ndarray:
         self.scaler_ = StandardScaler().fit(self._unit(X)) if self.standardize else None
-        self.model_ = self._build(X.shape[1]).fit(self._prepare(X))
+        model = self._build(*X.shape)
+        with seeded_global_generators(self.random_state, PYOD_PEERS[self.peer][1] in GLOBAL_RNG):
+            self.model_ = model.fit(self._prepare(X))
         return np.asarray(self.model_.decision_scores_, dtype=np.float64)
 
     def _unit(self, X: np.ndarray) -> np.ndarray:
