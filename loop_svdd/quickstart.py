@@ -6,7 +6,6 @@ anomaly (the same instrument from the other soundfont), next to the baselines, a
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .audio.corpora import RowFilter, load_corpus
+from .bench.quickstart_pack import anomaly_kinds, build_once, curate_example_pack
 from .detectors.deep_svdd import SVDDTrainingConfig
 from .engine.scoring import model_scores
 from .models.encoders import DEFAULT_ENCODER, describe_encoder
@@ -26,7 +26,6 @@ from .training.from_corpus import row_names, train_on_corpus
 NORMAL = ("instrument=bass", "source=FluidR3_GM")
 EVALUATION_FILE = "evaluation.json"
 HOLDOUT = TRAIN.holdout_fraction  # of the normal loops, never trained on: the normal side of the evaluation
-PACK_STRAYS = 0.08  # loops of other kinds mixed into the pack the quickstart curates (relative to its normal loops)
 
 
 @dataclass
@@ -38,33 +37,18 @@ class QuickstartResult:
     curation: dict[str, Any]
 
 
-def anomaly_kinds(dataset, normal_instrument: str, normal_source: str) -> np.ndarray:
-    """Per row: 'normal', '<instrument>' for other instruments, or '<instrument> (<source>)' for the normal
-    instrument from another source (the subtle anomaly)."""
-    kinds = []
-    for inst, src in zip(dataset["instrument"], dataset["source"], strict=True):
-        if inst == normal_instrument:
-            kinds.append("normal" if src == normal_source else f"{inst} ({src})")
-        else:
-            kinds.append(str(inst))
-    return np.array(kinds)
+def _build_or_reuse_corpus(corpus_dir: Path, n_loops: int, seed: int, progress: bool, log) -> None:
+    """Step 1: the corpus of `n_loops` loops (seed `seed`) in `corpus_dir`, reused when one was built the same."""
+    if _corpus_matches(corpus_dir, n_loops, seed):
+        log(f"[1/5] reusing the corpus in {corpus_dir}")
+    else:
+        log(f"[1/5] building a corpus of {n_loops} real-instrument loops (seed {seed}) in {corpus_dir}")
+    build_once(corpus_dir, n_loops, seed, progress)
 
 
 def _corpus_matches(corpus_dir: Path, n_loops: int, seed: int) -> bool:
     meta = corpus_dir / "quickstart.json"
     return meta.is_file() and json.loads(meta.read_text()) == {"loops": n_loops, "seed": seed}
-
-
-def _build_or_reuse_corpus(corpus_dir: Path, n_loops: int, seed: int, progress: bool, log) -> None:
-    """Step 1: the corpus of `n_loops` loops (seed `seed`) in `corpus_dir`, reused when one was built the same."""
-    from .corpus import build_corpus
-
-    if _corpus_matches(corpus_dir, n_loops, seed):
-        log(f"[1/5] reusing the corpus in {corpus_dir}")
-    else:
-        log(f"[1/5] building a corpus of {n_loops} real-instrument loops (seed {seed}) in {corpus_dir}")
-        build_corpus(corpus_dir, n_loops, seed, progress=progress, overwrite=True)
-        write_json_atomic(corpus_dir / "quickstart.json", {"loops": n_loops, "seed": seed})
 
 
 def _evaluate(result, kinds: np.ndarray, corpus_dir: Path, model_dir: Path, seed: int) -> dict[str, Any]:
@@ -120,7 +104,7 @@ def run_quickstart(
     corpus_dir, model_dir = output_dir / "corpus", output_dir / "model"
     _build_or_reuse_corpus(corpus_dir, n_loops, seed, progress, log)
 
-    log("[2/5] curating a pack: the bass loops of one soundfont with a few other loops mixed in, no labels given")
+    log("[2/5] curating a pack: 92 bass loops of one soundfont and 8 strays of 4 kinds, no labels given")
     curation = curate_example_pack(corpus_dir, output_dir, encoder, seed, progress)
 
     log(f"[3/5] training on {' and '.join(NORMAL)} with encoder {encoder}")
@@ -145,62 +129,6 @@ def run_quickstart(
     ranked = _rank_and_plot(result, dataset, kinds, model_dir)
     report["elapsed_s"] = round(time.perf_counter() - start, 1)
     return QuickstartResult(output_dir, model_dir, report, ranked, curation)
-
-
-def make_pack(corpus_dir: Path, pack_dir: Path, seed: int) -> dict[str, str]:
-    """Copy the corpus' normal loops and `PACK_STRAYS` as many loops of other kinds (one of them the subtle kind,
-    bass from another soundfont) into `pack_dir`, a plain folder as a producer has; returns {file name: kind}."""
-    import datasets
-
-    dataset = load_corpus(corpus_dir)
-    kinds = anomaly_kinds(dataset, "bass", "FluidR3_GM")
-    rng = np.random.default_rng(seed)
-    normal = np.flatnonzero(kinds == "normal")
-    subtle = rng.permutation(np.flatnonzero(np.char.find(kinds.astype(str), "(") >= 0))[:1]
-    others = rng.permutation(np.flatnonzero((kinds != "normal") & (np.char.find(kinds.astype(str), "(") < 0)))
-    strays = np.r_[subtle, others[: max(2, round(PACK_STRAYS * len(normal)) - len(subtle))]]
-    files = dataset.cast_column("audio", datasets.Audio(decode=False))["audio"]
-    if pack_dir.exists():
-        shutil.rmtree(pack_dir)
-    pack_dir.mkdir(parents=True)
-    for i in np.r_[normal, strays]:
-        shutil.copy2(files[int(i)]["path"], pack_dir / Path(files[int(i)]["path"]).name)
-    return {Path(files[int(i)]["path"]).name: str(kinds[i]) for i in np.r_[normal, strays]}
-
-
-def curate_example_pack(corpus_dir: Path, output_dir: Path, encoder: str, seed: int, progress: bool) -> dict[str, Any]:
-    """`loop-svdd curate` on the example pack; how well the strays (known here, not to curate) came out on top."""
-    from sklearn.metrics import roc_auc_score
-
-    from .curation import curate
-
-    kinds = make_pack(corpus_dir, output_dir / "pack", seed)
-    result = curate(
-        output_dir / "pack",
-        output_dir / "curated",
-        seed=seed,
-        encoder=encoder,
-        allow_small=True,  # a quickstart with --loops < ~200 makes a pack under 20 loops: ranked, with a warning
-        train_model=False,  # the quickstart trains its detector next; `loop-svdd curate` writes model/ too
-        max_media=20,
-        progress=progress,
-    )
-    rows = sorted(result.rows, key=lambda r: r["rank"])
-    names = [Path(r["file"]).name for r in rows]
-    is_stray = [kinds[name] != "normal" for name in names]
-    n_strays = int(sum(is_stray))
-    return {
-        "pack": str(output_dir / "pack"),
-        "report": str(result.output_dir / "report.html"),
-        "n_loops": len(rows),
-        "warnings": result.summary["warnings"],
-        "n_strays": n_strays,
-        "auroc": float(roc_auc_score(is_stray, [r["score"] for r in rows])),
-        "strays_in_top": int(sum(is_stray[:n_strays])),
-        "flagged": [
-            (r["rank"], Path(r["file"]).name, kinds[Path(r["file"]).name]) for r in rows if r["verdict"] == "stray"
-        ],
-    }
 
 
 def _plot(scores, normal_rows, anomaly_rows, kinds, threshold, path: Path) -> None:
@@ -243,9 +171,11 @@ def summary_lines(result: QuickstartResult, top: int = 10) -> list[str]:
     r, c = result.report, result.curation
     lines = [
         "",
-        f"Curated pack ({c['pack']}: {c['n_loops']} loops, {c['n_strays']} of them strays the tool was not told "
-        f"about): stray AUROC {c['auroc']:.3f}, {c['strays_in_top']} of the {c['n_strays']} strays in the top "
-        f"{c['n_strays']}. Flagged as not fitting:",
+        f"Curated pack ({c['pack']}: {c['n_loops']} loops, {c['n_strays']} of them strays of "
+        f"{len(c['stray_kinds'])} kinds the tool was not told about): stray AUROC {c['auroc']:.3f}, "
+        f"{c['strays_in_top']} of the {c['n_strays']} strays in the top {c['n_strays']}; verdicts: "
+        f"{c['strays_called']} of the {c['n_strays']} strays called, {c['false_calls']} false calls "
+        f"(precision {c['precision']:.2f}, recall {c['recall']:.2f}). Flagged as not fitting:",
         *(f"{rank:>5}  {name:<40} (really: {kind})" for rank, name, kind in c["flagged"]),
         *c["warnings"],
         f"Report (opens offline): {c['report']}",

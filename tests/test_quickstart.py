@@ -52,16 +52,49 @@ def test_quickstart_end_to_end(tmp_path, capsys):
 @pytest.mark.slow
 def test_quickstart_figures_on_the_embedded_encoder(tmp_path):
     """`loop-svdd quickstart` as a user runs it (400 loops, seed 0, the embedded encoder) keeps its figures: it
-    measures Deep SVDD AUROC 0.983 and stray AUROC 0.766 (1 of the 3 strays in the top 3)."""
+    measures Deep SVDD AUROC 0.983 and, on its 100-loop pack, stray AUROC 0.957 with 6 of the 8 strays called
+    and 1 false call (`loop-svdd benchmark quickstart-pack --seeds 0`)."""
     from loop_svdd.quickstart import run_quickstart
 
     result = run_quickstart(tmp_path / "qs", progress=False, log=lambda *_: None)
     detectors = result.report["detectors"]
     assert detectors["loop_svdd"]["auroc"] >= 0.95
     assert all(d["auroc"] >= 0.9 for d in detectors.values())  # the baselines measure 0.942 to 0.970
-    assert result.curation["auroc"] >= 0.7 and result.curation["strays_in_top"] >= 1
+    curation = result.curation
+    assert curation["n_loops"] == 100 and curation["n_strays"] == 8 and len(curation["stray_kinds"]) == 4
+    assert curation["auroc"] >= 0.92 and curation["strays_in_top"] >= 5
+    assert curation["strays_called"] >= 5 and curation["false_calls"] <= 3
 
 
 def test_quickstart_rejects_tiny_corpora(capsys):
     assert main(["quickstart", "--loops", "5"]) == 2
     assert "at least 40" in capsys.readouterr().err
+
+
+def test_example_pack_strays_are_two_of_four_kinds_one_subtle():
+    import numpy as np
+
+    from loop_svdd.bench.quickstart_pack import choose_strays
+
+    kinds = np.array(["normal"] * 10 + ["bass (TimGM6mb)"] * 3 + ["guitar"] * 3 + ["keys"] * 2 + ["drums"] * 4 + ["fx"])
+    chosen = choose_strays(kinds, np.random.default_rng(0))
+    picked = kinds[chosen].tolist()
+    assert len(chosen) == len(set(chosen.tolist())) == 8 and "normal" not in picked and "fx" not in picked
+    assert picked.count("bass (TimGM6mb)") == 2 and len(set(picked)) == 4
+    with pytest.raises(ValueError, match="lacks kinds"):
+        choose_strays(kinds[kinds != "keys"][:-5], np.random.default_rng(0))
+
+
+def test_example_pack_measures_ranking_and_verdicts():
+    from loop_svdd.bench.quickstart_pack import measure_curation
+
+    kinds = {f"loop_{i}.wav": "normal" for i in range(6)} | {"loop_6.wav": "keys", "loop_7.wav": "drums"}
+    order = ["loop_6.wav", "loop_0.wav", "loop_7.wav", *(f"loop_{i}.wav" for i in range(1, 6))]
+    rows = [
+        {"rank": r, "file": f"/pack/{n}", "score": 10.0 - r, "verdict": "stray" if r <= 2 else "fits"}
+        for r, n in enumerate(order, 1)
+    ]
+    m = measure_curation(rows, kinds)
+    assert (m["n_strays"], m["strays_in_top"], m["strays_called"], m["false_calls"]) == (2, 1, 1, 1)
+    assert m["precision"] == m["recall"] == 0.5 and m["auroc"] == pytest.approx(11 / 12)
+    assert m["stray_kinds"] == ["drums", "keys"] and m["flagged"][0] == (1, "loop_6.wav", "keys")

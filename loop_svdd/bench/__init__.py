@@ -24,6 +24,7 @@ PROTOCOLS = {
     "speed": "throughput: naive transformers pipeline vs ours vs the fast mode, front end, every backend",
     "encoder-transfer": "one-vs-rest inside the sources of a corpus, each encoder against random weights",
     "verdict-calibration": "choose the stray rule's parameter on packs that are not reported",
+    "quickstart-pack": "the quickstart's 100-loop pack (8 strays of 4 kinds) curated: stray AUROC and verdicts",
     "curation-e2e": "a curated pack with known strays: curate's ranking vs in-sample and clean-pack scoring",
     "small-data-study": "AUROC against the number of training loops; false alarms against calibration size",
     "localisation-candidates": "candidate time-resolved scorers (sources, pooling, fold) on injected defects",
