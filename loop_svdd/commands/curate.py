@@ -18,7 +18,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "trained on the pack without its strays) into OUTPUT_DIR. Files in the pack are only read. An interrupted "
         "run resumes from OUTPUT_DIR/cache.",
     )
-    p.add_argument("input", help="a folder of loops (searched recursively)")
+    p.add_argument("input", help="a folder of loops (searched recursively), or a library: a folder of packs")
+    p.add_argument(
+        "--packs",
+        default="auto",
+        help="which sub-folders are packs, each curated within itself: auto (split a folder with no loose audio "
+        "and 2+ sub-folders of audio), none (the whole folder is one pack) or a depth N (default: auto)",
+    )
     p.add_argument("--output-dir", required=True, help="where the ranking, report and model are written")
     p.add_argument("--folds", type=int, default=CURATE.folds, help="cross-fitting folds")
     p.add_argument(
@@ -46,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..audio.decoding import report_skipped
-    from ..curation import PackError, curate
+    from ..curation import LibraryResult, PackError, curate
     from ..detectors.deep_svdd import TrainingDivergedError
 
     if args.folds < 2 or args.players < 0 or args.repeats < 1:
@@ -66,9 +72,12 @@ def run(args: argparse.Namespace) -> int:
             max_media=args.players,
             progress=not args.no_progress,
             find_dupes=not args.no_duplicates,
+            packs=args.packs,
         )
     except (PackError, ValueError, OSError, TrainingDivergedError) as err:
         raise CLIError(str(err).strip().splitlines()[0]) from err
+    if isinstance(result, LibraryResult):
+        return print_library(result)
     s = result.summary
     report_skipped("curate", [{"file": e["file"], "reason": e["error"]} for e in s["unreadable"]])
     for w in s["warnings"]:
@@ -82,4 +91,21 @@ def run(args: argparse.Namespace) -> int:
     print(f"report: {result.output_dir / 'report.html'}; ranking: {result.output_dir / 'ranking.csv'}")
     if "model" in s:
         print(f"model of the pack without its strays: {s['model']} (loop-svdd score / demo accept it)")
+    return 0
+
+
+def print_library(result, top: int = 20) -> int:
+    """The library's headline, the `top` packs with most strays, the duplicate groups across packs."""
+    s = result.summary
+    print(s["headline"])
+    for p in result.packs[:top]:
+        line = f"not curated: {p['skipped']}" if "skipped" in p else f"{p['n_strays']} of {p['n_loops']} do not fit"
+        print(f"  {p['name']}: {line}")
+    if len(result.packs) > top:
+        print(f"  ... and {len(result.packs) - top} more packs in the report")
+    if s["outside_packs"]:
+        print(f"{len(s['outside_packs'])} file(s) lie in no pack (above --packs depth) and were not ranked")
+    for g in s["duplicates"][:top]:
+        print(f"near-duplicates (keep {g['keep']}): {', '.join(g['files'])}")
+    print(f"report: {result.output_dir / 'report.html'}; ranking: {result.output_dir / 'ranking.csv'}")
     return 0

@@ -1,4 +1,5 @@
-"""`curate(pack, output_dir)`: rank the loops of an unlabelled folder by how little they fit the rest.
+"""`curate_pack(pack, output_dir)` (what `curate` runs on each pack): rank the loops of an unlabelled folder
+by how little they fit the rest.
 
 1. every loop is decoded and embedded once (cached per chunk in ``output_dir/cache``: a rerun resumes);
 2. every loop is scored by detectors that never trained on it (Deep SVDD, PCA and k-NN, each K-fold
@@ -311,7 +312,7 @@ def write_pack_report(
     return media, map_uri
 
 
-def curate(
+def curate_pack(
     input_path: str | Path,
     output_dir: str | Path,
     folds: int = DEFAULT_FOLDS,

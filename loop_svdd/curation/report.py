@@ -168,3 +168,44 @@ def write_report(
     tmp.write_text("\n".join(parts))
     tmp.replace(path)
     return path
+
+
+def library_page_name(page: int) -> str:
+    return "report.html" if page == 1 else f"report-{page}.html"
+
+
+def _pack_row_html(p: dict[str, Any]) -> str:
+    name = html.escape(p["name"])
+    if "skipped" in p:
+        return f"<tr><td>{name}</td><td colspan='4'>not curated: {html.escape(p['skipped'])}</td></tr>"
+    strays = ", ".join(html.escape(s) for s in p["top_strays"])
+    return (
+        f"<tr{' class=stray' if p['n_strays'] else ''}><td><a href='{html.escape(p['report'])}'>{name}</a></td>"
+        f"<td>{p['n_loops']}</td><td>{p['n_strays']}</td><td>{p['n_unreadable']}</td><td>{strays}</td></tr>"
+    )
+
+
+def write_library_report(output_dir: Path, summary: dict[str, Any], packs: list[dict[str, Any]], per_page: int) -> int:
+    """The library report: `report.html` (and `report-2.html`, ...: `per_page` packs each, most strays first)
+    linking each pack's own report, then the duplicate groups across packs; returns the number of pages."""
+    pages = max(1, -(-len(packs) // per_page))
+    for page in range(1, pages + 1):
+        links = " ".join(
+            f"<a href='{library_page_name(q)}'>{q}</a>" if q != page else f"<b>{q}</b>" for q in range(1, pages + 1)
+        )
+        parts = [
+            "<!doctype html><html><head><meta charset='utf-8'>",
+            f"<title>Curation of {html.escape(summary['input'])}</title><style>{_STYLE}</style></head><body>",
+            f"<h1>Which loops do not fit their pack?</h1><p>{html.escape(summary['headline'])}</p>",
+            f"<p>{html.escape(summary['method'])}</p><p>pages: {links}</p>",
+            "<table><tr><th>pack</th><th>loops</th><th>strays</th><th>unreadable</th><th>most out-of-place</th></tr>",
+            *(_pack_row_html(p) for p in packs[(page - 1) * per_page : page * per_page]),
+            "</table>",
+            duplicates_html(summary["duplicates"]) if page == 1 else "",
+            "</body></html>",
+        ]
+        path = output_dir / library_page_name(page)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text("\n".join(parts))
+        tmp.replace(path)
+    return pages

@@ -1,0 +1,147 @@
+"""`curate` on a library: a folder of packs, each curated within itself, near-duplicates across packs, resumable."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import SR, synth_loop
+
+from loop_svdd.cli import main
+
+FAST = {"epochs": 5, "pretrain_epochs": 2, "ensemble_size": 1}
+
+
+def _write_pack(folder: Path, n: int, freq: float, n_strays: int = 2) -> None:
+    import soundfile as sf
+
+    folder.mkdir(parents=True)
+    for i in range(n):
+        sf.write(folder / f"loop{i:02d}.wav", synth_loop(2.0 + i % 3, seed=i, freq=freq * (1 + 0.02 * (i % 5))), SR)
+    rng = np.random.default_rng(int(freq))
+    for i in range(n_strays):
+        sf.write(folder / f"odd{i}.wav", (0.3 * rng.standard_normal(3 * SR)).astype(np.float32), SR)
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory) -> Path:
+    import soundfile as sf
+
+    root = tmp_path_factory.mktemp("lib") / "library"
+    _write_pack(root / "VendorA" / "bass", 22, 55.0)
+    _write_pack(root / "VendorA" / "keys", 22, 440.0, n_strays=1)
+    _write_pack(root / "tiny", 5, 220.0, n_strays=0)
+    wave, _ = sf.read(root / "VendorA" / "bass" / "loop03.wav", dtype="float32")
+    sf.write(root / "VendorA" / "keys" / "copy_of_bass.wav", 0.5 * wave, SR)  # a near-duplicate across packs
+    return root
+
+
+@pytest.fixture(scope="module")
+def curated(library, encoder_dir, tmp_path_factory):
+    from loop_svdd.curation import curate
+
+    before = _snapshot(library)
+    out = tmp_path_factory.mktemp("curated") / "out"
+    options = {"encoder": str(encoder_dir), "detector_options": FAST, "train_model": False, "max_media": 2}
+    return curate(library, out, progress=False, **options), before, options
+
+
+def test_find_packs_nests_and_takes_a_depth(tmp_path):
+    from loop_svdd.curation import PackError, find_packs
+
+    for rel in ["L/V1/p1/a.wav", "L/V1/p1/sub/b.wav", "L/V1/p2/c.wav", "L/V2/d.wav", "L/e.wav"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    lib = tmp_path / "L"
+    assert find_packs(lib, "auto") == ([lib], [])  # a loose file at the top: one pack
+    (lib / "e.wav").unlink()
+    names = lambda found: [p.relative_to(lib).as_posix() for p in found]  # noqa: E731
+    assert names(find_packs(lib, "auto")[0]) == ["V1/p1", "V1/p2", "V2"]
+    packs, outside = find_packs(lib, 2)
+    assert names(packs) == ["V1/p1", "V1/p2"] and names(outside) == ["V2/d.wav"]
+    assert find_packs(lib, "none") == ([lib], [])
+    with pytest.raises(PackError, match="--packs must be auto, none or a folder depth"):
+        find_packs(lib, "deep")
+    with pytest.raises(PackError, match="no folders 5 level"):
+        find_packs(lib, 5)
+
+
+def test_each_pack_is_ranked_within_itself(curated):
+    result, _, _ = curated
+    by_pack = {p["name"]: p for p in result.packs}
+    assert set(by_pack) == {"VendorA/bass", "VendorA/keys", "tiny"}
+    assert "only 5 readable loop" in by_pack["tiny"]["skipped"]
+    assert result.packs[-1]["name"] == "tiny"  # most strays first, packs not curated last
+    for name, strays in (("VendorA/bass", {"odd0.wav", "odd1.wav"}), ("VendorA/keys", {"odd0.wav", "copy_of_bass.wav"})):
+        rows = [r for r in result.rows if r["pack"] == name]
+        assert {Path(r["file"]).name for r in rows[: len(strays)]} == strays
+        assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
+        assert (result.output_dir / by_pack[name]["report"]).is_file()
+
+
+def test_library_ranking_equals_curating_the_pack_alone(curated, library, tmp_path):
+    from loop_svdd.curation import curate
+
+    result, _, options = curated
+    alone = curate(library / "VendorA" / "keys", tmp_path / "alone", progress=False, find_dupes=False, **options)
+    ours = [(r["file"], r["score"]) for r in result.rows if r["pack"] == "VendorA/keys"]
+    assert [Path(f).name for f, _ in ours] == [Path(r["file"]).name for r in alone.rows]
+    assert np.allclose([s for _, s in ours], [r["score"] for r in alone.rows], rtol=1e-6)
+
+
+def test_duplicates_across_packs_and_outputs(curated, library):
+    result, before, _ = curated
+    groups = result.summary["duplicates"]
+    assert any(set(g["packs"]) == {"VendorA/bass", "VendorA/keys"} for g in groups)
+    with open(result.output_dir / "ranking.csv") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == len(result.rows) == 48 and {r["pack"] for r in table} == {"VendorA/bass", "VendorA/keys"}
+    assert any(r["file"] == "VendorA/keys/copy_of_bass.wav" and r["duplicate_group"] for r in table)
+    page = (result.output_dir / "report.html").read_text()
+    assert "packs/VendorA/bass/report.html" in page and "not curated: only 5" in page
+    assert json.loads((result.output_dir / "ranking.json").read_text())["n_packs"] == 2
+    assert _snapshot(library) == before  # nothing written inside the library
+
+
+def test_rerun_reuses_finished_packs_and_redoes_changed_ones(curated, library, monkeypatch):
+    import soundfile as sf
+
+    from loop_svdd.curation import curate
+    from loop_svdd.curation import library as library_module
+
+    result, _, options = curated
+    done = []
+    real = library_module.curate_pack
+    monkeypatch.setattr(library_module, "curate_pack", lambda pack, *a, **k: done.append(pack) or real(pack, *a, **k))
+    again = curate(library, result.output_dir, progress=False, **options)
+    assert [p for p in done if p.name != "tiny"] == [] and again.rows == result.rows
+    sf.write(library / "VendorA" / "keys" / "new.wav", synth_loop(2.0, seed=99, freq=440.0), SR)
+    try:
+        curate(library, result.output_dir, progress=False, **options)
+    finally:
+        (library / "VendorA" / "keys" / "new.wav").unlink()
+    assert library / "VendorA" / "keys" in done and library / "VendorA" / "bass" not in done
+
+
+def test_cli_rejects_a_bad_packs_option(library, tmp_path, capsys):
+    assert main(["curate", str(library), "--output-dir", str(tmp_path / "o"), "--packs", "sideways"]) == 2
+    assert "--packs must be auto, none or a folder depth" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_cli_curates_a_library(library, encoder_dir, tmp_path, capsys):
+    args = ["curate", str(library), "--output-dir", str(tmp_path / "o"), "--encoder", str(encoder_dir)]
+    assert main([*args, "--no-model", "--no-progress", "--players", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "loops do not fit their pack, in 2 packs" in printed and "tiny: not curated" in printed
