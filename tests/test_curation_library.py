@@ -142,6 +142,8 @@ def test_cli_rejects_a_bad_packs_option(library, tmp_path, capsys):
 @pytest.mark.slow
 def test_cli_curates_a_library(library, encoder_dir, tmp_path, capsys):
     args = ["curate", str(library), "--output-dir", str(tmp_path / "o"), "--encoder", str(encoder_dir)]
-    assert main([*args, "--no-model", "--no-progress", "--players", "1"]) == 0
+    assert main([*args, "--no-progress", "--players", "1"]) == 0  # no --pack-models: no model per pack
     printed = capsys.readouterr().out
     assert "loops do not fit their pack, in 2 packs" in printed and "tiny: not curated" in printed
+    assert (tmp_path / "o" / "packs" / "VendorA" / "bass" / "report.html").is_file()
+    assert not (tmp_path / "o" / "packs" / "VendorA" / "bass" / "model").exists()

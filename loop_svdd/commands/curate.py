@@ -45,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--players", type=int, default=CURATE.players, help="loops with a player and spectrogram in the report"
     )
     p.add_argument("--no-model", action="store_true", help="skip training model/")
+    p.add_argument(
+        "--pack-models", action="store_true", help="in a library, train each pack's model/ too (one run per pack)"
+    )
     p.add_argument("--no-duplicates", action="store_true", help="skip the search for near-duplicate loops")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
@@ -73,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             find_dupes=not args.no_duplicates,
             packs=args.packs,
+            pack_models=args.pack_models,
         )
     except (PackError, ValueError, OSError, TrainingDivergedError) as err:
         raise CLIError(str(err).strip().splitlines()[0]) from err

@@ -46,11 +46,16 @@ class LibraryResult:
 
 
 def curate(
-    input_path: str | Path, output_dir: str | Path, packs: str | int = "auto", **options: Any
+    input_path: str | Path,
+    output_dir: str | Path,
+    packs: str | int = "auto",
+    pack_models: bool = False,
+    **options: Any,
 ) -> CurationResult | LibraryResult:
     """`loop-svdd curate`: rank the loops of the folder `input_path` by how little they fit. A folder of packs
     (`packs`, see the module docstring) is a library: every pack is curated within itself and a
-    :class:`LibraryResult` comes back; one pack gives a :class:`~.pipeline.CurationResult`. `options` are those
+    :class:`LibraryResult` comes back (each pack's `model/` only with `pack_models`: one per pack costs a training
+    run each); one pack gives a :class:`~.pipeline.CurationResult`. `options` are those
     of :func:`~.pipeline.curate_pack` (folds, contamination, export_outliers, encoder, seed, repeats, allow_small,
     train_model, max_media, detector_options, progress, find_dupes)."""
     root = Path(input_path)
@@ -60,6 +65,7 @@ def curate(
     pack_dirs, outside = find_packs(root, packs)
     if pack_dirs == [root] and not outside:
         return curate_pack(root, output_dir, **options)
+    options["train_model"] = pack_models and options.get("train_model", True)
     return curate_library(root, output_dir, pack_dirs, outside, **options)
 
 
