@@ -41,6 +41,7 @@ def library(tmp_path_factory) -> Path:
     _write_pack(root / "VendorA" / "bass", 22, 55.0)
     _write_pack(root / "VendorA" / "keys", 22, 440.0, n_strays=1)
     _write_pack(root / "tiny", 5, 220.0, n_strays=0)
+    (root / "VendorA" / "bass" / "broken.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt not audio")
     wave, _ = sf.read(root / "VendorA" / "bass" / "loop03.wav", dtype="float32")
     sf.write(root / "VendorA" / "keys" / "copy_of_bass.wav", 0.5 * wave, SR)  # a near-duplicate across packs
     return root
@@ -110,6 +111,8 @@ def test_duplicates_across_packs_and_outputs(curated, library):
     page = (result.output_dir / "report.html").read_text()
     assert "packs/VendorA/bass/report.html" in page and "not curated: only 5" in page
     assert json.loads((result.output_dir / "ranking.json").read_text())["n_packs"] == 2
+    assert [e["file"] for e in result.summary["unreadable"]] == ["VendorA/bass/broken.wav"]
+    assert "1 file(s) unreadable" in result.summary["headline"]
     assert _snapshot(library) == before  # nothing written inside the library
 
 
@@ -143,7 +146,9 @@ def test_cli_rejects_a_bad_packs_option(library, tmp_path, capsys):
 def test_cli_curates_a_library(library, encoder_dir, tmp_path, capsys):
     args = ["curate", str(library), "--output-dir", str(tmp_path / "o"), "--encoder", str(encoder_dir)]
     assert main([*args, "--no-progress", "--players", "1"]) == 0  # no --pack-models: no model per pack
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert "skipped VendorA/bass/broken.wav: cannot decode" in captured.err
     assert "loops do not fit their pack, in 2 packs" in printed and "tiny: not curated" in printed
     assert (tmp_path / "o" / "packs" / "VendorA" / "bass" / "report.html").is_file()
     assert not (tmp_path / "o" / "packs" / "VendorA" / "bass" / "model").exists()

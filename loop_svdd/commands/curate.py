@@ -100,7 +100,10 @@ def run(args: argparse.Namespace) -> int:
 
 def print_library(result, top: int = 20) -> int:
     """The library's headline, the `top` packs with most strays, the duplicate groups across packs."""
+    from ..audio.decoding import report_skipped
+
     s = result.summary
+    report_skipped("curate", [{"file": e["file"], "reason": e["error"]} for e in s["unreadable"]])
     print(s["headline"])
     for p in result.packs[:top]:
         line = f"not curated: {p['skipped']}" if "skipped" in p else f"{p['n_strays']} of {p['n_loops']} do not fit"

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..audio.decode import find_audio_files
+from ..models.encoders import resolve_default_encoder
 from ..models.model_io import write_json_atomic
 from .duplicates import describe_link, find_duplicates, fingerprint_files
 from .pack import PackError, list_pack
@@ -66,6 +67,7 @@ def curate(
     if pack_dirs == [root] and not outside:
         return curate_pack(root, output_dir, **options)
     options["train_model"] = pack_models and options.get("train_model", True)
+    options["encoder"] = options.get("encoder") or resolve_default_encoder()  # said once, not once per pack
     return curate_library(root, output_dir, pack_dirs, outside, **options)
 
 
@@ -211,7 +213,7 @@ def curate_library(
     refuse_writing_into(root, output_dir, export_outliers)
     output_dir.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in options.items() if isinstance(v, str | int | float | bool | dict | type(None))}
-    entries, rows = [], []
+    entries, rows, unreadable = [], [], []
     for i, pack in enumerate(pack_dirs, 1):
         out = output_dir / "packs" / pack_name(root, pack)
         if progress:
@@ -223,7 +225,8 @@ def curate_library(
             continue
         entries.append(pack_entry(root, pack, ranking))
         rows += library_rows(root, pack, ranking)
-    summary = library_summary(root, entries, rows, outside)
+        unreadable += [{**e, "file": Path(e["file"]).relative_to(root).as_posix()} for e in ranking["unreadable"]]
+    summary = {**library_summary(root, entries, rows, outside), "unreadable": unreadable}
     return finish_library(output_dir, summary, entries, rows, find_dupes, export_outliers)
 
 
@@ -239,7 +242,8 @@ def library_summary(
         "n_strays": n_strays,
         "headline": (
             f"{n_strays} of {len(rows)} loops do not fit their pack, in {len(curated)} packs"
-            f" ({len(entries) - len(curated)} not curated: too small or unreadable)."
+            f" ({len(entries) - len(curated)} not curated: too small or unreadable);"
+            f" {sum(e['n_unreadable'] for e in curated)} file(s) unreadable."
         ),
         "method": (
             "Each pack was curated within itself (its loops ranked against the rest of the same pack, as "
