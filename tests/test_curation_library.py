@@ -83,7 +83,8 @@ def test_each_pack_is_ranked_within_itself(curated):
     assert set(by_pack) == {"VendorA/bass", "VendorA/keys", "tiny"}
     assert "only 5 readable loop" in by_pack["tiny"]["skipped"]
     assert result.packs[-1]["name"] == "tiny"  # most strays first, packs not curated last
-    for name, strays in (("VendorA/bass", {"odd0.wav", "odd1.wav"}), ("VendorA/keys", {"odd0.wav", "copy_of_bass.wav"})):
+    expected = {"VendorA/bass": {"odd0.wav", "odd1.wav"}, "VendorA/keys": {"odd0.wav", "copy_of_bass.wav"}}
+    for name, strays in expected.items():
         rows = [r for r in result.rows if r["pack"] == name]
         assert {Path(r["file"]).name for r in rows[: len(strays)]} == strays
         assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
