@@ -15,7 +15,6 @@ files) is read back; an unfinished one resumes from its own embedding cache.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,9 +24,16 @@ from typing import Any
 from ..audio.decode import find_audio_files
 from ..models.encoders import resolve_default_encoder
 from ..models.model_io import write_json_atomic
-from .duplicates import describe_link, find_duplicates, fingerprint_files
-from .pack import PackError, list_pack
-from .pipeline import CurationResult, curate_pack, export_strays, parse_contamination, refuse_writing_into
+from .pack import PackError
+from .pipeline import (
+    CurationResult,
+    curate_pack,
+    export_strays,
+    named_duplicate_groups,
+    parse_contamination,
+    refuse_writing_into,
+    write_csv_atomic,
+)
 
 PACKS_PER_PAGE = 200  # packs per page of the library index, so it opens fast at any size
 DONE = ".done.json"  # beside a finished pack's ranking: its settings and files
@@ -60,7 +66,6 @@ def curate(
     of :func:`~.pipeline.curate_pack` (folds, contamination, export_outliers, encoder, seed, repeats, allow_small,
     train_model, max_media, detector_options, progress, find_dupes)."""
     root = Path(input_path)
-    list_pack(root)  # a missing folder or one without audio: one line
     if "contamination" in options:
         options["contamination"] = parse_contamination(options["contamination"])
     pack_dirs, outside = find_packs(root, packs)
@@ -147,38 +152,25 @@ def library_rows(root: Path, pack: Path, ranking: dict[str, Any]) -> list[dict[s
 
 
 def library_duplicates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Near-duplicate groups across the whole library; each row gets ``duplicate_group`` (number or None)."""
-    names = [r["file"] for r in rows]
-    groups = []
-    for number, g in enumerate(find_duplicates(fingerprint_files([r["path"] for r in rows])), 1):
-        files = [names[i] for i in g["members"]]
-        keep = names[max(g["members"], key=lambda i: Path(rows[i]["path"]).stat().st_size)]
-        links = [{**link, "a": names[link["a"]], "b": names[link["b"]]} for link in g["links"]]
-        packs = sorted({rows[i]["pack"] for i in g["members"]})
-        said = [describe_link(link, names) for link in g["links"]]
-        groups.append(
-            {"group": number, "files": files, "keep": keep, "packs": packs, "links": links, "explained": said}
-        )
-    member = {f: g["group"] for g in groups for f in g["files"]}
-    for r in rows:
-        r["duplicate_group"] = member.get(r["file"])
+    """Near-duplicate groups across the whole library, each with the `packs` it spans; each row gets
+    ``duplicate_group`` (number or None); the one to keep is the largest file."""
+    paths = [Path(r["path"]) for r in rows]
+    groups = named_duplicate_groups(paths, [r["file"] for r in rows], rows, lambda i: paths[i].stat().st_size)
+    pack_of = {r["file"]: r["pack"] for r in rows}
+    for g in groups:
+        g["packs"] = sorted({pack_of[f] for f in g["files"]})
     return groups
 
 
 def write_library_rankings(output_dir: Path, rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     """`ranking.json` (summary, packs and rows) and `ranking.csv` (one row per loop, with its pack)."""
     write_json_atomic(output_dir / "ranking.json", {**summary, "loops": rows})
-    tmp = output_dir / ".ranking.csv.tmp"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(LIBRARY_FIELDS)
-        for r in rows:
-            group = "" if r.get("duplicate_group") is None else r["duplicate_group"]
-            writer.writerow(
-                [r["pack"], r["rank"], r["file"], f"{r['score']:.6g}", f"{r['percentile']:.1f}", r["verdict"]]
-                + [r["reason"], f"{r['confidence']:.3f}", group]
-            )
-    tmp.replace(output_dir / "ranking.csv")
+    lines = (
+        [r["pack"], r["rank"], r["file"], f"{r['score']:.6g}", f"{r['percentile']:.1f}", r["verdict"], r["reason"]]
+        + [f"{r['confidence']:.3f}", "" if r.get("duplicate_group") is None else r["duplicate_group"]]
+        for r in rows
+    )
+    write_csv_atomic(output_dir / "ranking.csv", LIBRARY_FIELDS, lines)
 
 
 def pack_entry(root: Path, pack: Path, ranking: dict[str, Any]) -> dict[str, Any]:

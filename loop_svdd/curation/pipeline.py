@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import shutil
 import sys
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,14 +135,16 @@ def ranking_rows(emb: PackEmbeddings, pack: PackRanking, stray: np.ndarray, root
     return rows
 
 
-def duplicate_groups(emb: PackEmbeddings, root: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Groups of near-duplicate loops (:mod:`.duplicates`), each with its files, the one to keep (the longest)
-    and every link in words; each row gets ``duplicate_group`` (its group's number, or None)."""
-    names = [f.relative_to(root).as_posix() for f in emb.files]
+def named_duplicate_groups(
+    paths: Sequence[Path], names: list[str], rows: list[dict[str, Any]], keep_key: Callable[[int], Any]
+) -> list[dict[str, Any]]:
+    """Groups of near-duplicates among `paths` (:mod:`.duplicates`), shown by `names`: each with its files, the
+    one to keep (the largest `keep_key(i)`) and every link in words; each row of `rows` (matched by its ``file``
+    among `names`) gets ``duplicate_group`` (its group's number, or None)."""
     groups = []
-    for number, g in enumerate(find_duplicates(fingerprint_files(emb.files)), 1):
+    for number, g in enumerate(find_duplicates(fingerprint_files(paths)), 1):
         files = [names[i] for i in g["members"]]
-        keep = names[max(g["members"], key=lambda i: (emb.durations_s[i], emb.files[i].stat().st_size))]
+        keep = names[max(g["members"], key=keep_key)]
         links = [{**link, "a": names[link["a"]], "b": names[link["b"]]} for link in g["links"]]
         said = [describe_link(link, names) for link in g["links"]]
         groups.append({"group": number, "files": files, "keep": keep, "links": links, "explained": said})
@@ -151,20 +154,33 @@ def duplicate_groups(emb: PackEmbeddings, root: Path, rows: list[dict[str, Any]]
     return groups
 
 
+def duplicate_groups(emb: PackEmbeddings, root: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pack's near-duplicate groups; the one to keep is the longest (then the largest file)."""
+    names = [f.relative_to(root).as_posix() for f in emb.files]
+    return named_duplicate_groups(emb.files, names, rows, lambda i: (emb.durations_s[i], emb.files[i].stat().st_size))
+
+
+def write_csv_atomic(path: Path, header: Sequence[str], lines: Iterable[Sequence[Any]]) -> None:
+    """Write a CSV table through a temporary file beside `path`, so a reader never sees half of it."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(lines)
+    tmp.replace(path)
+
+
 def write_rankings(output_dir: Path, rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     """`ranking.json` (summary + rows) and `ranking.csv` (window scores as `start:score;...`)."""
     write_json_atomic(output_dir / "ranking.json", {**summary, "loops": rows})
-    tmp = output_dir / ".ranking.csv.tmp"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(RANKING_FIELDS)
-        for r in rows:
-            windows = ";".join(f"{w['start_s']:g}:{w['score']:.6g}" for w in r["window_scores"])
-            cells = [r["rank"], r["file"], f"{r['score']:.6g}", f"{r['percentile']:.1f}", r["verdict"], r["reason"]]
-            cells.append(f"{r['confidence']:.3f}")
-            group = "" if r["duplicate_group"] is None else r["duplicate_group"]
-            writer.writerow([*cells, f"{r['robust_z']:.3f}", group, windows])
-    tmp.replace(output_dir / "ranking.csv")
+    write_csv_atomic(output_dir / "ranking.csv", RANKING_FIELDS, (_csv_cells(r) for r in rows))
+
+
+def _csv_cells(r: dict[str, Any]) -> list[Any]:
+    windows = ";".join(f"{w['start_s']:g}:{w['score']:.6g}" for w in r["window_scores"])
+    cells = [r["rank"], r["file"], f"{r['score']:.6g}", f"{r['percentile']:.1f}", r["verdict"], r["reason"]]
+    group = "" if r["duplicate_group"] is None else r["duplicate_group"]
+    return [*cells, f"{r['confidence']:.3f}", f"{r['robust_z']:.3f}", group, windows]
 
 
 def export_strays(rows: list[dict[str, Any]], destination: str | Path) -> list[Path]:
