@@ -21,6 +21,7 @@ PROTOCOLS = {
     "contaminated": "packs of one folder with strays of the others mixed in: are the strays found?",
     "defects": "time-resolved scores on loops with one injected defect (its own corpus unless --corpus)",
     "duplicates": "copies injected into packs of real audio (--audio): are they grouped with their originals?",
+    "neighbours": "neighbour search: recall against exact search and speed (faiss, usearch, scikit-learn)",
     "speed": "throughput: naive transformers pipeline vs ours vs the fast mode, front end, every backend",
     "encoder-transfer": "one-vs-rest inside the sources of a corpus, each encoder against random weights",
     "verdict-calibration": "choose the stray rule's parameter on packs that are not reported",

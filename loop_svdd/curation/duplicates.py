@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from ..detectors.neighbours import nearest_others
+
 FP_RATE = 16_000
 N_FFT = 1024
 HOP = 256
@@ -169,11 +171,8 @@ def candidate_pairs(fps: Sequence[Fingerprint], k: int = CANDIDATES) -> list[tup
     n = len(fps)
     if n <= ALL_PAIRS_BELOW:
         return [(i, j) for i in range(n) for j in range(i + 1, n)]
-    s = np.stack([_summary(fp) for fp in fps])
-    d = 1.0 - s @ s.T
-    np.fill_diagonal(d, np.inf)
-    near = np.argsort(d, axis=1)[:, :k]
-    return sorted({(min(i, int(j)), max(i, int(j))) for i in range(n) for j in near[i]})
+    _, near = nearest_others(np.stack([_summary(fp) for fp in fps]), k, metric="cosine")
+    return sorted({(min(i, int(j)), max(i, int(j))) for i in range(n) for j in near[i] if j >= 0})
 
 
 def _components(n: int, edges: list[tuple[int, int]]) -> list[list[int]]:

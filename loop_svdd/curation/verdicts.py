@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..detectors.neighbours import nearest_others
+
 MAD_TO_SD = 1.4826
 DEFAULT_RULE = "mixture"
 DEFAULT_PARAM = 2.0
@@ -130,12 +132,11 @@ def verdict_metrics(stray: np.ndarray, labels: np.ndarray) -> dict[str, float]:
 def neighbour_ratio(embeddings: np.ndarray, k: int = NEIGHBOURS) -> np.ndarray:
     """Mean cosine distance from each loop to its ``k`` closest other loops, over the pack's median of it
     (1 = as close to the rest as a typical loop; 3 = its closest loops are 3x further than typical)."""
-    x = np.asarray(embeddings, dtype=np.float64)
-    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    d = np.clip(1.0 - x @ x.T, 0.0, None)
-    np.fill_diagonal(d, np.inf)
-    k = max(1, min(k, len(x) - 1))
-    near = np.sort(d, axis=1)[:, :k].mean(axis=1)
+    if len(embeddings) < 2:
+        return np.ones(len(embeddings))
+    k = max(1, min(k, len(embeddings) - 1))
+    dist, _ = nearest_others(embeddings, k, metric="cosine")
+    near = dist.mean(axis=1)
     return near / max(float(np.median(near)), 1e-12)
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 from sklearn import ensemble, svm
 from sklearn.decomposition import PCA
-from sklearn.neighbors import KernelDensity, NearestNeighbors
+from sklearn.neighbors import KernelDensity
 from sklearn.preprocessing import StandardScaler
 
 from ..settings import DETECTOR
 from .base import BaseDetector
+from .neighbours import NeighbourIndex
 
 
 class IsolationForest(BaseDetector):
@@ -61,8 +62,8 @@ class PCAReconstruction(BaseDetector):
 
 
 class KNN(BaseDetector):
-    """Mean Euclidean distance to the ``n_neighbors`` nearest training points (standardised).
-    Training scores leave the point itself out."""
+    """Mean Euclidean distance to the ``n_neighbors`` nearest training points (standardised), searched with
+    :class:`~loop_svdd.detectors.neighbours.NeighbourIndex`. Training scores leave the point itself out."""
 
     def __init__(
         self,
@@ -75,13 +76,13 @@ class KNN(BaseDetector):
 
     def _fit(self, X):
         self.scaler_ = StandardScaler().fit(X)
-        k = min(self.n_neighbors, len(X) - 1)
-        self.nn_ = NearestNeighbors(n_neighbors=k).fit(self.scaler_.transform(X))
-        dist, _ = self.nn_.kneighbors(None)  # excludes each point itself
+        self.k_ = min(self.n_neighbors, len(X) - 1)
+        self.index_ = NeighbourIndex(self.scaler_.transform(X))
+        dist, _ = self.index_.search_self(self.k_)
         return dist.mean(axis=1)
 
     def _score(self, X):
-        dist, _ = self.nn_.kneighbors(self.scaler_.transform(X))
+        dist, _ = self.index_.search(self.scaler_.transform(X), self.k_)
         return dist.mean(axis=1)
 
 
