@@ -10,7 +10,8 @@ Which folders are packs (``packs``):
 - an integer ``N``: the folders ``N`` levels below the library are the packs (files above them are listed).
 
 A killed run resumes: a pack whose curation finished (``.done.json`` beside its ranking, with the same settings and
-files) is read back; an unfinished one resumes from its own embedding cache.
+files) is read back; the others embed only what the library's content cache (``OUTPUT_DIR/cache``) lacks, so a
+file moved between packs or copied into two is embedded once.
 """
 
 from __future__ import annotations
@@ -211,7 +212,8 @@ def curate_library(
         if progress:
             print(f"[pack {i}/{len(pack_dirs)}] {pack_name(root, pack)}", flush=True)
         try:
-            ranking = curate_one_pack(pack, out, settings, {**options, "progress": progress})
+            shared = {"progress": progress, "cache_dir": output_dir / "cache"}  # one content cache for all packs
+            ranking = curate_one_pack(pack, out, settings, {**options, **shared})
         except PackError as err:
             entries.append({"name": pack_name(root, pack), "skipped": str(err).splitlines()[0]})
             continue

@@ -1,6 +1,6 @@
 """A pack on disk: its audio files, and their embeddings through the engine's resumable file cache
-([`loop_svdd.engine.cache.embed_files`]: chunks of safetensors keyed by the encoder and the files, so an
-interrupted run resumes where it stopped, with every window's embedding for the time-resolved scores)."""
+([`loop_svdd.engine.cache.embed_files`]: chunks of safetensors keyed by the encoder and each file's content, so
+an interrupted run resumes where it stopped, with every window's embedding for the time-resolved scores)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """`curate_pack(pack, output_dir)` (what `curate` runs on each pack): rank the loops of an unlabelled folder
 by how little they fit the rest.
 
-1. every loop is decoded and embedded once (cached per chunk in ``output_dir/cache``: a rerun resumes);
+1. every loop is decoded and embedded once per content (cached in ``output_dir/cache``: a rerun resumes);
 2. every loop is scored by detectors that never trained on it (Deep SVDD, PCA and k-NN, each K-fold
    cross-fitted with trimming, combined on the pack's scale and averaged over fold seeds:
    :mod:`loop_svdd.curation.ranking`), its windows by the same fold detectors;
@@ -343,13 +343,15 @@ def curate_pack(
     detector_options: dict[str, Any] | None = None,
     progress: bool = True,
     find_dupes: bool = True,
+    cache_dir: str | Path | None = None,
 ) -> CurationResult:
     """Rank every loop of the folder `input_path` by how little it fits; write the ranking, report and model
     into `output_dir` (see the module docstring). User files are only read (copied with `export_outliers`).
     `encoder=None`: the paper's encoder where it can be had, else the embedded default.
     `detector_options` go to the Deep SVDD detector and the model's training (e.g. `epochs`, `ensemble_size`).
     `repeats`: fold seeds the ranking is averaged over.
-    `find_dupes`: list groups of near-duplicate loops (re-encoded, trimmed, resampled, gain-changed copies)."""
+    `find_dupes`: list groups of near-duplicate loops (re-encoded, trimmed, resampled, gain-changed copies).
+    `cache_dir`: where embeddings are cached by content (default `output_dir/cache`; a library shares one)."""
     contamination = parse_contamination(contamination)
     options = dict(detector_options or {})
     root, output_dir = Path(input_path), Path(output_dir)
@@ -358,7 +360,7 @@ def curate_pack(
     output_dir.mkdir(parents=True, exist_ok=True)
     encoder = encoder or resolve_default_encoder()
     model, extractor = build_model(encoder)
-    emb = embed_pack(model, extractor, files, output_dir / "cache", progress=progress)
+    emb = embed_pack(model, extractor, files, cache_dir or output_dir / "cache", progress=progress)
     warnings = check_size(len(emb.files), allow_small, folds)
     pack = rank_pack(emb.clip, CURATE.members, folds, contamination, seed, repeats, {"deep_svdd": options})
     stray = stray_mask(pack, contamination)

@@ -3,10 +3,12 @@
 
 - corpora (`embed_dataset`, `embed_decodable`): a `datasets` map whose fingerprint is made of the dataset's, the
   encoder's and the extractor's; a second call with the same three loads the cached Arrow file;
-- files (`embed_files`, curation's packs): chunks of `CHUNK_SIZE` loops, each written atomically as safetensors +
-  JSON and named by the encoder fingerprint and by the names, sizes and modification times of its files, so an
-  interrupted run resumes where it stopped and a changed file is embedded again. It keeps every window's
-  embedding (curation's time-resolved scores need them), where the corpus cache keeps clip embeddings only.
+- files (`embed_files`, curation's packs and libraries): keyed by each file's content hash
+  ([`loop_svdd.engine.content_hash`]), so a loop is embedded once per content whatever its name or folder, a
+  rerun or a library with new files embeds only what is new, and a changed file is embedded again. Loops are
+  embedded in chunks of `CHUNK_SIZE`, each written atomically as safetensors + JSON as it finishes, so an
+  interrupted run resumes where it stopped. It keeps every window's embedding (curation's time-resolved scores
+  need them), where the corpus cache keeps clip embeddings only.
 """
 
 from __future__ import annotations
@@ -23,15 +25,17 @@ import torch
 from safetensors.numpy import load_file, save_file
 
 from ..audio.corpora import audio_column, quiet_datasets, waveform_of, with_decoding
-from ..audio.decoding import CorpusDecoding, decode_files
+from ..audio.decoding import CorpusDecoding, decode_file, decode_files
 from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 from ..models.model_io import write_json_atomic
+from .content_hash import ContentHashes
 from .embedding import clip_embeddings, embed_waveforms
 
 __all__ = ["CHUNK_SIZE", "FileEmbeddings", "embed_dataset", "embed_decodable", "embed_files", "encoder_fingerprint"]
 
 CHUNK_SIZE = 16  # loops per cache file: what an interruption can cost at most
+HASH_LOG = "content-hashes.jsonl"  # beside the encoders' folders: the content hash of every file seen
 
 
 def encoder_fingerprint(model: LoopSVDDModel, extractor: LoopSVDDFeatureExtractor) -> str:
@@ -109,34 +113,22 @@ class FileEmbeddings:
     durations_s: np.ndarray  # (n,)
     errors: list[dict[str, str]] = field(default_factory=list)  # {"file", "error"}
 
-    def add_chunk(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
-        """Append one cached chunk's files and windows (its clip embeddings and durations are joined at the end)."""
-        self.errors += meta["errors"]
-        for j, f in enumerate(meta["files"]):
-            sel = arrays["window_clip_index"] == j
-            self.files.append(Path(f))
-            self.windows.append(arrays["windows"][sel])
-            self.window_start_s.append(arrays["window_start_s"][sel])
+
+def _chunk_key(hashes: list[str], fingerprint: str) -> str:
+    """A chunk's name: its encoder and its loops' contents (the same loops embed to the same chunk anywhere)."""
+    return hashlib.sha256("|".join([fingerprint, *hashes]).encode()).hexdigest()[:24]
 
 
-def _chunk_key(files: list[Path], fingerprint: str) -> str:
-    h = hashlib.sha256(fingerprint.encode())
-    for f in files:
-        st = f.stat()
-        h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:24]
-
-
-def _embed_chunk(model: LoopSVDDModel, extractor: LoopSVDDFeatureExtractor, files: list[Path]) -> tuple[dict, dict]:
-    """(arrays, metadata) of one chunk: decodes each file, embeds the good ones together."""
+def _embed_chunk(model: LoopSVDDModel, extractor: LoopSVDDFeatureExtractor, todo: list[tuple[str, Path]]):
+    """(arrays, metadata) of one chunk of (content hash, file): decodes each, embeds the good ones together."""
     sr = extractor.sampling_rate
     good, waves, errors = [], [], []
-    for decoded in decode_files(files, sr):  # the package's one decoding path (plain reasons for bad files)
-        if decoded.ok:
+    for (h, _), decoded in zip(todo, decode_files([f for _, f in todo], sr), strict=True):
+        if decoded.ok:  # the package's one decoding path (plain reasons for bad files)
             waves.append(decoded.waveform)
-            good.append(decoded.path)
+            good.append(h)
         else:
-            errors.append({"file": decoded.path, "error": decoded.reason})
+            errors.append({"hash": h, "file": decoded.path, "error": decoded.reason})
     arrays: dict[str, np.ndarray] = {}
     if waves:
         clip, win = embed_waveforms(model, extractor, waves, sr)
@@ -147,22 +139,84 @@ def _embed_chunk(model: LoopSVDDModel, extractor: LoopSVDDFeatureExtractor, file
             "window_start_s": win["window_start_s"].cpu().numpy().astype(np.float64),
             "durations_s": np.array([len(w) / sr for w in waves], dtype=np.float64),
         }
-    return arrays, {"files": good, "errors": errors}
+    return arrays, {"hashes": good, "errors": errors}
 
 
-def _load_or_embed(model, extractor, files: list[Path], cache: Path, fingerprint: str) -> tuple[dict, dict]:
-    key = _chunk_key(files, fingerprint)
-    meta_path, arr_path = cache / f"chunk-{key}.json", cache / f"chunk-{key}.safetensors"
-    if meta_path.is_file():  # written last, so its presence means the chunk is complete
-        meta = json.loads(meta_path.read_text())
-        return (load_file(arr_path) if meta["files"] else {}), meta
-    arrays, meta = _embed_chunk(model, extractor, files)
+def _store_chunk(cache: Path, fingerprint: str, arrays: dict, meta: dict) -> dict[str, tuple[Path, int] | str]:
+    """Write one chunk, its arrays first and its JSON last (its presence means the chunk is complete); returns
+    its entries of the cache index ([`_stored`])."""
+    key = _chunk_key(meta["hashes"] + [e["hash"] for e in meta["errors"]], fingerprint)
+    path = cache / f"chunk-{key}.safetensors"
     if arrays:
-        tmp = arr_path.with_name(f".{arr_path.name}.tmp")
+        tmp = path.with_name(f".{path.name}.tmp")
         save_file(arrays, tmp)
-        os.replace(tmp, arr_path)
-    write_json_atomic(meta_path, meta)
-    return arrays, meta
+        os.replace(tmp, path)
+    write_json_atomic(cache / f"chunk-{key}.json", meta)
+    return {**{h: (path, j) for j, h in enumerate(meta["hashes"])}, **{e["hash"]: e["error"] for e in meta["errors"]}}
+
+
+def _stored(cache: Path) -> dict[str, tuple[Path, int] | str]:
+    """Content hash -> (chunk arrays, row) of every loop in the cache, or the reason it could not be embedded."""
+    index: dict[str, tuple[Path, int] | str] = {}
+    for meta_path in sorted(cache.glob("chunk-*.json")):
+        try:
+            meta = json.loads(meta_path.read_text())
+            arrays = meta_path.with_suffix(".safetensors")
+            if meta["hashes"] and not arrays.is_file():
+                continue
+            index.update({h: (arrays, j) for j, h in enumerate(meta["hashes"])})
+            index.update({e["hash"]: e["error"] for e in meta["errors"]})
+        except (OSError, ValueError, KeyError, TypeError):  # damaged or of an older layout: embedded again
+            continue
+    return index
+
+
+def _loop_arrays(path: Path, rows: set[int]) -> dict[int, dict[str, np.ndarray]]:
+    """Per row of the chunk at `path` that is wanted: its clip, windows, window starts and duration."""
+    arrays = load_file(path)
+    return {
+        j: {
+            "clip": arrays["clip"][j],
+            "windows": arrays["windows"][arrays["window_clip_index"] == j],
+            "window_start_s": arrays["window_start_s"][arrays["window_clip_index"] == j],
+            "durations_s": arrays["durations_s"][j],
+        }
+        for j in rows
+    }
+
+
+def _first_of_each(files: list[Path], hashes: list[str | None], index: dict) -> list[tuple[str, Path]]:
+    """(hash, file) of the first file of each content that the cache does not hold yet, in file order."""
+    todo: dict[str, Path] = {}
+    for f, h in zip(files, hashes, strict=True):
+        if h is not None and h not in index and h not in todo:
+            todo[h] = f
+    return list(todo.items())
+
+
+def _gather(files: list[Path], hashes: list[str | None], index: dict, sr: int) -> FileEmbeddings:
+    """The embeddings of `files` in their order, read from the cache `index` (unreadable files listed)."""
+    wanted: dict[Path, set[int]] = {}
+    for h in hashes:
+        if isinstance(index.get(h), tuple):
+            wanted.setdefault(index[h][0], set()).add(index[h][1])
+    loops = {(p, j): a for p, rows in wanted.items() for j, a in _loop_arrays(p, rows).items()}
+    out = FileEmbeddings([], np.zeros((0, 0), np.float32), [], [], np.zeros(0))
+    clips, durations = [], []
+    for f, h in zip(files, hashes, strict=True):
+        entry = index.get(h) if h is not None else decode_file(f, sr).reason or "cannot read the file"
+        if isinstance(entry, str):
+            out.errors.append({"file": str(f), "error": entry})
+            continue
+        loop = loops[entry]
+        out.files.append(f)
+        out.windows.append(loop["windows"])
+        out.window_start_s.append(loop["window_start_s"])
+        clips.append(loop["clip"])
+        durations.append(loop["durations_s"])
+    if clips:
+        out.clip, out.durations_s = np.stack(clips), np.array(durations, dtype=np.float64)
+    return out
 
 
 @torch.inference_mode()
@@ -174,20 +228,18 @@ def embed_files(
     chunk_size: int = CHUNK_SIZE,
     progress: bool = True,
 ) -> FileEmbeddings:
-    """Embed every file once (chunks already in `cache_dir` are read back); undecodable files are listed."""
+    """Embed every file's content once: what `cache_dir` holds for this encoder is read back, the rest is embedded
+    in chunks of `chunk_size` that are stored as they finish; undecodable files are listed with the reason."""
     from tqdm.auto import tqdm
 
     fingerprint = encoder_fingerprint(model, extractor)
     cache = Path(cache_dir) / fingerprint
     cache.mkdir(parents=True, exist_ok=True)
-    out = FileEmbeddings([], np.zeros((0, 0), np.float32), [], [], np.zeros(0))
-    clips, durations = [], []
-    for i in tqdm(range(0, len(files), chunk_size), desc="Embedding loops", disable=not progress):
-        arrays, meta = _load_or_embed(model, extractor, files[i : i + chunk_size], cache, fingerprint)
-        out.add_chunk(arrays, meta)
-        if meta["files"]:
-            clips.append(arrays["clip"])
-            durations.append(arrays["durations_s"])
-    if clips:
-        out.clip, out.durations_s = np.concatenate(clips), np.concatenate(durations)
-    return out
+    files = [Path(f) for f in files]
+    hashes = ContentHashes(Path(cache_dir) / HASH_LOG).of(files)
+    index = _stored(cache)
+    todo = _first_of_each(files, hashes, index)
+    for i in tqdm(range(0, len(todo), chunk_size), desc="Embedding loops", disable=not progress):
+        arrays, meta = _embed_chunk(model, extractor, todo[i : i + chunk_size])
+        index.update(_store_chunk(cache, fingerprint, arrays, meta))
+    return _gather(files, hashes, index, extractor.sampling_rate)

@@ -1,0 +1,82 @@
+"""Content hashes of audio files, the keys of the embedding cache: a loop is embedded once per content, whatever
+its name or folder, and a changed file is embedded again.
+
+Hashing reads every byte, so each hash is remembered in a log beside the cache (one JSON line per file: the
+resolved path, size, modification time and hash); a rerun hashes only the files it has not seen unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["ContentHashes", "content_hash"]
+
+BLOCK_BYTES = 1 << 20
+LOG_EVERY = 512  # new hashes written to the log at a time: what a kill while hashing can cost at most
+
+
+def content_hash(path: str | Path) -> str:
+    """BLAKE2b-128 of the file's bytes, in hex (raises OSError when the file cannot be read)."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while block := f.read(BLOCK_BYTES):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _stat_key(path: Path) -> str:
+    st = path.stat()
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def _read_log(log: Path) -> dict[str, str]:
+    known: dict[str, str] = {}
+    if not log.is_file():
+        return known
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+            known[entry["key"]] = entry["hash"]
+        except (ValueError, KeyError, TypeError):  # a line cut short by a kill: that file is hashed again
+            continue
+    return known
+
+
+class ContentHashes:
+    """File -> content hash, remembered in the JSON-lines log `log_path` across runs."""
+
+    def __init__(self, log_path: str | Path) -> None:
+        self.log_path = Path(log_path)
+        self.known = _read_log(self.log_path)
+
+    def of(self, files: Sequence[Path]) -> list[str | None]:
+        """Each file's content hash, or None for a file that cannot be read (it is not cached)."""
+        hashes, new = [], []
+        for f in files:
+            try:
+                key = _stat_key(Path(f))
+                if key not in self.known:
+                    self.known[key] = content_hash(f)
+                    new.append(key)
+                    if len(new) == LOG_EVERY:
+                        self._remember(new)
+                        new = []
+                hashes.append(self.known[key])
+            except OSError:
+                hashes.append(None)
+        self._remember(new)
+        return hashes
+
+    def _remember(self, keys: list[str]) -> None:
+        if not keys:
+            return
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        lines = "".join(json.dumps({"key": k, "hash": self.known[k]}) + "\n" for k in keys)
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            log.write(lines)
+            log.flush()
+            os.fsync(log.fileno())
