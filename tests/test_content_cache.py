@@ -4,6 +4,7 @@ changed ones are, and the content hashes themselves are read back instead of re-
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +14,10 @@ from conftest import SR, small_model, synth_loop
 import loop_svdd.engine.cache as cache_module
 import loop_svdd.engine.content_hash as hash_module
 from loop_svdd import LoopSVDDFeatureExtractor
-from loop_svdd.engine.cache import HASH_LOG, embed_files
-from loop_svdd.engine.content_hash import ContentHashes, content_hash
+from loop_svdd.curation import fingerprints as fp_module
+from loop_svdd.curation.duplicates import find_duplicates, fingerprint_files
+from loop_svdd.engine.cache import embed_files
+from loop_svdd.engine.content_hash import HASH_LOG, ContentHashes, content_hash
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +99,21 @@ def test_hashes_are_read_back_and_a_cut_log_line_is_hashed_again(tmp_path, monke
     log.write_text(log.read_text()[:-20])  # as if killed while writing the last line
     assert ContentHashes(log).of(files) == expected and hashed == [files[-1]]
     assert ContentHashes(log).of([tmp_path / "missing.wav"]) == [None]
+
+
+def test_fingerprints_are_stored_by_content_and_loaded_when_compared(tmp_path, monkeypatch):
+    pack = tmp_path / "pack"
+    files = _write(pack, 4)
+    shutil.copy(files[1], pack / "copy.wav")
+    files = sorted(pack.glob("*.wav"))
+    in_memory = find_duplicates(fingerprint_files(files))
+    decoded: list = []
+    real = fp_module._decoded_fingerprint
+    monkeypatch.setattr(fp_module, "_decoded_fingerprint", lambda p: decoded.append(p) or real(p))
+    stored = fingerprint_files(files, tmp_path / "cache")
+    assert len(decoded) == 4  # the copy's content was fingerprinted once
+    assert all(isinstance(item, Path) for item in stored._items)  # on disk, not in memory
+    assert find_duplicates(stored) == in_memory and in_memory[0]["members"] == [0, 2]
+    (pack / "copy.wav").rename(pack / "moved.wav")
+    again = fingerprint_files(sorted(pack.glob("*.wav")), tmp_path / "cache")
+    assert len(decoded) == 4 and np.array_equal(again.n_frames, stored.n_frames[[1, 2, 3, 4, 0]])

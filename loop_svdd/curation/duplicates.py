@@ -1,8 +1,6 @@
 """Near-duplicates: groups of loops that are the same audio re-encoded, trimmed, resampled or gain-changed.
 
-Fingerprint: each loop is decoded to mono at :data:`FP_RATE` Hz (so a resampled copy and its original give the
-same input, and the band above 7.5 kHz that lossy codecs cut is never compared) and turned into a log-mel
-sequence (:data:`N_MELS` bands, 16 ms hop) with a floor :data:`FLOOR_DB` below the loop's loudest frame.
+Fingerprint: a log-mel sequence of the loop at 16 kHz (:mod:`.fingerprints`: how it is made and kept).
 
 Match: two loops are compared at every alignment (a trimmed copy starts anywhere inside its original) by the
 Pearson correlation of their log-mel values over the frames they share; a gain change adds a constant to log
@@ -19,21 +17,38 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..detectors.neighbours import nearest_others
+from .fingerprints import (
+    FLOOR_DB,
+    FP_RATE,
+    HOP,
+    N_MELS,
+    Fingerprint,
+    Fingerprints,
+    as_fingerprints,
+    fingerprint,
+    fingerprint_files,
+)
 
-FP_RATE = 16_000
-N_FFT = 1024
-HOP = 256
-N_MELS = 48  # bands of the alignment search
-N_MELS_FINE = 128  # bands of the final comparison: finer detail tells two takes of one sound apart
-F_MAX = 7_500.0
-FLOOR_DB = 60.0
-MAX_SECONDS = 120.0  # longer loops are fingerprinted on their first two minutes
+__all__ = [
+    "CANDIDATES",
+    "N_MELS",
+    "THRESHOLD",
+    "Fingerprint",
+    "candidate_pairs",
+    "compare",
+    "describe_link",
+    "find_duplicates",
+    "fingerprint",
+    "fingerprint_files",
+    "group_links",
+    "pair_links",
+]
+
 MIN_OVERLAP = 0.8  # an alignment must share this share of the shorter loop
 MIN_FRAMES = 6  # ~0.1 s: shorter sounds are not compared
 THRESHOLD = 0.95  # best pair F1 on the benchmark's tuning seeds 5-9 (docs/curation.md)
@@ -41,50 +56,6 @@ SEARCH_GATE = 0.8  # alignments this good are compared again without the per-loo
 REFINE_TOP = 16  # how many of the best alignments are compared again
 CANDIDATES = 12
 ALL_PAIRS_BELOW = 200  # packs this small compare every pair
-
-
-@dataclass
-class Fingerprint:
-    """A loop's log-mel sequences ``(frames, N_MELS)`` (log10 power): floored :data:`FLOOR_DB` below its
-    loudest frame (``logmel``, for the alignment search) and unfloored (``raw``, for the final comparison)."""
-
-    logmel: np.ndarray
-    raw: np.ndarray
-    seconds: float
-
-
-_MELS: dict[int, np.ndarray] = {}
-
-
-def _mel_matrix(n_mels: int) -> np.ndarray:
-    if n_mels not in _MELS:  # librosa.filters.mel's Slaney filters, from torchaudio (a declared dependency)
-        import torchaudio
-
-        mel = torchaudio.functional.melscale_fbanks(
-            N_FFT // 2 + 1, 30.0, F_MAX, n_mels, FP_RATE, norm="slaney", mel_scale="slaney"
-        )
-        _MELS[n_mels] = mel.T.numpy().astype(np.float32)
-    return _MELS[n_mels]
-
-
-def fingerprint(wave: np.ndarray, sampling_rate: int = FP_RATE) -> Fingerprint:
-    """The fingerprint of a mono waveform (resampled to :data:`FP_RATE` when needed)."""
-    wave = np.asarray(wave, dtype=np.float32)
-    if sampling_rate != FP_RATE:
-        from math import gcd
-
-        from scipy.signal import resample_poly
-
-        g = gcd(int(sampling_rate), FP_RATE)
-        wave = resample_poly(wave, FP_RATE // g, int(sampling_rate) // g).astype(np.float32)
-    seconds = len(wave) / FP_RATE
-    wave = np.pad(wave[: int(MAX_SECONDS * FP_RATE)], (0, max(0, N_FFT - len(wave))))
-    frames = np.lib.stride_tricks.sliding_window_view(wave, N_FFT)[::HOP]
-    power = np.abs(np.fft.rfft(frames * np.hanning(N_FFT).astype(np.float32), axis=1)) ** 2
-    mel = power @ _mel_matrix(N_MELS).T
-    floor = max(float(mel.max()), 1e-20) * 10 ** (-FLOOR_DB / 10)
-    fine = np.log10(power @ _mel_matrix(N_MELS_FINE).T + 1e-20).astype(np.float16)
-    return Fingerprint(np.log10(mel + floor).astype(np.float64), fine, seconds)
 
 
 @dataclass
@@ -159,19 +130,14 @@ def _floored(x: np.ndarray, floor: float) -> np.ndarray:
     return np.log10(10.0**x + 10.0**floor)
 
 
-def _summary(fp: Fingerprint) -> np.ndarray:
-    """Gain-invariant summary for candidate search: mean and spread over time of the frame-centred log-mel."""
-    shape = fp.logmel - fp.logmel.mean(axis=1, keepdims=True)
-    v = np.concatenate([shape.mean(0), shape.std(0)])
-    return v / max(float(np.linalg.norm(v)), 1e-12)
-
-
-def candidate_pairs(fps: Sequence[Fingerprint], k: int = CANDIDATES) -> list[tuple[int, int]]:
-    """Pairs worth aligning: all of them for small packs, else each loop with its ``k`` nearest summaries."""
-    n = len(fps)
+def candidate_pairs(fps: Sequence[Fingerprint] | np.ndarray, k: int = CANDIDATES) -> list[tuple[int, int]]:
+    """Pairs worth aligning among fingerprints (or their summaries ``(n, 2 * N_MELS)``): all of them for small
+    packs, else each loop with its ``k`` nearest summaries."""
+    summaries = fps if isinstance(fps, np.ndarray) else as_fingerprints(fps).summaries
+    n = len(summaries)
     if n <= ALL_PAIRS_BELOW:
         return [(i, j) for i in range(n) for j in range(i + 1, n)]
-    _, near = nearest_others(np.stack([_summary(fp) for fp in fps]), k, metric="cosine")
+    _, near = nearest_others(summaries, k, metric="cosine")
     return sorted({(min(i, int(j)), max(i, int(j))) for i in range(n) for j in near[i] if j >= 0})
 
 
@@ -192,17 +158,18 @@ def _components(n: int, edges: list[tuple[int, int]]) -> list[list[int]]:
     return [g for g in groups.values() if len(g) > 1]
 
 
-def pair_links(fps: Sequence[Fingerprint | None], threshold: float = THRESHOLD) -> list[dict[str, Any]]:
+def pair_links(fps: Sequence[Fingerprint | None] | Fingerprints, threshold: float = THRESHOLD) -> list[dict[str, Any]]:
     """Every compared pair whose similarity reaches ``threshold``: ``{"a", "b", "similarity", "offset_s",
     "gain_db"}`` (indices into ``fps``; a is the longer loop; None fingerprints are skipped)."""
-    index = [i for i, fp in enumerate(fps) if fp is not None and len(fp.logmel) >= MIN_FRAMES]
-    usable = [fps[i] for i in index]
+    fps = as_fingerprints(fps)
+    index = np.flatnonzero(fps.n_frames >= MIN_FRAMES)
     links = []
-    for i, j in candidate_pairs(usable):
-        a, b = (i, j) if len(usable[i].logmel) >= len(usable[j].logmel) else (j, i)
-        m = compare(usable[a], usable[b])
+    for i, j in candidate_pairs(fps.summaries[index]):
+        a, b = (int(index[i]), int(index[j]))
+        a, b = (a, b) if fps.n_frames[a] >= fps.n_frames[b] else (b, a)
+        m = compare(fps[a], fps[b])
         if m is not None and m.similarity >= threshold:
-            links.append({"a": index[a], "b": index[b], **m.__dict__})
+            links.append({"a": a, "b": b, **m.__dict__})
     return links
 
 
@@ -217,20 +184,11 @@ def group_links(n: int, links: list[dict[str, Any]], threshold: float = THRESHOL
     return sorted(groups, key=lambda g: (-len(g["members"]), g["members"]))
 
 
-def find_duplicates(fps: Sequence[Fingerprint | None], threshold: float = THRESHOLD) -> list[dict[str, Any]]:
+def find_duplicates(
+    fps: Sequence[Fingerprint | None] | Fingerprints, threshold: float = THRESHOLD
+) -> list[dict[str, Any]]:
     """Groups of near-duplicates among fingerprints (see :func:`group_links`)."""
     return group_links(len(fps), pair_links(fps, threshold), threshold)
-
-
-def fingerprint_files(paths: Sequence[str | Path]) -> list[Fingerprint | None]:
-    """Fingerprints of audio files (None for a file that cannot be decoded)."""
-    from ..audio.decoding import decode_file
-
-    out: list[Fingerprint | None] = []
-    for p in paths:
-        decoded = decode_file(p, FP_RATE)
-        out.append(fingerprint(decoded.waveform) if decoded.ok else None)
-    return out
 
 
 def describe_link(link: dict[str, Any], names: Sequence[str]) -> str:

@@ -152,11 +152,13 @@ def library_rows(root: Path, pack: Path, ranking: dict[str, Any]) -> list[dict[s
     ]
 
 
-def library_duplicates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def library_duplicates(rows: list[dict[str, Any]], cache_dir: Path) -> list[dict[str, Any]]:
     """Near-duplicate groups across the whole library, each with the `packs` it spans; each row gets
-    ``duplicate_group`` (number or None); the one to keep is the largest file."""
+    ``duplicate_group`` (number or None); the one to keep is the largest file. Fingerprints are kept in
+    `cache_dir` by content."""
     paths = [Path(r["path"]) for r in rows]
-    groups = named_duplicate_groups(paths, [r["file"] for r in rows], rows, lambda i: paths[i].stat().st_size)
+    names = [r["file"] for r in rows]
+    groups = named_duplicate_groups(paths, names, rows, lambda i: paths[i].stat().st_size, cache_dir)
     pack_of = {r["file"]: r["pack"] for r in rows}
     for g in groups:
         g["packs"] = sorted({pack_of[f] for f in g["files"]})
@@ -258,7 +260,7 @@ def finish_library(
     """Duplicates across the library, the library ranking and report, the exported strays."""
     from .report import write_library_report
 
-    summary["duplicates"] = library_duplicates(rows) if find_dupes and rows else []
+    summary["duplicates"] = library_duplicates(rows, output_dir / "cache") if find_dupes and rows else []
     summary["headline"] += f" {len(summary['duplicates'])} group(s) of near-duplicates across the library."
     entries.sort(key=lambda e: (-e.get("n_strays", -1), e["name"]))
     summary["packs"] = entries

@@ -136,13 +136,18 @@ def ranking_rows(emb: PackEmbeddings, pack: PackRanking, stray: np.ndarray, root
 
 
 def named_duplicate_groups(
-    paths: Sequence[Path], names: list[str], rows: list[dict[str, Any]], keep_key: Callable[[int], Any]
+    paths: Sequence[Path],
+    names: list[str],
+    rows: list[dict[str, Any]],
+    keep_key: Callable[[int], Any],
+    cache_dir: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Groups of near-duplicates among `paths` (:mod:`.duplicates`), shown by `names`: each with its files, the
     one to keep (the largest `keep_key(i)`) and every link in words; each row of `rows` (matched by its ``file``
-    among `names`) gets ``duplicate_group`` (its group's number, or None)."""
+    among `names`) gets ``duplicate_group`` (its group's number, or None). Fingerprints are kept in `cache_dir`
+    by content (:mod:`.fingerprints`)."""
     groups = []
-    for number, g in enumerate(find_duplicates(fingerprint_files(paths)), 1):
+    for number, g in enumerate(find_duplicates(fingerprint_files(paths, cache_dir)), 1):
         files = [names[i] for i in g["members"]]
         keep = names[max(g["members"], key=keep_key)]
         links = [{**link, "a": names[link["a"]], "b": names[link["b"]]} for link in g["links"]]
@@ -154,10 +159,16 @@ def named_duplicate_groups(
     return groups
 
 
-def duplicate_groups(emb: PackEmbeddings, root: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def duplicate_groups(
+    emb: PackEmbeddings, root: Path, rows: list[dict[str, Any]], cache_dir: Path | None = None
+) -> list[dict[str, Any]]:
     """The pack's near-duplicate groups; the one to keep is the longest (then the largest file)."""
     names = [f.relative_to(root).as_posix() for f in emb.files]
-    return named_duplicate_groups(emb.files, names, rows, lambda i: (emb.durations_s[i], emb.files[i].stat().st_size))
+
+    def longest_then_largest(i: int) -> tuple[float, int]:
+        return emb.durations_s[i], emb.files[i].stat().st_size
+
+    return named_duplicate_groups(emb.files, names, rows, longest_then_largest, cache_dir)
 
 
 def write_csv_atomic(path: Path, header: Sequence[str], lines: Iterable[Sequence[Any]]) -> None:
@@ -360,12 +371,13 @@ def curate_pack(
     output_dir.mkdir(parents=True, exist_ok=True)
     encoder = encoder or resolve_default_encoder()
     model, extractor = build_model(encoder)
-    emb = embed_pack(model, extractor, files, cache_dir or output_dir / "cache", progress=progress)
+    cache_dir = Path(cache_dir or output_dir / "cache")
+    emb = embed_pack(model, extractor, files, cache_dir, progress=progress)
     warnings = check_size(len(emb.files), allow_small, folds)
     pack = rank_pack(emb.clip, CURATE.members, folds, contamination, seed, repeats, {"deep_svdd": options})
     stray = stray_mask(pack, contamination)
     rows = ranking_rows(emb, pack, stray, root)
-    duplicates = duplicate_groups(emb, root, rows) if find_dupes else []
+    duplicates = duplicate_groups(emb, root, rows, cache_dir) if find_dupes else []
     settings = {"folds": folds, "repeats": repeats, "contamination": contamination, "seed": seed}
     settings["encoder"] = describe_encoder(model.config)
     summary = {**summarise(root, emb, pack, stray, settings), "warnings": warnings, "duplicates": duplicates}

@@ -29,13 +29,12 @@ from ..audio.decoding import CorpusDecoding, decode_file, decode_files
 from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 from ..models.model_io import write_json_atomic
-from .content_hash import ContentHashes
+from .content_hash import HASH_LOG, ContentHashes
 from .embedding import clip_embeddings, embed_waveforms
 
 __all__ = ["CHUNK_SIZE", "FileEmbeddings", "embed_dataset", "embed_decodable", "embed_files", "encoder_fingerprint"]
 
 CHUNK_SIZE = 16  # loops per cache file: what an interruption can cost at most
-HASH_LOG = "content-hashes.jsonl"  # beside the encoders' folders: the content hash of every file seen
 
 
 def encoder_fingerprint(model: LoopSVDDModel, extractor: LoopSVDDFeatureExtractor) -> str:

@@ -13,8 +13,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["ContentHashes", "content_hash"]
+__all__ = ["HASH_LOG", "ContentHashes", "content_hash"]
 
+HASH_LOG = "content-hashes.jsonl"  # a cache folder's log of content hashes (embeddings and fingerprints)
 BLOCK_BYTES = 1 << 20
 LOG_EVERY = 512  # new hashes written to the log at a time: what a kill while hashing can cost at most
 
