@@ -117,3 +117,21 @@ def test_fingerprints_are_stored_by_content_and_loaded_when_compared(tmp_path, m
     (pack / "copy.wav").rename(pack / "moved.wav")
     again = fingerprint_files(sorted(pack.glob("*.wav")), tmp_path / "cache")
     assert len(decoded) == 4 and np.array_equal(again.n_frames, stored.n_frames[[1, 2, 3, 4, 0]])
+
+
+def test_files_are_decoded_ahead_in_a_background_thread(tmp_path, model_and_extractor, monkeypatch):
+    import threading
+
+    model, extractor = model_and_extractor
+    threads: list[str] = []
+    real = cache_module.decode_files
+
+    def recording(paths, sr):
+        threads.append(threading.current_thread().name)
+        return real(paths, sr)
+
+    monkeypatch.setattr(cache_module, "decode_files", recording)
+    files = _write(tmp_path / "pack", 5)
+    emb = embed_files(model, extractor, files, tmp_path / "cache", chunk_size=2, progress=False)
+    assert len(threads) == 3 and all(name.startswith("decode") for name in threads)
+    assert [f.name for f in emb.files] == [f.name for f in files]

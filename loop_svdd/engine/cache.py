@@ -16,6 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +28,7 @@ import torch
 from safetensors.numpy import load_file, save_file
 
 from ..audio.corpora import audio_column, quiet_datasets, waveform_of, with_decoding
-from ..audio.decoding import CorpusDecoding, decode_file, decode_files
+from ..audio.decoding import CorpusDecoding, Decoded, decode_file, decode_files
 from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 from ..models.model_io import write_json_atomic
@@ -35,6 +38,7 @@ from .embedding import clip_embeddings, embed_waveforms
 __all__ = ["CHUNK_SIZE", "FileEmbeddings", "embed_dataset", "embed_decodable", "embed_files", "encoder_fingerprint"]
 
 CHUNK_SIZE = 16  # loops per cache file: what an interruption can cost at most
+DECODE_AHEAD = 2  # chunks decoded ahead of the encoder
 
 
 def encoder_fingerprint(model: LoopSVDDModel, extractor: LoopSVDDFeatureExtractor) -> str:
@@ -118,16 +122,35 @@ def _chunk_key(hashes: list[str], fingerprint: str) -> str:
     return hashlib.sha256("|".join([fingerprint, *hashes]).encode()).hexdigest()[:24]
 
 
-def _embed_chunk(model: LoopSVDDModel, extractor: LoopSVDDFeatureExtractor, todo: list[tuple[str, Path]]):
-    """(arrays, metadata) of one chunk of (content hash, file): decodes each, embeds the good ones together."""
+def _decoded_ahead(chunks: list[list[tuple[str, Path]]], sr: int) -> Iterator[tuple[list, list[Decoded]]]:
+    """Each chunk of (content hash, file) with its files decoded, the next :data:`DECODE_AHEAD` chunks decoding
+    in a background thread meanwhile (FFmpeg releases the GIL, so decoding overlaps the encoder; memory holds
+    at most that many decoded chunks)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
+        pending: deque = deque()
+        for chunk in chunks:
+            pending.append((chunk, pool.submit(lambda c=chunk: list(decode_files([f for _, f in c], sr)))))
+            if len(pending) > DECODE_AHEAD:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+
+
+def _embed_chunk(
+    model: LoopSVDDModel, extractor: LoopSVDDFeatureExtractor, todo: list[tuple[str, Path]], decoded: list[Decoded]
+) -> tuple[dict, dict]:
+    """(arrays, metadata) of one chunk of (content hash, file) and its decoded files: the good ones embedded
+    together, the others listed with the reason."""
     sr = extractor.sampling_rate
     good, waves, errors = [], [], []
-    for (h, _), decoded in zip(todo, decode_files([f for _, f in todo], sr), strict=True):
-        if decoded.ok:  # the package's one decoding path (plain reasons for bad files)
-            waves.append(decoded.waveform)
+    for (h, _), outcome in zip(todo, decoded, strict=True):
+        if outcome.ok:  # the package's one decoding path (plain reasons for bad files)
+            waves.append(outcome.waveform)
             good.append(h)
         else:
-            errors.append({"hash": h, "file": decoded.path, "error": decoded.reason})
+            errors.append({"hash": h, "file": outcome.path, "error": outcome.reason})
     arrays: dict[str, np.ndarray] = {}
     if waves:
         clip, win = embed_waveforms(model, extractor, waves, sr)
@@ -238,7 +261,10 @@ def embed_files(
     hashes = ContentHashes(Path(cache_dir) / HASH_LOG).of(files)
     index = _stored(cache)
     todo = _first_of_each(files, hashes, index)
-    for i in tqdm(range(0, len(todo), chunk_size), desc="Embedding loops", disable=not progress):
-        arrays, meta = _embed_chunk(model, extractor, todo[i : i + chunk_size])
+    chunks = [todo[i : i + chunk_size] for i in range(0, len(todo), chunk_size)]
+    for chunk, decoded in tqdm(
+        _decoded_ahead(chunks, extractor.sampling_rate), total=len(chunks), desc="Embedding loops", disable=not progress
+    ):
+        arrays, meta = _embed_chunk(model, extractor, chunk, decoded)
         index.update(_store_chunk(cache, fingerprint, arrays, meta))
     return _gather(files, hashes, index, extractor.sampling_rate)
