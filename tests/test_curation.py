@@ -124,6 +124,15 @@ def test_resume_from_partial_cache(curated, pack, encoder_dir, tmp_path, monkeyp
     assert [(r["file"], r["score"]) for r in again.rows] == [(r["file"], r["score"]) for r in result.rows]
 
 
+def test_ranking_json_says_where_the_time_went(curated):
+    result, _ = curated
+    seconds = json.loads((result.output_dir / "ranking.json").read_text())["seconds"]
+    stages = {"load_encoder", "embedding", "rank", "duplicates", "report", "embedding.hash", "embedding.decode"}
+    assert stages <= set(seconds) and {"embedding.encode", "embedding.cache"} <= set(seconds)
+    assert all(v >= 0 for v in seconds.values()) and seconds["embedding"] >= seconds["embedding.encode"]
+    assert result.summary["n_embedded"] == len(result.rows) + 2  # every readable loop and the 2 bad files, once
+
+
 def test_small_pack_refused_or_warned(tmp_path, encoder_dir):
     from loop_svdd.curation import PackError, curate
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..audio.decoding import decode_file
+from ..engine.stopwatch import Stopwatch
 from ..models.encoders import build_model, describe_encoder, resolve_default_encoder
 from ..models.model_io import write_json_atomic
 from ..settings import CURATE
@@ -369,15 +370,19 @@ def curate_pack(
     files = list_pack(root)
     refuse_writing_into(root, output_dir, export_outliers)
     output_dir.mkdir(parents=True, exist_ok=True)
-    encoder = encoder or resolve_default_encoder()
-    model, extractor = build_model(encoder)
+    encoder, watch = encoder or resolve_default_encoder(), Stopwatch()
+    with watch("load_encoder"):
+        model, extractor = build_model(encoder)
     cache_dir = Path(cache_dir or output_dir / "cache")
-    emb = embed_pack(model, extractor, files, cache_dir, progress=progress)
+    with watch("embedding"):
+        emb = embed_pack(model, extractor, files, cache_dir, progress=progress)
     warnings = check_size(len(emb.files), allow_small, folds)
-    pack = rank_pack(emb.clip, CURATE.members, folds, contamination, seed, repeats, {"deep_svdd": options})
-    stray = stray_mask(pack, contamination)
-    rows = ranking_rows(emb, pack, stray, root)
-    duplicates = duplicate_groups(emb, root, rows, cache_dir) if find_dupes else []
+    with watch("rank"):
+        pack = rank_pack(emb.clip, CURATE.members, folds, contamination, seed, repeats, {"deep_svdd": options})
+        stray = stray_mask(pack, contamination)
+        rows = ranking_rows(emb, pack, stray, root)
+    with watch("duplicates"):
+        duplicates = duplicate_groups(emb, root, rows, cache_dir) if find_dupes else []
     settings = {"folds": folds, "repeats": repeats, "contamination": contamination, "seed": seed}
     settings["encoder"] = describe_encoder(model.config)
     summary = {**summarise(root, emb, pack, stray, settings), "warnings": warnings, "duplicates": duplicates}
@@ -386,10 +391,14 @@ def curate_pack(
     write_rankings(output_dir, rows, summary)
     if train_model:
         kept = [Path(r["path"]) for r in rows if r["verdict"] != "stray"]
-        train_pack_model(kept, output_dir / "model", output_dir / "cache", encoder, seed, progress, options)
+        with watch("model"):
+            train_pack_model(kept, output_dir / "model", output_dir / "cache", encoder, seed, progress, options)
         summary["model"] = str(output_dir / "model")
-    media, map_uri = write_pack_report(output_dir, emb, pack, stray, rows, summary, extractor, max_media)
+    with watch("report"):
+        media, map_uri = write_pack_report(output_dir, emb, pack, stray, rows, summary, extractor, max_media)
     if export_outliers is not None:
         summary["exported"] = [str(p) for p in export_strays(rows, export_outliers)]
+    summary["seconds"] = {**watch, **{f"embedding.{k}": v for k, v in emb.seconds.items()}}
+    summary["n_embedded"] = emb.n_embedded
     write_rankings(output_dir, rows, summary)
     return CurationResult(output_dir, rows, summary, media, map_uri)

@@ -34,6 +34,7 @@ from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 from ..models.model_io import write_json_atomic
 from .content_hash import HASH_LOG, ContentHashes
 from .embedding import clip_embeddings, embed_waveforms
+from .stopwatch import Stopwatch
 
 __all__ = ["CHUNK_SIZE", "FileEmbeddings", "embed_dataset", "embed_decodable", "embed_files", "encoder_fingerprint"]
 
@@ -115,6 +116,8 @@ class FileEmbeddings:
     window_start_s: list[np.ndarray]  # per loop: (w_i,)
     durations_s: np.ndarray  # (n,)
     errors: list[dict[str, str]] = field(default_factory=list)  # {"file", "error"}
+    seconds: Stopwatch = field(default_factory=Stopwatch)  # hash, decode (in the background), encode, cache
+    n_embedded: int = 0  # loops embedded now (the others were in the cache)
 
 
 def _chunk_key(hashes: list[str], fingerprint: str) -> str:
@@ -122,14 +125,21 @@ def _chunk_key(hashes: list[str], fingerprint: str) -> str:
     return hashlib.sha256("|".join([fingerprint, *hashes]).encode()).hexdigest()[:24]
 
 
-def _decoded_ahead(chunks: list[list[tuple[str, Path]]], sr: int) -> Iterator[tuple[list, list[Decoded]]]:
+def _decoded_ahead(
+    chunks: list[list[tuple[str, Path]]], sr: int, watch: Stopwatch
+) -> Iterator[tuple[list, list[Decoded]]]:
     """Each chunk of (content hash, file) with its files decoded, the next :data:`DECODE_AHEAD` chunks decoding
     in a background thread meanwhile (FFmpeg releases the GIL, so decoding overlaps the encoder; memory holds
     at most that many decoded chunks)."""
+
+    def decode(chunk: list[tuple[str, Path]]) -> list[Decoded]:
+        with watch("decode"):
+            return list(decode_files([f for _, f in chunk], sr))
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
         pending: deque = deque()
         for chunk in chunks:
-            pending.append((chunk, pool.submit(lambda c=chunk: list(decode_files([f for _, f in c], sr)))))
+            pending.append((chunk, pool.submit(decode, chunk)))
             if len(pending) > DECODE_AHEAD:
                 done, future = pending.popleft()
                 yield done, future.result()
@@ -257,14 +267,19 @@ def embed_files(
     fingerprint = encoder_fingerprint(model, extractor)
     cache = Path(cache_dir) / fingerprint
     cache.mkdir(parents=True, exist_ok=True)
-    files = [Path(f) for f in files]
-    hashes = ContentHashes(Path(cache_dir) / HASH_LOG).of(files)
-    index = _stored(cache)
+    files, watch = [Path(f) for f in files], Stopwatch()
+    with watch("hash"):
+        hashes = ContentHashes(Path(cache_dir) / HASH_LOG).of(files)
+        index = _stored(cache)
     todo = _first_of_each(files, hashes, index)
     chunks = [todo[i : i + chunk_size] for i in range(0, len(todo), chunk_size)]
-    for chunk, decoded in tqdm(
-        _decoded_ahead(chunks, extractor.sampling_rate), total=len(chunks), desc="Embedding loops", disable=not progress
-    ):
-        arrays, meta = _embed_chunk(model, extractor, chunk, decoded)
-        index.update(_store_chunk(cache, fingerprint, arrays, meta))
-    return _gather(files, hashes, index, extractor.sampling_rate)
+    decoding = _decoded_ahead(chunks, extractor.sampling_rate, watch)
+    for chunk, decoded in tqdm(decoding, total=len(chunks), desc="Embedding loops", disable=not progress):
+        with watch("encode"):
+            arrays, meta = _embed_chunk(model, extractor, chunk, decoded)
+        with watch("cache"):
+            index.update(_store_chunk(cache, fingerprint, arrays, meta))
+    with watch("cache"):
+        out = _gather(files, hashes, index, extractor.sampling_rate)
+    out.seconds, out.n_embedded = watch, len(todo)
+    return out
