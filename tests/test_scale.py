@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from loop_svdd.cli import main
 
@@ -91,3 +92,27 @@ def test_embed_under_two_processes_matches_one(corpus, encoder_dir, tmp_path):
     (one, index_one), (two, index_two) = _read(tmp_path / "one"), _read(tmp_path / "two")
     assert "from 2 process(es)" in proc.stdout
     assert index_one == index_two and np.allclose(one, two, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_benchmark_scale_curates_growing_libraries(tmp_path, encoder_dir):
+    import json
+
+    import soundfile as sf
+    from conftest import SR, synth_loop
+
+    source = tmp_path / "source"
+    source.mkdir()
+    for i in range(6):
+        sf.write(source / f"s{i}.wav", synth_loop(2.0 + 0.3 * i, seed=i, freq=55.0 * (1 + i)), SR)
+    out, work = tmp_path / "scale.json", tmp_path / "work"
+    args = ["benchmark", "scale", "--source", str(source), "--sizes", "20", "40", "--pack-size", "20"]
+    args += ["--work", str(work), "--encoder", str(encoder_dir), "--repeats", "1", "--json", str(out)]
+    assert main(args) == 0
+    result = json.loads(out.read_text())
+    assert result["sizes"] == [20, 40] and [r["n_loops"] for r in result["runs"]] == [20, 40]
+    assert {"decode", "encode", "embedding", "rank", "duplicates", "report"} <= set(result["stages"])
+    assert all(st["exponent"] is not None for st in result["stages"].values())
+    assert result["peak_rss_mb"] > 50 and result["embed_loops_per_s"] > 0 and result["projected_minutes_100k"] > 0
+    files = [p for p in (work / "library-40").rglob("*") if p.is_file()]
+    assert len(files) == 40 and {".mp3", ".ogg", ".flac", ".wav"} <= {p.suffix for p in files}

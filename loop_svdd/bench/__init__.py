@@ -22,6 +22,7 @@ PROTOCOLS = {
     "defects": "time-resolved scores on loops with one injected defect (its own corpus unless --corpus)",
     "duplicates": "copies injected into packs of real audio (--audio): are they grouped with their originals?",
     "neighbours": "neighbour search: recall against exact search and speed (faiss, usearch, scikit-learn)",
+    "scale": "curate a library built from real audio at several sizes: seconds per stage, peak RSS, growth",
     "speed": "throughput: naive transformers pipeline vs ours vs the fast mode, front end, every backend",
     "encoder-transfer": "one-vs-rest inside the sources of a corpus, each encoder against random weights",
     "verdict-calibration": "choose the stray rule's parameter on packs that are not reported",

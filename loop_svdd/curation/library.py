@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..audio.decode import find_audio_files
+from ..engine.stopwatch import Stopwatch
 from ..models.encoders import resolve_default_encoder
 from ..models.model_io import write_json_atomic
 from .pack import PackError
@@ -132,11 +133,12 @@ def _signature(pack: Path, settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def curate_one_pack(pack: Path, out: Path, settings: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
-    """The pack's ranking.json (curated now, or read back when it finished before with the same inputs)."""
+    """The pack's ranking.json (curated now, or read back when it finished before with the same inputs: then
+    marked ``"read_back": True``)."""
     signature = _signature(pack, settings)
     done = out / DONE
     if done.is_file() and json.loads(done.read_text()) == signature and (out / "ranking.json").is_file():
-        return json.loads((out / "ranking.json").read_text())
+        return {**json.loads((out / "ranking.json").read_text()), "read_back": True}
     curate_pack(pack, out, find_dupes=False, **options)
     write_json_atomic(done, signature)
     return json.loads((out / "ranking.json").read_text())
@@ -208,7 +210,7 @@ def curate_library(
     refuse_writing_into(root, output_dir, export_outliers)
     output_dir.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in options.items() if isinstance(v, str | int | float | bool | dict | type(None))}
-    entries, rows, unreadable = [], [], []
+    entries, rows, unreadable, watch = [], [], [], Stopwatch()
     for i, pack in enumerate(pack_dirs, 1):
         out = output_dir / "packs" / pack_name(root, pack)
         if progress:
@@ -221,8 +223,9 @@ def curate_library(
             continue
         entries.append(pack_entry(root, pack, ranking))
         rows += library_rows(root, pack, ranking)
+        watch.add({} if ranking.get("read_back") else {f"packs.{k}": v for k, v in ranking["seconds"].items()})
         unreadable += [{**e, "file": Path(e["file"]).relative_to(root).as_posix()} for e in ranking["unreadable"]]
-    summary = {**library_summary(root, entries, rows, outside), "unreadable": unreadable}
+    summary = {**library_summary(root, entries, rows, outside), "unreadable": unreadable, "seconds": watch}
     return finish_library(output_dir, summary, entries, rows, find_dupes, export_outliers)
 
 
@@ -260,12 +263,15 @@ def finish_library(
     """Duplicates across the library, the library ranking and report, the exported strays."""
     from .report import write_library_report
 
-    summary["duplicates"] = library_duplicates(rows, output_dir / "cache") if find_dupes and rows else []
+    watch = summary.setdefault("seconds", Stopwatch())  # the packs' stages (those curated now), then these
+    with watch("duplicates"):
+        summary["duplicates"] = library_duplicates(rows, output_dir / "cache") if find_dupes and rows else []
     summary["headline"] += f" {len(summary['duplicates'])} group(s) of near-duplicates across the library."
     entries.sort(key=lambda e: (-e.get("n_strays", -1), e["name"]))
     summary["packs"] = entries
-    write_library_rankings(output_dir, rows, summary)
-    summary["pages"] = write_library_report(output_dir, summary, entries, PACKS_PER_PAGE)
+    with watch("report"):
+        write_library_rankings(output_dir, rows, summary)
+        summary["pages"] = write_library_report(output_dir, summary, entries, PACKS_PER_PAGE)
     if export_outliers is not None:
         summary["exported"] = [str(p) for p in export_strays(rows, export_outliers)]
     write_library_rankings(output_dir, rows, summary)

@@ -1,0 +1,175 @@
+"""How `curate` grows with the library: a library built from real audio, curated end to end at each size.
+
+    loop-svdd benchmark scale --source DIR --sizes 1000 10000 --work DIR --json OUT.json [--pack-size 100]
+
+For each size n, ``numpy.random.default_rng(seed)`` builds a library of n loops in packs of ``--pack-size``
+under ``WORK/library-<n>``: each pack draws a quarter of its size of real loops from ``--source`` (any folder of
+audio, e.g. the quickstart's corpus) and adds, for each, transformed copies made by FFmpeg (pitch and tempo,
+tempo alone, gain, trim, MP3 and Ogg Vorbis), so packs hold loops of many kinds and the library holds the
+near-duplicates a real one does. Then ``loop-svdd curate LIBRARY --packs 1`` runs in a fresh process, timed;
+its peak RSS is the process's own (``wait4``). Stages are the seconds ``curate`` writes into ``ranking.json``
+(summed over packs): ``hash`` (content hashes), ``decode`` (FFmpeg, in a background thread beside the encoder),
+``encode`` (front end and encoder), ``rank`` (fit and score: the cross-fitted detectors and verdicts),
+``duplicates``, ``report``. The growth exponent of a stage between two sizes is log(t2 / t1) / log(n2 / n1);
+``projected_minutes_100k`` extends each stage from the largest size with its last exponent (at least 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..audio.decode import find_audio_files
+from ..settings import CURATE
+from .duplicates import _ffmpeg, make_copy
+from .report import BenchmarkError, BenchResult, add_report_options
+
+NAME = "scale"
+DESCRIPTION = "curate a library built from real audio at several sizes: seconds per stage, peak RSS, growth"
+COPIES = ("pitch", "tempo", "gain", "trim", "mp3", "ogg")
+STAGES = {  # report name -> the key in ranking.json's seconds
+    "hash": "packs.embedding.hash",
+    "decode": "packs.embedding.decode",
+    "encode": "packs.embedding.encode",
+    "embedding": "packs.embedding",
+    "rank": "packs.rank",
+    "duplicates": "duplicates",
+    "report": "report",
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", required=True, help="a folder of real audio loops the library is made from")
+    p.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000], help="library sizes (default: 1000 10000)")
+    p.add_argument("--pack-size", type=int, default=100, help="loops per pack (default: 100)")
+    p.add_argument("--work", required=True, help="where libraries and outputs are written (outside the source)")
+    p.add_argument("--encoder", help="encoder for curate (default: curate's own choice)")
+    p.add_argument("--repeats", type=int, default=CURATE.repeats, help="curate's --repeats (default: curate's own)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the library (default: 0)")
+    add_report_options(p)
+
+
+def _pitch_or_tempo(src: Path, stem: Path, kind: str, rng: np.random.Generator) -> Path:
+    """A copy of ``src`` a few semitones up or down (pitch and tempo, as a sampler plays it) or 5-15 % faster or
+    slower at the same pitch, as FLAC."""
+    step = float(rng.choice([-1, 1]) * rng.uniform(1, 3))
+    if kind == "pitch":
+        options = ["-filter:a", f"aresample=48000,asetrate=48000*{2 ** (step / 12):.5f},aresample=48000"]
+    else:
+        options = ["-filter:a", f"atempo={1 + step * 0.05:.4f}"]
+    dst = stem.with_suffix(".flac")
+    _ffmpeg(src, dst, *options, "-ar", "48000", "-c:a", "flac")
+    return dst
+
+
+def build_library(sources: list[Path], root: Path, n: int, pack_size: int, seed: int) -> int:
+    """Write a library of ``n`` loops (packs of ``pack_size``) into ``root``; returns the number written."""
+    import shutil
+
+    rng, written = np.random.default_rng(seed), 0
+    for p in range(math.ceil(n / pack_size)):
+        pack = root / f"pack{p:05d}"
+        pack.mkdir(parents=True, exist_ok=True)
+        size = min(pack_size, n - written)
+        for k in range(size):
+            src = sources[int(rng.integers(len(sources)))]
+            stem = pack / f"loop{k:03d}"
+            kind = COPIES[int(rng.integers(len(COPIES)))] if k % 4 else "original"
+            if kind == "original":
+                shutil.copyfile(src, stem.with_suffix(src.suffix))
+            elif kind in ("pitch", "tempo"):
+                _pitch_or_tempo(src, stem, kind, rng)
+            else:
+                make_copy(src, stem, kind, rng)
+        written += size
+    return written
+
+
+def curate_timed(library: Path, out: Path, encoder: str | None, repeats: int) -> dict[str, Any]:
+    """Run ``loop-svdd curate`` on ``library`` in a fresh process: its wall seconds, peak RSS and stages."""
+    cmd = [sys.executable, "-c", "import sys; from loop_svdd.cli import main; sys.exit(main())"]
+    cmd += ["curate", str(library), "--output-dir", str(out), "--packs", "1", "--repeats", str(repeats)]
+    cmd += ["--no-progress", "--encoder", encoder] if encoder else ["--no-progress"]
+    start = time.perf_counter()
+    with open(out.with_suffix(".log"), "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise BenchmarkError(f"curate failed on {library} (see {out.with_suffix('.log')})")
+    summary = json.loads((out / "ranking.json").read_text())
+    seconds = summary["seconds"]
+    stages = {name: float(seconds.get(key, 0.0)) for name, key in STAGES.items()}
+    return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024, "stages": stages, "n_loops": summary["n_loops"]}
+
+
+def growth(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per stage: seconds at each size and the exponent between the last two sizes (None with one size)."""
+    out = {}
+    for stage in [*STAGES, "wall_s"]:
+        secs = [r["wall_s"] if stage == "wall_s" else r["stages"][stage] for r in runs]
+        exponent = None
+        if len(runs) > 1 and min(secs[-2:]) > 0:
+            exponent = math.log(secs[-1] / secs[-2]) / math.log(runs[-1]["n"] / runs[-2]["n"])
+        out[stage] = {"seconds": secs, "exponent": exponent}
+    return out
+
+
+def projected_minutes(runs: list[dict[str, Any]], stages: dict[str, dict[str, Any]], n: int = 100_000) -> float:
+    """Minutes at ``n`` loops: each stage from the largest size, grown with its exponent (at least 1)."""
+    last = runs[-1]
+    total = last["wall_s"] - sum(last["stages"][s] for s in ("embedding", "rank", "duplicates", "report"))
+    for s in ("embedding", "rank", "duplicates", "report"):
+        total += last["stages"][s] * (n / last["n"]) ** max(stages[s]["exponent"] or 1.0, 1.0)
+    return total / 60
+
+
+def _table(runs: list[dict[str, Any]], stages: dict[str, dict[str, Any]]) -> str:
+    head = "| stage | " + " | ".join(f"{r['n']} loops (s)" for r in runs) + " | exponent |"
+    lines = [head, "|---" * (len(runs) + 2) + "|"]
+    for name, st in stages.items():
+        exponent = "-" if st["exponent"] is None else f"{st['exponent']:.2f}"
+        lines.append(f"| {name} | " + " | ".join(f"{s:.1f}" for s in st["seconds"]) + f" | {exponent} |")
+    lines.append("| peak RSS (MB) | " + " | ".join(f"{r['peak_rss_mb']:.0f}" for r in runs) + " | |")
+    lines.append("| loops embedded / s | " + " | ".join(f"{r['embed_loops_per_s']:.1f}" for r in runs) + " | |")
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> BenchResult:
+    sources, work = find_audio_files([args.source]), Path(args.work)
+    if not sources:
+        raise BenchmarkError(f"{args.source}: no audio files to build a library from")
+    if min(args.sizes) < args.pack_size or args.pack_size < 20:
+        raise BenchmarkError("--pack-size must be at least 20 and every size at least one pack")
+    start, runs = time.perf_counter(), []
+    for n in sorted(args.sizes):
+        library, out = work / f"library-{n}", work / f"curated-{n}"
+        t0 = time.perf_counter()
+        written = build_library(sources, library, n, args.pack_size, args.seed)
+        print(f"  library of {written} loops built in {time.perf_counter() - t0:.0f} s", flush=True)
+        result = {"n": written, **curate_timed(library, out, args.encoder, args.repeats)}
+        result["embed_loops_per_s"] = result["n_loops"] / max(result["stages"]["embedding"], 1e-9)
+        runs.append(result)
+        rss = result["peak_rss_mb"]
+        print(f"  n={written}: curated in {result['wall_s']:.0f} s, peak RSS {rss:.0f} MB", flush=True)
+    stages = growth(runs)
+    payload = {
+        "sizes": [r["n"] for r in runs],
+        "runs": runs,
+        "stages": stages,
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        "embed_loops_per_s": runs[-1]["embed_loops_per_s"],
+        "projected_minutes_100k": projected_minutes(runs, stages),
+        "settings": {k: getattr(args, k) for k in ("source", "sizes", "pack_size", "encoder", "repeats", "seed")},
+    }
+    table = _table(runs, stages) + f"\nprojected minutes at 100,000 loops: {payload['projected_minutes_100k']:.0f}\n"
+    return BenchResult(NAME, payload["settings"], table, payload, "# Scale\n\n", time.perf_counter() - start)
