@@ -59,7 +59,9 @@ class CurateDefaults:
     trim: float = 0.1  # share of the highest first-pass scores left out of every training fold (at least)
     min_loops: int = 20  # below this a pack is too small to say what is typical (refused unless --allow-small)
     absolute_min_loops: int = 8  # cross-fitting cannot run on fewer, even with --allow-small
+    longest_loop_s: float = 600.0  # longer files (by their header) are listed as too long and never decoded
     players: int = 100  # --players: loops with an inline player and spectrogram in the report
+    library_players: int = 20  # the same on each pack's page of a library (media cost ~0.14 s a loop)
     seed: int = 0  # --seed
 
 

@@ -126,12 +126,25 @@ def test_files_are_decoded_ahead_in_a_background_thread(tmp_path, model_and_extr
     threads: list[str] = []
     real = cache_module.decode_files
 
-    def recording(paths, sr):
+    def recording(paths, sr, **options):
         threads.append(threading.current_thread().name)
-        return real(paths, sr)
+        return real(paths, sr, **options)
 
     monkeypatch.setattr(cache_module, "decode_files", recording)
     files = _write(tmp_path / "pack", 5)
     emb = embed_files(model, extractor, files, tmp_path / "cache", chunk_size=2, progress=False)
     assert len(threads) == 3 and all(name.startswith("decode") for name in threads)
     assert [f.name for f in emb.files] == [f.name for f in files]
+
+
+def test_files_longer_than_a_loop_are_listed_and_never_decoded(tmp_path, model_and_extractor, monkeypatch):
+    import dataclasses
+
+    model, extractor = model_and_extractor
+    monkeypatch.setattr(cache_module, "CURATE", dataclasses.replace(cache_module.CURATE, longest_loop_s=3.0))
+    pack = tmp_path / "pack"
+    _write(pack, 2)  # 1.0 s and 1.2 s
+    sf.write(pack / "long.wav", synth_loop(4.0), SR)
+    emb = embed_files(model, extractor, sorted(pack.glob("*.wav")), tmp_path / "cache", progress=False)
+    assert [f.name for f in emb.files] == ["loop00.wav", "loop01.wav"]
+    assert [e["error"] for e in emb.errors] == ["too long to be a loop: 4.00 s (over 3 s)"]

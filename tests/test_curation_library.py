@@ -153,3 +153,19 @@ def test_cli_curates_a_library(library, encoder_dir, tmp_path, capsys):
     assert "loops do not fit their pack, in 2 packs" in printed and "tiny: not curated" in printed
     assert (tmp_path / "o" / "packs" / "VendorA" / "bass" / "report.html").is_file()
     assert not (tmp_path / "o" / "packs" / "VendorA" / "bass" / "model").exists()
+
+
+@pytest.mark.parametrize(
+    ("target", "given", "expected"), [("pack", None, 100), ("library", None, 20), ("library", 7, 7)]
+)
+def test_players_default_to_fewer_per_pack_in_a_library(library, tmp_path, monkeypatch, target, given, expected):
+    """A library's pack pages carry players for each pack's 20 most out-of-place loops (media cost ~0.14 s a
+    loop); one pack keeps 100; `--players` sets either."""
+    import loop_svdd.curation.library as library_module
+
+    seen = {}
+    monkeypatch.setattr(library_module, "curate_pack", lambda *a, **k: seen.update(k))
+    monkeypatch.setattr(library_module, "curate_library", lambda *a, **k: seen.update(k))
+    source = library / "VendorA" / "bass" if target == "pack" else library
+    library_module.curate(source, tmp_path / "o", encoder="x", max_media=given)
+    assert seen["max_media"] == expected

@@ -94,10 +94,17 @@ def decode_file(
     return Decoded(label, None, reason) if reason else Decoded(label, wave)
 
 
-def decode_files(paths: Iterable[str | Path], sampling_rate: int = SAMPLING_RATE) -> Iterator[Decoded]:
-    """Decode files one after another (in order), yielding a [`Decoded`] for each, good or bad."""
+def decode_files(
+    paths: Iterable[str | Path], sampling_rate: int = SAMPLING_RATE, longest_s: float | None = None
+) -> Iterator[Decoded]:
+    """Decode files one after another (in order), yielding a [`Decoded`] for each, good or bad; a file longer
+    than `longest_s` (by its header) is not decoded but refused with the reason."""
     for path in paths:
-        yield decode_file(path, sampling_rate)
+        decoded = decode_file(path, sampling_rate, stream_above_s=longest_s)
+        if decoded.stream_s is not None:
+            limit = f"{longest_s / 60:g} min" if longest_s >= 60 else f"{longest_s:g} s"
+            decoded = Decoded(decoded.path, None, f"too long to be a loop: {_fmt_s(decoded.stream_s)} (over {limit})")
+        yield decoded
 
 
 def _probe_example(audio: dict[str, Any], sampling_rate: int) -> str:

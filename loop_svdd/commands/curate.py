@@ -42,7 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--allow-small", action="store_true", help=f"rank packs under {CURATE.min_loops} loops anyway (with a warning)"
     )
     p.add_argument(
-        "--players", type=int, default=CURATE.players, help="loops with a player and spectrogram in the report"
+        "--players",
+        type=int,
+        default=None,
+        help=f"loops with a player and spectrogram in the report (default: {CURATE.players}; in a library "
+        f"{CURATE.library_players} per pack, the most out-of-place)",
     )
     p.add_argument("--no-model", action="store_true", help="skip training model/")
     p.add_argument(
@@ -58,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from ..curation import LibraryResult, PackError, curate
     from ..detectors.deep_svdd import TrainingDivergedError
 
-    if args.folds < 2 or args.players < 0 or args.repeats < 1:
+    if args.folds < 2 or (args.players or 0) < 0 or args.repeats < 1:
         raise CLIError("--folds must be >= 2, --repeats >= 1 and --players >= 0")
     try:
         result = curate(

@@ -26,6 +26,7 @@ from ..audio.decode import find_audio_files
 from ..engine.stopwatch import Stopwatch
 from ..models.encoders import resolve_default_encoder
 from ..models.model_io import write_json_atomic
+from ..settings import CURATE
 from .pack import PackError
 from .pipeline import (
     CurationResult,
@@ -66,12 +67,16 @@ def curate(
     :class:`LibraryResult` comes back (each pack's `model/` only with `pack_models`: one per pack costs a training
     run each); one pack gives a :class:`~.pipeline.CurationResult`. `options` are those
     of :func:`~.pipeline.curate_pack` (folds, contamination, export_outliers, encoder, seed, repeats, allow_small,
-    train_model, max_media, detector_options, progress, find_dupes)."""
+    train_model, max_media, detector_options, progress, find_dupes); `max_media` None or left out: players for
+    :data:`CURATE.players` loops of a pack, :data:`CURATE.library_players` of each pack of a library."""
     root = Path(input_path)
     if "contamination" in options:
         options["contamination"] = parse_contamination(options["contamination"])
     pack_dirs, outside = find_packs(root, packs)
-    if pack_dirs == [root] and not outside:
+    one_pack = pack_dirs == [root] and not outside
+    if options.get("max_media") is None:  # a library's pack pages: players for each pack's most out-of-place
+        options["max_media"] = CURATE.players if one_pack else CURATE.library_players
+    if one_pack:
         return curate_pack(root, output_dir, **options)
     options["train_model"] = pack_models and options.get("train_model", True)
     options["encoder"] = options.get("encoder") or resolve_default_encoder()  # said once, not once per pack

@@ -32,6 +32,7 @@ from ..audio.decoding import CorpusDecoding, Decoded, decode_file, decode_files
 from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 from ..models.model_io import write_json_atomic
+from ..settings import CURATE
 from .content_hash import HASH_LOG, ContentHashes
 from .embedding import clip_embeddings, embed_waveforms
 from .stopwatch import Stopwatch
@@ -134,7 +135,7 @@ def _decoded_ahead(
 
     def decode(chunk: list[tuple[str, Path]]) -> list[Decoded]:
         with watch("decode"):
-            return list(decode_files([f for _, f in chunk], sr))
+            return list(decode_files([f for _, f in chunk], sr, longest_s=CURATE.longest_loop_s))
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
         pending: deque = deque()
