@@ -20,6 +20,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -73,8 +74,6 @@ def _pitch_or_tempo(src: Path, stem: Path, kind: str, rng: np.random.Generator) 
 
 def build_library(sources: list[Path], root: Path, n: int, pack_size: int, seed: int) -> int:
     """Write a library of ``n`` loops (packs of ``pack_size``) into ``root``; returns the number written."""
-    import shutil
-
     rng, written = np.random.default_rng(seed), 0
     for p in range(math.ceil(n / pack_size)):
         pack = root / f"pack{p:05d}"
@@ -153,6 +152,8 @@ def run(args: argparse.Namespace) -> BenchResult:
     start, runs = time.perf_counter(), []
     for n in sorted(args.sizes):
         library, out = work / f"library-{n}", work / f"curated-{n}"
+        for folder in (library, out):  # from scratch: a cache left by an earlier run would hide the cost
+            shutil.rmtree(folder, ignore_errors=True)
         t0 = time.perf_counter()
         written = build_library(sources, library, n, args.pack_size, args.seed)
         print(f"  library of {written} loops built in {time.perf_counter() - t0:.0f} s", flush=True)
