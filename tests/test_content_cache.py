@@ -92,13 +92,13 @@ def test_hashes_are_read_back_and_a_cut_log_line_is_hashed_again(tmp_path, monke
     files = _write(tmp_path / "pack", 3)
     log = tmp_path / HASH_LOG
     expected = [content_hash(f) for f in files]
-    assert ContentHashes(log).of(files) == expected
+    assert ContentHashes(tmp_path).of(files) == expected
     hashed: list = []
     monkeypatch.setattr(hash_module, "content_hash", lambda p: hashed.append(p) or content_hash(p))
-    assert ContentHashes(log).of(files) == expected and hashed == []
+    assert ContentHashes(tmp_path).of(files) == expected and hashed == []
     log.write_text(log.read_text()[:-20])  # as if killed while writing the last line
-    assert ContentHashes(log).of(files) == expected and hashed == [files[-1]]
-    assert ContentHashes(log).of([tmp_path / "missing.wav"]) == [None]
+    assert ContentHashes(tmp_path).of(files) == expected and hashed == [files[-1]]
+    assert ContentHashes(tmp_path).of([tmp_path / "missing.wav"]) == [None]
 
 
 def test_fingerprints_are_stored_by_content_and_loaded_when_compared(tmp_path, monkeypatch):
@@ -148,3 +148,23 @@ def test_files_longer_than_a_loop_are_listed_and_never_decoded(tmp_path, model_a
     emb = embed_files(model, extractor, sorted(pack.glob("*.wav")), tmp_path / "cache", progress=False)
     assert [f.name for f in emb.files] == ["loop00.wav", "loop01.wav"]
     assert [e["error"] for e in emb.errors] == ["too long to be a loop: 4.00 s (over 3 s)"]
+
+
+def test_one_cache_folder_is_read_once_for_many_packs(tmp_path, model_and_extractor, embedded_counts, monkeypatch):
+    """A library hands one CacheFolder to all its packs: the cache's chunks are indexed once, not once per pack,
+    and what one pack stored is found by the next."""
+    from loop_svdd.engine.cache import CacheFolder
+
+    model, extractor = model_and_extractor
+    indexed: list = []
+    real = cache_module._stored
+    monkeypatch.setattr(cache_module, "_stored", lambda folder: indexed.append(folder) or real(folder))
+    a, b = _write(tmp_path / "a", 3), _write(tmp_path / "b", 3, start=3)
+    shutil.copy(a[0], tmp_path / "b" / "copy.wav")
+    cache = CacheFolder(tmp_path / "cache")
+    first = embed_files(model, extractor, a, cache, progress=False)
+    second = embed_files(model, extractor, sorted((tmp_path / "b").glob("*.wav")), cache, progress=False)
+    assert len(indexed) == 1 and embedded_counts == [3, 3]  # the copy of a's loop was not embedded again
+    assert np.allclose(_by_name(second)["copy.wav"], _by_name(first)["loop00.wav"])
+    fresh = embed_files(model, extractor, b, tmp_path / "cache", progress=False)  # a new reader sees it all
+    assert embedded_counts == [3, 3] and len(fresh.files) == 3

@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "loop_svdd"
 # third-party modules that may come from an extra instead: module -> extra
-OPTIONAL = {"gradio": "demo", "onnx": "export", "onnxruntime": "export", "openvino": "export"}
+OPTIONAL = {"gradio": "demo", "onnx": "export", "onnxruntime": "export", "openvino": "export", "usearch": "bench"}
 
 
 def _norm(name: str) -> str:

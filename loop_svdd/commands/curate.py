@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 
 from ..settings import CURATE
 from .common import ENCODER_HELP, CLIError
@@ -16,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "kernel density, each K-fold cross-fitted with trimming, combined, averaged over fold seeds). "
         "Writes ranking.csv, ranking.json, report.html (opens offline) and model/ (a detector "
         "trained on the pack without its strays) into OUTPUT_DIR. Files in the pack are only read. An interrupted "
-        "run resumes from OUTPUT_DIR/cache.",
+        "run resumes from OUTPUT_DIR/cache. Under `accelerate launch` (2+ processes) every process embeds a share "
+        "of the files into OUTPUT_DIR/cache (on a shared disk across machines) and the main one ranks them.",
     )
     p.add_argument("input", help="a folder of loops (searched recursively), or a library: a folder of packs")
     p.add_argument(
@@ -57,7 +61,42 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+# What a launcher sets for its processes; the ranking run after a sharded embedding runs without them.
+DISTRIBUTED_ENV = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE")
+DISTRIBUTED_ENV += ("ROLE_RANK", "ROLE_NAME", "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+def embed_in_processes(args: argparse.Namespace) -> int | None:
+    """Under a launcher with 2+ processes: each embeds its share into OUTPUT_DIR/cache, then the main process
+    curates alone in a fresh process (every embedding is read from the cache) and returns its exit code; the
+    others return 0. None when there is one process."""
+    if int(os.environ.get("WORLD_SIZE", "1")) < 2:
+        return None
+    from accelerate import Accelerator
+
+    from ..curation import PackError
+    from ..curation.sharding import embed_share
+
+    state, failure = Accelerator(), None  # as `loop-svdd embed`: CPU processes when no GPU is there
+    k, n = state.process_index, state.num_processes
+    try:
+        share = embed_share(args.input, args.output_dir, k, n, args.packs, args.encoder, state.device, False)
+        print(f"process {k + 1} of {n}: embedded its share of {share} file(s)", flush=True)
+    except (PackError, ValueError, OSError) as err:  # said after the others finished (none waits forever)
+        failure = str(err).strip().splitlines()[0]
+    state.wait_for_everyone()
+    state.state.destroy_process_group()
+    if failure is not None:
+        raise CLIError(failure)
+    if not state.is_main_process:
+        return 0
+    env = {k: v for k, v in os.environ.items() if k not in DISTRIBUTED_ENV and not k.startswith("TORCHELASTIC_")}
+    return subprocess.run([sys.executable, "-m", "loop_svdd.cli", *sys.argv[1:]], env=env, check=False).returncode
+
+
 def run(args: argparse.Namespace) -> int:
+    if (sharded := embed_in_processes(args)) is not None:
+        return sharded
     from ..audio.decoding import report_skipped
     from ..curation import LibraryResult, PackError, curate
     from ..detectors.deep_svdd import TrainingDivergedError

@@ -177,10 +177,12 @@ def group_links(n: int, links: list[dict[str, Any]], threshold: float = THRESHOL
     """Connected groups of the links at or above ``threshold``: ``{"members": [indices], "links": [...]}``,
     largest first."""
     kept = [link for link in links if link["similarity"] >= threshold]
-    groups = []
-    for members in _components(n, [(link["a"], link["b"]) for link in kept]):
-        inside = [link for link in kept if link["a"] in members]
-        groups.append({"members": sorted(members), "links": inside})
+    components = _components(n, [(link["a"], link["b"]) for link in kept])
+    component_of = {i: c for c, members in enumerate(components) for i in members}
+    inside: list[list[dict[str, Any]]] = [[] for _ in components]
+    for link in kept:  # each link lies inside its ends' component
+        inside[component_of[link["a"]]].append(link)
+    groups = [{"members": sorted(m), "links": links_in} for m, links_in in zip(components, inside, strict=True)]
     return sorted(groups, key=lambda g: (-len(g["members"]), g["members"]))
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
-from ..engine.content_hash import HASH_LOG, ContentHashes
+from ..engine.cache import CacheFolder, open_cache
 
 FP_RATE = 16_000
 N_FFT = 1024
@@ -99,6 +99,7 @@ class Fingerprints(Sequence):
     def in_memory(cls, fps: Sequence[Fingerprint | None]) -> Fingerprints:
         n_frames = np.array([0 if fp is None else len(fp.logmel) for fp in fps], dtype=np.int64)
         summaries = np.stack([np.zeros(2 * N_MELS) if fp is None else summary(fp) for fp in fps] or [np.zeros(0)])
+        summaries = summaries.reshape(len(fps), 2 * N_MELS)
         return cls(list(fps), n_frames, summaries)
 
     def __len__(self) -> int:
@@ -144,13 +145,14 @@ def _stored(path: str | Path, content: str | None, store: Path) -> tuple[Fingerp
     return where, len(fp.logmel), arrays["summary"]
 
 
-def fingerprint_files(paths: Sequence[str | Path], cache_dir: str | Path | None = None) -> Fingerprints:
+def fingerprint_files(paths: Sequence[str | Path], cache_dir: str | Path | CacheFolder | None = None) -> Fingerprints:
     """Fingerprints of audio files (None for a file that cannot be decoded). With `cache_dir`, each is stored
     there by the file's content and read back on the next call (see the module docstring)."""
     if cache_dir is None:
         return Fingerprints.in_memory([_decoded_fingerprint(p) for p in paths])
-    store = Path(cache_dir) / STORE
-    contents = ContentHashes(Path(cache_dir) / HASH_LOG).of([Path(p) for p in paths])
+    cache = open_cache(cache_dir)
+    store = cache.path / STORE
+    contents = cache.hashes.of([Path(p) for p in paths])
     found = [_stored(p, c, store) for p, c in zip(paths, contents, strict=True)]
     n_frames = np.array([f[1] for f in found], dtype=np.int64)
     summaries = np.stack([f[2] for f in found]) if found else np.zeros((0, 2 * N_MELS))

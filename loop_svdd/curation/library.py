@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..audio.decode import find_audio_files
+from ..engine.cache import CacheFolder
 from ..engine.stopwatch import Stopwatch
 from ..models.encoders import resolve_default_encoder
 from ..models.model_io import write_json_atomic
@@ -159,7 +160,7 @@ def library_rows(root: Path, pack: Path, ranking: dict[str, Any]) -> list[dict[s
     ]
 
 
-def library_duplicates(rows: list[dict[str, Any]], cache_dir: Path) -> list[dict[str, Any]]:
+def library_duplicates(rows: list[dict[str, Any]], cache_dir: Path | CacheFolder) -> list[dict[str, Any]]:
     """Near-duplicate groups across the whole library, each with the `packs` it spans; each row gets
     ``duplicate_group`` (number or None); the one to keep is the largest file. Fingerprints are kept in
     `cache_dir` by content."""
@@ -216,12 +217,13 @@ def curate_library(
     output_dir.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in options.items() if isinstance(v, str | int | float | bool | dict | type(None))}
     entries, rows, unreadable, watch = [], [], [], Stopwatch()
+    cache = CacheFolder(output_dir / "cache")  # one content cache for all packs, read once
     for i, pack in enumerate(pack_dirs, 1):
         out = output_dir / "packs" / pack_name(root, pack)
         if progress:
             print(f"[pack {i}/{len(pack_dirs)}] {pack_name(root, pack)}", flush=True)
         try:
-            shared = {"progress": progress, "cache_dir": output_dir / "cache"}  # one content cache for all packs
+            shared = {"progress": progress, "cache_dir": cache}
             ranking = curate_one_pack(pack, out, settings, {**options, **shared})
         except PackError as err:
             entries.append({"name": pack_name(root, pack), "skipped": str(err).splitlines()[0]})
@@ -231,7 +233,7 @@ def curate_library(
         watch.add({} if ranking.get("read_back") else {f"packs.{k}": v for k, v in ranking["seconds"].items()})
         unreadable += [{**e, "file": Path(e["file"]).relative_to(root).as_posix()} for e in ranking["unreadable"]]
     summary = {**library_summary(root, entries, rows, outside), "unreadable": unreadable, "seconds": watch}
-    return finish_library(output_dir, summary, entries, rows, find_dupes, export_outliers)
+    return finish_library(output_dir, summary, entries, rows, find_dupes, export_outliers, cache)
 
 
 def library_summary(
@@ -264,13 +266,15 @@ def finish_library(
     rows: list[dict[str, Any]],
     find_dupes: bool,
     export_outliers: str | Path | None,
+    cache: CacheFolder | None = None,
 ) -> LibraryResult:
-    """Duplicates across the library, the library ranking and report, the exported strays."""
+    """Duplicates across the library (fingerprints kept in `cache`, default ``output_dir/cache``), the library
+    ranking and report, the exported strays."""
     from .report import write_library_report
 
     watch = summary.setdefault("seconds", Stopwatch())  # the packs' stages (those curated now), then these
     with watch("duplicates"):
-        summary["duplicates"] = library_duplicates(rows, output_dir / "cache") if find_dupes and rows else []
+        summary["duplicates"] = library_duplicates(rows, cache or output_dir / "cache") if find_dupes and rows else []
     summary["headline"] += f" {len(summary['duplicates'])} group(s) of near-duplicates across the library."
     entries.sort(key=lambda e: (-e.get("n_strays", -1), e["name"]))
     summary["packs"] = entries

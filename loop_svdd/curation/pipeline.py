@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..audio.decoding import decode_file
+from ..engine.cache import CacheFolder, open_cache
 from ..engine.stopwatch import Stopwatch
 from ..models.encoders import build_model, describe_encoder, resolve_default_encoder
 from ..models.model_io import write_json_atomic
@@ -141,7 +142,7 @@ def named_duplicate_groups(
     names: list[str],
     rows: list[dict[str, Any]],
     keep_key: Callable[[int], Any],
-    cache_dir: Path | None = None,
+    cache_dir: Path | CacheFolder | None = None,
 ) -> list[dict[str, Any]]:
     """Groups of near-duplicates among `paths` (:mod:`.duplicates`), shown by `names`: each with its files, the
     one to keep (the largest `keep_key(i)`) and every link in words; each row of `rows` (matched by its ``file``
@@ -161,7 +162,7 @@ def named_duplicate_groups(
 
 
 def duplicate_groups(
-    emb: PackEmbeddings, root: Path, rows: list[dict[str, Any]], cache_dir: Path | None = None
+    emb: PackEmbeddings, root: Path, rows: list[dict[str, Any]], cache_dir: Path | CacheFolder | None = None
 ) -> list[dict[str, Any]]:
     """The pack's near-duplicate groups; the one to keep is the longest (then the largest file)."""
     names = [f.relative_to(root).as_posix() for f in emb.files]
@@ -355,7 +356,7 @@ def curate_pack(
     detector_options: dict[str, Any] | None = None,
     progress: bool = True,
     find_dupes: bool = True,
-    cache_dir: str | Path | None = None,
+    cache_dir: str | Path | CacheFolder | None = None,
 ) -> CurationResult:
     """Rank every loop of the folder `input_path` by how little it fits; write the ranking, report and model
     into `output_dir` (see the module docstring). User files are only read (copied with `export_outliers`).
@@ -373,16 +374,16 @@ def curate_pack(
     encoder, watch = encoder or resolve_default_encoder(), Stopwatch()
     with watch("load_encoder"):
         model, extractor = build_model(encoder)
-    cache_dir = Path(cache_dir or output_dir / "cache")
+    cache = open_cache(cache_dir or output_dir / "cache")
     with watch("embedding"):
-        emb = embed_pack(model, extractor, files, cache_dir, progress=progress)
+        emb = embed_pack(model, extractor, files, cache, progress=progress)
     warnings = check_size(len(emb.files), allow_small, folds)
     with watch("rank"):
         pack = rank_pack(emb.clip, CURATE.members, folds, contamination, seed, repeats, {"deep_svdd": options})
         stray = stray_mask(pack, contamination)
         rows = ranking_rows(emb, pack, stray, root)
     with watch("duplicates"):
-        duplicates = duplicate_groups(emb, root, rows, cache_dir) if find_dupes else []
+        duplicates = duplicate_groups(emb, root, rows, cache) if find_dupes else []
     settings = {"folds": folds, "repeats": repeats, "contamination": contamination, "seed": seed}
     settings["encoder"] = describe_encoder(model.config)
     summary = {**summarise(root, emb, pack, stray, settings), "warnings": warnings, "duplicates": duplicates}

@@ -33,11 +33,20 @@ from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtra
 from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 from ..models.model_io import write_json_atomic
 from ..settings import CURATE
-from .content_hash import HASH_LOG, ContentHashes
+from .content_hash import ContentHashes
 from .embedding import clip_embeddings, embed_waveforms
 from .stopwatch import Stopwatch
 
-__all__ = ["CHUNK_SIZE", "FileEmbeddings", "embed_dataset", "embed_decodable", "embed_files", "encoder_fingerprint"]
+__all__ = [
+    "CHUNK_SIZE",
+    "CacheFolder",
+    "FileEmbeddings",
+    "embed_dataset",
+    "embed_decodable",
+    "embed_files",
+    "encoder_fingerprint",
+    "open_cache",
+]
 
 CHUNK_SIZE = 16  # loops per cache file: what an interruption can cost at most
 DECODE_AHEAD = 2  # chunks decoded ahead of the encoder
@@ -181,7 +190,7 @@ def _store_chunk(cache: Path, fingerprint: str, arrays: dict, meta: dict) -> dic
     key = _chunk_key(meta["hashes"] + [e["hash"] for e in meta["errors"]], fingerprint)
     path = cache / f"chunk-{key}.safetensors"
     if arrays:
-        tmp = path.with_name(f".{path.name}.tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # processes of a sharded run never share one
         save_file(arrays, tmp)
         os.replace(tmp, path)
     write_json_atomic(cache / f"chunk-{key}.json", meta)
@@ -252,12 +261,40 @@ def _gather(files: list[Path], hashes: list[str | None], index: dict, sr: int) -
     return out
 
 
+class CacheFolder:
+    """A file cache folder read once: its content hashes, and per encoder fingerprint the index of its chunks
+    ([`_stored`]), kept up to date as chunks are stored. A library hands one to all its packs, so the folder is
+    not read again for each; `process` names the hash log a process of a sharded run appends to."""
+
+    def __init__(self, path: str | Path, process: int | None = None) -> None:
+        self.path = Path(path)
+        self.hashes = ContentHashes(self.path, process)
+        self._indexes: dict[str, dict[str, tuple[Path, int] | str]] = {}
+
+    def chunks(self, fingerprint: str) -> Path:
+        """The folder of the chunks embedded by the encoder `fingerprint` (created)."""
+        folder = self.path / fingerprint
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def index(self, fingerprint: str) -> dict[str, tuple[Path, int] | str]:
+        """Content hash -> (chunk, row) or the reason it could not be embedded, for the encoder `fingerprint`."""
+        if fingerprint not in self._indexes:
+            self._indexes[fingerprint] = _stored(self.chunks(fingerprint))
+        return self._indexes[fingerprint]
+
+
+def open_cache(cache: str | Path | CacheFolder) -> CacheFolder:
+    """`cache` as a [`CacheFolder`] (a path is read now)."""
+    return cache if isinstance(cache, CacheFolder) else CacheFolder(cache)
+
+
 @torch.inference_mode()
 def embed_files(
     model: LoopSVDDModel,
     extractor: LoopSVDDFeatureExtractor,
     files: list[Path],
-    cache_dir: str | Path,
+    cache_dir: str | Path | CacheFolder,
     chunk_size: int = CHUNK_SIZE,
     progress: bool = True,
 ) -> FileEmbeddings:
@@ -266,12 +303,11 @@ def embed_files(
     from tqdm.auto import tqdm
 
     fingerprint = encoder_fingerprint(model, extractor)
-    cache = Path(cache_dir) / fingerprint
-    cache.mkdir(parents=True, exist_ok=True)
     files, watch = [Path(f) for f in files], Stopwatch()
     with watch("hash"):
-        hashes = ContentHashes(Path(cache_dir) / HASH_LOG).of(files)
-        index = _stored(cache)
+        cache = open_cache(cache_dir)
+        hashes = cache.hashes.of(files)
+        index, folder = cache.index(fingerprint), cache.chunks(fingerprint)
     todo = _first_of_each(files, hashes, index)
     chunks = [todo[i : i + chunk_size] for i in range(0, len(todo), chunk_size)]
     decoding = _decoded_ahead(chunks, extractor.sampling_rate, watch)
@@ -279,7 +315,7 @@ def embed_files(
         with watch("encode"):
             arrays, meta = _embed_chunk(model, extractor, chunk, decoded)
         with watch("cache"):
-            index.update(_store_chunk(cache, fingerprint, arrays, meta))
+            index.update(_store_chunk(folder, fingerprint, arrays, meta))
     with watch("cache"):
         out = _gather(files, hashes, index, extractor.sampling_rate)
     out.seconds, out.n_embedded = watch, len(todo)

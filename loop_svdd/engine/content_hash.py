@@ -2,7 +2,8 @@
 its name or folder, and a changed file is embedded again.
 
 Hashing reads every byte, so each hash is remembered in a log beside the cache (one JSON line per file: the
-resolved path, size, modification time and hash); a rerun hashes only the files it has not seen unchanged.
+resolved path, size, modification time and hash); a rerun hashes only the files it has not seen unchanged. Each
+process of a sharded run appends to a log of its own ([`hash_log`]); every log in the folder is read.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["HASH_LOG", "ContentHashes", "content_hash"]
+__all__ = ["HASH_LOG", "ContentHashes", "content_hash", "hash_log"]
 
 HASH_LOG = "content-hashes.jsonl"  # a cache folder's log of content hashes (embeddings and fingerprints)
 BLOCK_BYTES = 1 << 20
@@ -27,6 +28,12 @@ def content_hash(path: str | Path) -> str:
         while block := f.read(BLOCK_BYTES):
             h.update(block)
     return h.hexdigest()
+
+
+def hash_log(folder: str | Path, process: int | None = None) -> Path:
+    """The log of content hashes that `process` of a sharded run appends to (None: a single process)."""
+    name = HASH_LOG if process is None else HASH_LOG.replace(".jsonl", f".{process}.jsonl")
+    return Path(folder) / name
 
 
 def _stat_key(path: Path) -> str:
@@ -48,11 +55,14 @@ def _read_log(log: Path) -> dict[str, str]:
 
 
 class ContentHashes:
-    """File -> content hash, remembered in the JSON-lines log `log_path` across runs."""
+    """File -> content hash, remembered across runs in the JSON-lines logs of `folder` (new hashes go to the log
+    of `process`, [`hash_log`])."""
 
-    def __init__(self, log_path: str | Path) -> None:
-        self.log_path = Path(log_path)
-        self.known = _read_log(self.log_path)
+    def __init__(self, folder: str | Path, process: int | None = None) -> None:
+        self.log_path = hash_log(folder, process)
+        self.known: dict[str, str] = {}
+        for log in sorted(Path(folder).glob(HASH_LOG.replace(".jsonl", "*.jsonl"))):
+            self.known.update(_read_log(log))
 
     def of(self, files: Sequence[Path]) -> list[str | None]:
         """Each file's content hash, or None for a file that cannot be read (it is not cached)."""
