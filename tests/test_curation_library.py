@@ -172,35 +172,36 @@ def test_players_default_to_fewer_per_pack_in_a_library(library, tmp_path, monke
 
 
 @pytest.mark.slow
-def test_curate_under_two_processes_ranks_as_one(library, encoder_dir, tmp_path):
-    """`accelerate launch` / torchrun with 2 CPU processes: each embeds its share into the one cache, the main
-    process ranks; the ranking is the one a single process gives."""
+@pytest.mark.parametrize("target", ["library", "pack"])
+def test_curate_under_two_processes_ranks_as_one(library, encoder_dir, tmp_path, target):
+    """`accelerate launch` / torchrun with 2 CPU processes: each curates a share of the library's packs (of one
+    pack: embeds a share of its files), the main process reads the shares back; the result is one process's."""
     import os
     import subprocess
     import sys
 
-    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    source = library if target == "library" else library / "VendorA" / "bass"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}  # no GPU: CPU processes by themselves
+    env.pop("ACCELERATE_USE_CPU", None)
     printed = {}
     for name, launcher in (("one", []), ("two", ["-m", "torch.distributed.run", "--nproc_per_node", "2"])):
-        cmd = [sys.executable, *launcher, "-m", "loop_svdd.cli", "curate", str(library), "--encoder", str(encoder_dir)]
+        cmd = [sys.executable, *launcher, "-m", "loop_svdd.cli", "curate", str(source), "--encoder", str(encoder_dir)]
         cmd += ["--output-dir", str(tmp_path / name), "--no-progress", "--players", "1", "--repeats", "1"]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr[-2000:]
         printed[name] = proc.stdout
-    assert "process 1 of 2: embedded its share of" in printed["two"]
-    assert "process 2 of 2: embedded its share of" in printed["two"]
+    did = "curated its share of" if target == "library" else "embedded its share of"
+    assert f"process 1 of 2: {did}" in printed["two"] and f"process 2 of 2: {did}" in printed["two"]
     assert {p.name for p in (tmp_path / "two" / "cache").glob("content-hashes*.jsonl")} == {
         "content-hashes.0.jsonl",
         "content-hashes.1.jsonl",
-    }  # the ranking run found every file hashed by the shards
-
-    def ranking(name: str) -> list[tuple[str, str, float]]:
-        rows = json.loads((tmp_path / name / "ranking.json").read_text())["loops"]
-        return [(r["pack"], r["file"], r["score"]) for r in rows]
-
-    one, two = ranking("one"), ranking("two")
-    assert [r[:2] for r in one] == [r[:2] for r in two] and len(one) == 48
-    assert np.allclose([r[2] for r in one], [r[2] for r in two], rtol=1e-5)
-    for pack in ("VendorA/bass", "VendorA/keys"):  # the ranking run read every embedding from the shards' cache
-        assert json.loads((tmp_path / "two" / "packs" / pack / "ranking.json").read_text())["n_embedded"] == 0
-        assert json.loads((tmp_path / "one" / "packs" / pack / "ranking.json").read_text())["n_embedded"] > 0
+    }  # the run on one process found every file hashed by the shares
+    one, two = (json.loads((tmp_path / n / "ranking.json").read_text()) for n in ("one", "two"))
+    assert [r["file"] for r in one["loops"]] == [r["file"] for r in two["loops"]]
+    assert len(one["loops"]) == (48 if target == "library" else 24)
+    assert np.allclose([r["score"] for r in one["loops"]], [r["score"] for r in two["loops"]], rtol=1e-5)
+    assert [g["files"] for g in one["duplicates"]] == [g["files"] for g in two["duplicates"]]
+    if target == "library":  # every pack was read back from the shares, none curated again
+        assert not [k for k in two["seconds"] if k.startswith("packs.")] and "packs.rank" in one["seconds"]
+    else:  # every embedding was read from the shares' cache
+        assert two["n_embedded"] == 0 and one["n_embedded"] == len(one["loops"]) + len(one["unreadable"])

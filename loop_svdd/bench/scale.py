@@ -1,6 +1,7 @@
 """How `curate` grows with the library: a library built from real audio, curated end to end at each size.
 
     loop-svdd benchmark scale --source DIR --sizes 1000 10000 --work DIR --json OUT.json [--pack-size 100]
+        [--processes N]
 
 For each size n, ``numpy.random.default_rng(seed)`` builds a library of n loops in packs of ``--pack-size``
 under ``WORK/library-<n>``: each pack draws a quarter of its size of real loops from ``--source`` (any folder of
@@ -10,8 +11,10 @@ near-duplicates a real one does. Then ``loop-svdd curate LIBRARY --packs 1`` run
 its peak RSS is the process's own (``wait4``). Stages are the seconds ``curate`` writes into ``ranking.json``
 (summed over packs): ``hash`` (content hashes), ``decode`` (FFmpeg, in a background thread beside the encoder),
 ``encode`` (front end and encoder), ``rank`` (fit and score: the cross-fitted detectors and verdicts),
-``duplicates``, ``report``. The growth exponent of a stage between two sizes is log(t2 / t1) / log(n2 / n1);
-``projected_minutes_100k`` extends each stage from the largest size with its last exponent (at least 1).
+``duplicates``, ``report``; with ``--processes N`` the pack stages are summed over the processes (each curates
+every N-th pack, :mod:`loop_svdd.curation.sharding`) and the wall time is the whole run's. The growth exponent
+of a stage between two sizes is log(t2 / t1) / log(n2 / n1); ``projected_minutes_100k`` extends each stage from
+the largest size with its last exponent (at least 1).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from .report import BenchmarkError, BenchResult, add_report_options
 
 NAME = "scale"
 DESCRIPTION = "curate a library built from real audio at several sizes: seconds per stage, peak RSS, growth"
+SETTINGS = ("source", "sizes", "pack_size", "encoder", "repeats", "seed", "processes")
 COPIES = ("pitch", "tempo", "gain", "trim", "mp3", "ogg")
 STAGES = {  # report name -> the key in ranking.json's seconds
     "hash": "packs.embedding.hash",
@@ -56,6 +60,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoder", help="encoder for curate (default: curate's own choice)")
     p.add_argument("--repeats", type=int, default=CURATE.repeats, help="curate's --repeats (default: curate's own)")
     p.add_argument("--seed", type=int, default=0, help="seed of the library (default: 0)")
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="curate under torch's launcher with this many processes, each curating a share of the packs; the "
+        "stages are then summed over processes (default: 1)",
+    )
     add_report_options(p)
 
 
@@ -93,9 +104,22 @@ def build_library(sources: list[Path], root: Path, n: int, pack_size: int, seed:
     return written
 
 
-def curate_timed(library: Path, out: Path, encoder: str | None, repeats: int) -> dict[str, Any]:
-    """Run ``loop-svdd curate`` on ``library`` in a fresh process: its wall seconds, peak RSS and stages."""
+def pack_seconds(out: Path) -> dict[str, float]:
+    """The stages of every pack's ``ranking.json`` under ``out/packs``, summed as ``packs.<stage>`` (what a
+    library's ranking.json sums; here also the packs that processes of a sharded run curated)."""
+    total: dict[str, float] = {}
+    for ranking in (out / "packs").rglob("ranking.json"):
+        for key, value in json.loads(ranking.read_text()).get("seconds", {}).items():
+            total[f"packs.{key}"] = total.get(f"packs.{key}", 0.0) + float(value)
+    return total
+
+
+def curate_timed(library: Path, out: Path, encoder: str | None, repeats: int, processes: int = 1) -> dict[str, Any]:
+    """Run ``loop-svdd curate`` on ``library`` in a fresh process (``processes`` > 1: under torch's launcher):
+    its wall seconds, peak RSS (of its largest process) and stages."""
     cmd = [sys.executable, "-c", "import sys; from loop_svdd.cli import main; sys.exit(main())"]
+    if processes > 1:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), "-m", "loop_svdd.cli"]
     cmd += ["curate", str(library), "--output-dir", str(out), "--packs", "1", "--repeats", str(repeats)]
     cmd += ["--no-progress", "--encoder", encoder] if encoder else ["--no-progress"]
     start = time.perf_counter()
@@ -106,7 +130,7 @@ def curate_timed(library: Path, out: Path, encoder: str | None, repeats: int) ->
     if os.waitstatus_to_exitcode(status) != 0:
         raise BenchmarkError(f"curate failed on {library} (see {out.with_suffix('.log')})")
     summary = json.loads((out / "ranking.json").read_text())
-    seconds = summary["seconds"]
+    seconds = {**summary["seconds"], **pack_seconds(out)}
     stages = {name: float(seconds.get(key, 0.0)) for name, key in STAGES.items()}
     return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024, "stages": stages, "n_loops": summary["n_loops"]}
 
@@ -147,8 +171,8 @@ def run(args: argparse.Namespace) -> BenchResult:
     sources, work = find_audio_files([args.source]), Path(args.work)
     if not sources:
         raise BenchmarkError(f"{args.source}: no audio files to build a library from")
-    if min(args.sizes) < args.pack_size or args.pack_size < 20:
-        raise BenchmarkError("--pack-size must be at least 20 and every size at least one pack")
+    if min(args.sizes) < args.pack_size or args.pack_size < 20 or args.processes < 1:
+        raise BenchmarkError("--pack-size must be at least 20, every size at least one pack, --processes >= 1")
     start, runs = time.perf_counter(), []
     for n in sorted(args.sizes):
         library, out = work / f"library-{n}", work / f"curated-{n}"
@@ -157,7 +181,7 @@ def run(args: argparse.Namespace) -> BenchResult:
         t0 = time.perf_counter()
         written = build_library(sources, library, n, args.pack_size, args.seed)
         print(f"  library of {written} loops built in {time.perf_counter() - t0:.0f} s", flush=True)
-        result = {"n": written, **curate_timed(library, out, args.encoder, args.repeats)}
+        result = {"n": written, **curate_timed(library, out, args.encoder, args.repeats, args.processes)}
         result["embed_loops_per_s"] = result["n_loops"] / max(result["stages"]["embedding"], 1e-9)
         runs.append(result)
         rss = result["peak_rss_mb"]
@@ -170,7 +194,7 @@ def run(args: argparse.Namespace) -> BenchResult:
         "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
         "embed_loops_per_s": runs[-1]["embed_loops_per_s"],
         "projected_minutes_100k": projected_minutes(runs, stages),
-        "settings": {k: getattr(args, k) for k in ("source", "sizes", "pack_size", "encoder", "repeats", "seed")},
+        "settings": {k: getattr(args, k) for k in SETTINGS},
     }
     table = _table(runs, stages) + f"\nprojected minutes at 100,000 loops: {payload['projected_minutes_100k']:.0f}\n"
     return BenchResult(NAME, payload["settings"], table, payload, "# Scale\n\n", time.perf_counter() - start)

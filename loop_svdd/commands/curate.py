@@ -19,8 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "kernel density, each K-fold cross-fitted with trimming, combined, averaged over fold seeds). "
         "Writes ranking.csv, ranking.json, report.html (opens offline) and model/ (a detector "
         "trained on the pack without its strays) into OUTPUT_DIR. Files in the pack are only read. An interrupted "
-        "run resumes from OUTPUT_DIR/cache. Under `accelerate launch` (2+ processes) every process embeds a share "
-        "of the files into OUTPUT_DIR/cache (on a shared disk across machines) and the main one ranks them.",
+        "run resumes from OUTPUT_DIR/cache. Under `accelerate launch` (2+ processes) each process curates a share of "
+        "a library's packs (of one pack: embeds a share of its files) into OUTPUT_DIR (a shared disk across "
+        "machines), then the main one reads them back and finishes.",
     )
     p.add_argument("input", help="a folder of loops (searched recursively), or a library: a folder of packs")
     p.add_argument(
@@ -61,66 +62,91 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-# What a launcher sets for its processes; the ranking run after a sharded embedding runs without them.
+# What a launcher sets for its processes; the run on one process after the shares runs without them.
 DISTRIBUTED_ENV = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE")
 DISTRIBUTED_ENV += ("ROLE_RANK", "ROLE_NAME", "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
 
-def embed_in_processes(args: argparse.Namespace) -> int | None:
-    """Under a launcher with 2+ processes: each embeds its share into OUTPUT_DIR/cache, then the main process
-    curates alone in a fresh process (every embedding is read from the cache) and returns its exit code; the
-    others return 0. None when there is one process."""
+def curate_options(args: argparse.Namespace) -> dict:
+    """The keyword arguments of `loop_svdd.curation.curate` that the command line gives."""
+    return {
+        "folds": args.folds,
+        "contamination": args.contamination,
+        "export_outliers": args.export_outliers,
+        "encoder": args.encoder,
+        "seed": args.seed,
+        "repeats": args.repeats,
+        "allow_small": args.allow_small,
+        "train_model": not args.no_model,
+        "max_media": args.players,
+        "progress": not args.no_progress,
+        "find_dupes": not args.no_duplicates,
+        "packs": args.packs,
+        "pack_models": args.pack_models,
+    }
+
+
+SHARE_ENV = "LOOP_SVDD_CURATE_SHARE"  # "k/N": this process curates share k of N, outside any process group
+
+
+def in_processes(args: argparse.Namespace) -> int | None:
+    """Under a launcher with 2+ processes: each does its share ([`loop_svdd.curation.sharding`]) in a fresh
+    process outside the process group (so no training inside it synchronises with the others), all wait for
+    each other, then the main process curates alone, reading the shares back (a share that failed is done
+    there). Returns the exit code; None when there is one process."""
     if int(os.environ.get("WORLD_SIZE", "1")) < 2:
         return None
-    from accelerate import Accelerator
+    from datetime import timedelta
 
-    from ..curation import PackError
-    from ..curation.sharding import embed_share
+    import torch
+    from accelerate import Accelerator, InitProcessGroupKwargs
 
-    state, failure = Accelerator(), None  # as `loop-svdd embed`: CPU processes when no GPU is there
+    wait = InitProcessGroupKwargs(timeout=timedelta(days=7))  # shares of a library may take hours apart
+    state = Accelerator(cpu=not torch.cuda.is_available(), kwargs_handlers=[wait])  # CPU when there is no GPU
     k, n = state.process_index, state.num_processes
-    try:
-        share = embed_share(args.input, args.output_dir, k, n, args.packs, args.encoder, state.device, False)
-        print(f"process {k + 1} of {n}: embedded its share of {share} file(s)", flush=True)
-    except (PackError, ValueError, OSError) as err:  # said after the others finished (none waits forever)
-        failure = str(err).strip().splitlines()[0]
+    if n < 2:  # every process would write the whole output
+        raise CLIError(f"launched as {os.environ['WORLD_SIZE']} processes but accelerate sees one; launch again")
+    env = {k: v for k, v in os.environ.items() if k not in DISTRIBUTED_ENV and not k.startswith("TORCHELASTIC_")}
+    cli = [sys.executable, "-m", "loop_svdd.cli", *sys.argv[1:]]
+    device = {"LOOP_SVDD_CURATE_DEVICE": str(state.device)}
+    code = subprocess.run(cli, env={**env, SHARE_ENV: f"{k}/{n}", **device}, check=False).returncode
     state.wait_for_everyone()
     state.state.destroy_process_group()
-    if failure is not None:
-        raise CLIError(failure)
     if not state.is_main_process:
-        return 0
-    env = {k: v for k, v in os.environ.items() if k not in DISTRIBUTED_ENV and not k.startswith("TORCHELASTIC_")}
-    return subprocess.run([sys.executable, "-m", "loop_svdd.cli", *sys.argv[1:]], env=env, check=False).returncode
+        return code
+    return subprocess.run(cli, env=env, check=False).returncode
+
+
+def curate_a_share(args: argparse.Namespace, share: str) -> int:
+    """This process's share `share` ("k/N") of the curation ([`in_processes`])."""
+    from ..curation import PackError
+    from ..curation.sharding import curate_share
+    from ..detectors.deep_svdd import TrainingDivergedError
+
+    k, n = (int(x) for x in share.split("/"))
+    device = os.environ.get("LOOP_SVDD_CURATE_DEVICE", "cpu")
+    try:
+        did = curate_share(args.input, args.output_dir, k, n, device=device, **curate_options(args))
+    except (PackError, ValueError, OSError, TrainingDivergedError) as err:
+        raise CLIError(f"process {k + 1} of {n}: " + str(err).strip().splitlines()[0]) from err
+    print(f"process {k + 1} of {n}: {did}", flush=True)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    if (sharded := embed_in_processes(args)) is not None:
+    if args.folds < 2 or (args.players or 0) < 0 or args.repeats < 1:
+        raise CLIError("--folds must be >= 2, --repeats >= 1 and --players >= 0")
+    if share := os.environ.get(SHARE_ENV):
+        return curate_a_share(args, share)
+    if (sharded := in_processes(args)) is not None:
         return sharded
     from ..audio.decoding import report_skipped
     from ..curation import LibraryResult, PackError, curate
     from ..detectors.deep_svdd import TrainingDivergedError
 
-    if args.folds < 2 or (args.players or 0) < 0 or args.repeats < 1:
-        raise CLIError("--folds must be >= 2, --repeats >= 1 and --players >= 0")
     try:
-        result = curate(
-            args.input,
-            args.output_dir,
-            folds=args.folds,
-            contamination=args.contamination,
-            export_outliers=args.export_outliers,
-            encoder=args.encoder,
-            seed=args.seed,
-            repeats=args.repeats,
-            allow_small=args.allow_small,
-            train_model=not args.no_model,
-            max_media=args.players,
-            progress=not args.no_progress,
-            find_dupes=not args.no_duplicates,
-            packs=args.packs,
-            pack_models=args.pack_models,
-        )
+        options = curate_options(args)
+        result = curate(args.input, args.output_dir, **options)
     except (PackError, ValueError, OSError, TrainingDivergedError) as err:
         raise CLIError(str(err).strip().splitlines()[0]) from err
     if isinstance(result, LibraryResult):

@@ -28,6 +28,7 @@ from ..engine.stopwatch import Stopwatch
 from ..models.encoders import resolve_default_encoder
 from ..models.model_io import write_json_atomic
 from ..settings import CURATE
+from .fingerprints import fingerprint_files
 from .pack import PackError
 from .pipeline import (
     CurationResult,
@@ -70,7 +71,7 @@ def curate(
     of :func:`~.pipeline.curate_pack` (folds, contamination, export_outliers, encoder, seed, repeats, allow_small,
     train_model, max_media, detector_options, progress, find_dupes); `max_media` None or left out: players for
     :data:`CURATE.players` loops of a pack, :data:`CURATE.library_players` of each pack of a library."""
-    root = Path(input_path)
+    root, share = Path(input_path), options.pop("share", (0, 1))  # share: see curate_library
     if "contamination" in options:
         options["contamination"] = parse_contamination(options["contamination"])
     pack_dirs, outside = find_packs(root, packs)
@@ -81,7 +82,7 @@ def curate(
         return curate_pack(root, output_dir, **options)
     options["train_model"] = pack_models and options.get("train_model", True)
     options["encoder"] = options.get("encoder") or resolve_default_encoder()  # said once, not once per pack
-    return curate_library(root, output_dir, pack_dirs, outside, **options)
+    return curate_library(root, output_dir, pack_dirs, outside, share=share, **options)
 
 
 def parse_packs(value: str | int) -> str | int:
@@ -206,18 +207,37 @@ def curate_library(
     find_dupes: bool = True,
     export_outliers: str | Path | None = None,
     progress: bool = True,
+    share: tuple[int, int] = (0, 1),
     **options: Any,
 ) -> LibraryResult:
     """Curate every pack in `pack_dirs` (:func:`find_packs`) within itself (`options` go to
     :func:`.pipeline.curate_pack`), find
     near-duplicates across the library and write the library report; packs that cannot be curated (too small,
-    nothing readable) are listed with the reason. Files in the library are only read."""
+    nothing readable) are listed with the reason. Files in the library are only read.
+    `share` (process k, of N > 1): curate only every N-th pack from the k-th and store its loops' fingerprints,
+    writing no library files ([`loop_svdd.curation.sharding`]: a run of the whole library then reads it back)."""
     root, output_dir = Path(root), Path(output_dir)
     refuse_writing_into(root, output_dir, export_outliers)
     output_dir.mkdir(parents=True, exist_ok=True)
+    process, processes = share
+    cache = CacheFolder(output_dir / "cache", process if processes > 1 else None)  # one for all packs, read once
+    mine = list(pack_dirs)[process::processes]
+    entries, rows, summary = curate_packs(root, output_dir, mine, cache, progress, options)
+    if processes > 1:
+        if find_dupes:
+            fingerprint_files([r["path"] for r in rows], cache)
+        return LibraryResult(output_dir, entries, rows, summary)
+    summary = {**library_summary(root, entries, rows, outside), **summary}
+    return finish_library(output_dir, summary, entries, rows, find_dupes, export_outliers, cache)
+
+
+def curate_packs(
+    root: Path, output_dir: Path, pack_dirs: Sequence[Path], cache: CacheFolder, progress: bool, options: dict
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    """(index entries, library rows, {"unreadable", "seconds"}) of curating each pack in `pack_dirs` (or
+    reading it back, [`curate_one_pack`]) into ``output_dir/packs``."""
     settings = {k: v for k, v in options.items() if isinstance(v, str | int | float | bool | dict | type(None))}
     entries, rows, unreadable, watch = [], [], [], Stopwatch()
-    cache = CacheFolder(output_dir / "cache")  # one content cache for all packs, read once
     for i, pack in enumerate(pack_dirs, 1):
         out = output_dir / "packs" / pack_name(root, pack)
         if progress:
@@ -232,8 +252,7 @@ def curate_library(
         rows += library_rows(root, pack, ranking)
         watch.add({} if ranking.get("read_back") else {f"packs.{k}": v for k, v in ranking["seconds"].items()})
         unreadable += [{**e, "file": Path(e["file"]).relative_to(root).as_posix()} for e in ranking["unreadable"]]
-    summary = {**library_summary(root, entries, rows, outside), "unreadable": unreadable, "seconds": watch}
-    return finish_library(output_dir, summary, entries, rows, find_dupes, export_outliers, cache)
+    return entries, rows, {"unreadable": unreadable, "seconds": watch}
 
 
 def library_summary(

@@ -1,23 +1,31 @@
-"""Embedding a pack or a library on several processes, GPUs or machines (``accelerate launch ... curate``).
+"""Curating on several processes, GPUs or machines (``accelerate launch ... curate``).
 
-Embedding is the one stage whose cost grows with every file, and a file's embedding depends on nothing else: each
-process embeds its share of the files (every N-th, ``files[process::processes]``) into the output folder's one
-content cache (chunks are named by their contents and written atomically; each process appends to its own log of
-content hashes). The ranking, duplicates and report then run once, on one process, reading every embedding back
-from that cache, so the result is the one a single process gives.
+Each process takes a share of the work and stores it in the output folder, where a run on one process then reads
+it back, so the result is the one a single process gives:
+
+- a library: a pack is curated within itself, so each process curates every N-th pack (its ranking, report and
+  ``.done.json`` under ``OUTPUT/packs/``, [`loop_svdd.curation.library`]) and stores its loops' fingerprints;
+  the run on one process reads every pack back, searches near-duplicates across the library and writes the
+  library report;
+- one pack: a file's embedding depends on nothing else, so each process embeds every N-th file; the run on one
+  process ranks the pack from the cache.
+
+All processes share ``OUTPUT/cache``: chunks and fingerprints are named by their contents and written atomically,
+and each process appends to its own log of content hashes.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..engine.cache import CacheFolder, embed_files
 from ..models.encoders import build_model, resolve_default_encoder
-from .library import find_packs
+from .library import curate, find_packs
 from .pack import PackError, list_pack
 from .pipeline import refuse_writing_into
 
-__all__ = ["embed_share", "files_to_rank"]
+__all__ = ["curate_share", "embed_share", "files_to_rank"]
 
 
 def files_to_rank(input_path: str | Path, packs: str | int = "auto") -> list[Path]:
@@ -52,3 +60,24 @@ def embed_share(
     model = model.to(device)
     embed_files(model, extractor, share, CacheFolder(Path(output_dir) / "cache", process), progress=progress)
     return len(share)
+
+
+def curate_share(
+    input_path: str | Path,
+    output_dir: str | Path,
+    process: int,
+    processes: int,
+    packs: str | int = "auto",
+    device: str = "cpu",
+    **options: Any,
+) -> str:
+    """Process `process`'s share (of `processes`) of curating `input_path` (see the module docstring), with the
+    `options` of [`curate`] that the run on one process will get; returns what it did, in words."""
+    root = Path(input_path)
+    pack_dirs, outside = find_packs(root, packs)
+    if pack_dirs == [root] and not outside:
+        n = embed_share(root, output_dir, process, processes, packs, options.get("encoder"), device, False)
+        return f"embedded its share of {n} file(s)"
+    options = {**options, "export_outliers": None, "progress": False}
+    result = curate(root, output_dir, packs=packs, share=(process, processes), **options)
+    return f"curated its share of {len(result.packs)} pack(s)"
