@@ -106,7 +106,8 @@ def in_processes(args: argparse.Namespace) -> int | None:
     k, n = state.process_index, state.num_processes
     if n < 2:  # every process would write the whole output
         raise CLIError(f"launched as {os.environ['WORLD_SIZE']} processes but accelerate sees one; launch again")
-    env = {k: v for k, v in os.environ.items() if k not in DISTRIBUTED_ENV and not k.startswith("TORCHELASTIC_")}
+    env = {name: v for name, v in os.environ.items() if name not in DISTRIBUTED_ENV}
+    env = {name: v for name, v in env.items() if not name.startswith("TORCHELASTIC_")}
     cli = [sys.executable, "-m", "loop_svdd.cli", *sys.argv[1:]]
     device = {"LOOP_SVDD_CURATE_DEVICE": str(state.device)}
     code = subprocess.run(cli, env={**env, SHARE_ENV: f"{k}/{n}", **device}, check=False).returncode
@@ -123,7 +124,10 @@ def curate_a_share(args: argparse.Namespace, share: str) -> int:
     from ..curation.sharding import curate_share
     from ..detectors.deep_svdd import TrainingDivergedError
 
-    k, n = (int(x) for x in share.split("/"))
+    try:
+        k, n = (int(x) for x in share.split("/"))
+    except ValueError:
+        raise CLIError(f"{SHARE_ENV}={share!r}: expected k/N (set by the launch, not by hand)") from None
     device = os.environ.get("LOOP_SVDD_CURATE_DEVICE", "cpu")
     try:
         did = curate_share(args.input, args.output_dir, k, n, device=device, **curate_options(args))
