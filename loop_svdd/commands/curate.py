@@ -87,6 +87,7 @@ def curate_options(args: argparse.Namespace) -> dict:
 
 
 SHARE_ENV = "LOOP_SVDD_CURATE_SHARE"  # "k/N": this process curates share k of N, outside any process group
+DEVICE_ENV = "LOOP_SVDD_CURATE_DEVICE"  # the device the launch gave that process
 
 
 def in_processes(args: argparse.Namespace) -> int | None:
@@ -109,8 +110,8 @@ def in_processes(args: argparse.Namespace) -> int | None:
     env = {name: v for name, v in os.environ.items() if name not in DISTRIBUTED_ENV}
     env = {name: v for name, v in env.items() if not name.startswith("TORCHELASTIC_")}
     cli = [sys.executable, "-m", "loop_svdd.cli", *sys.argv[1:]]
-    device = {"LOOP_SVDD_CURATE_DEVICE": str(state.device)}
-    code = subprocess.run(cli, env={**env, SHARE_ENV: f"{k}/{n}", **device}, check=False).returncode
+    mine = {**env, SHARE_ENV: f"{k}/{n}", DEVICE_ENV: str(state.device)}
+    code = subprocess.run(cli, env=mine, check=False).returncode
     state.wait_for_everyone()
     state.state.destroy_process_group()
     if not state.is_main_process:
@@ -128,7 +129,7 @@ def curate_a_share(args: argparse.Namespace, share: str) -> int:
         k, n = (int(x) for x in share.split("/"))
     except ValueError:
         raise CLIError(f"{SHARE_ENV}={share!r}: expected k/N (set by the launch, not by hand)") from None
-    device = os.environ.get("LOOP_SVDD_CURATE_DEVICE", "cpu")
+    device = os.environ.get(DEVICE_ENV, "cpu")
     try:
         did = curate_share(args.input, args.output_dir, k, n, device=device, **curate_options(args))
     except (PackError, ValueError, OSError, TrainingDivergedError) as err:

@@ -25,37 +25,27 @@ from .library import curate, find_packs
 from .pack import PackError, list_pack
 from .pipeline import refuse_writing_into
 
-__all__ = ["curate_share", "embed_share", "files_to_rank"]
-
-
-def files_to_rank(input_path: str | Path, packs: str | int = "auto") -> list[Path]:
-    """Every file `curate` would embed: those of each pack of `input_path` ([`find_packs`]); packs without
-    audio are left out here and reported by the curation itself."""
-    pack_dirs, _ = find_packs(Path(input_path), packs)
-    files: list[Path] = []
-    for pack in pack_dirs:
-        try:
-            files += list_pack(pack)
-        except PackError:
-            continue
-    return files
+__all__ = ["curate_share", "embed_share"]
 
 
 def embed_share(
-    input_path: str | Path,
+    pack: str | Path,
     output_dir: str | Path,
     process: int,
     processes: int,
-    packs: str | int = "auto",
     encoder: str | None = None,
     device: str = "cpu",
     progress: bool = True,
 ) -> int:
-    """Embed process `process`'s share (of `processes`) of the files into ``output_dir/cache``; returns how many
-    files were in its share (those already cached are read, not embedded again)."""
-    root = Path(input_path)
+    """Embed process `process`'s share (of `processes`) of the files of `pack` into ``output_dir/cache``; returns
+    how many files were in its share (those already cached are read, not embedded again). A pack without audio
+    gives an empty share: the run on one process reports it."""
+    root = Path(pack)
     refuse_writing_into(root, output_dir)
-    share = files_to_rank(root, packs)[process::processes]
+    try:
+        share = list_pack(root)[process::processes]
+    except PackError:
+        share = []
     model, extractor = build_model(encoder or resolve_default_encoder())
     model = model.to(device)
     embed_files(model, extractor, share, CacheFolder(Path(output_dir) / "cache", process), progress=progress)
@@ -76,7 +66,7 @@ def curate_share(
     root = Path(input_path)
     pack_dirs, outside = find_packs(root, packs)
     if pack_dirs == [root] and not outside:
-        n = embed_share(root, output_dir, process, processes, packs, options.get("encoder"), device, False)
+        n = embed_share(root, output_dir, process, processes, options.get("encoder"), device, False)
         return f"embedded its share of {n} file(s)"
     options = {**options, "export_outliers": None, "progress": False}
     result = curate(root, output_dir, packs=packs, share=(process, processes), **options)
