@@ -103,13 +103,16 @@ def rank_pack(
     runs, first_pass, dropped, fraction = [], None, None, 0.0
     for r in range(repeats):
         fold_seed = seed + r * REPEAT_SEED_STRIDE
-        first = fit_members(X, factories, folds, fold_seed)
-        combined = combine(first)
         if r == 0:  # the trimmed set is chosen once, so every repeat fits on the same loops
-            first_pass = combined
-            fraction = resolve_trim(np.exp(combined), trim)
-            dropped = trim_mask(combined, fraction)
-        runs.append(fit_members(X, factories, folds, fold_seed, dropped) if dropped.any() else first)
+            first = fit_members(X, factories, folds, fold_seed)
+            first_pass = combine(first)
+            fraction = resolve_trim(np.exp(first_pass), trim)
+            dropped = trim_mask(first_pass, fraction)
+        # a later repeat's untrimmed pass would only be thrown away: fit it only when nothing is trimmed
+        if dropped.any():
+            runs.append(fit_members(X, factories, folds, fold_seed, dropped))
+        else:
+            runs.append(first if r == 0 else fit_members(X, factories, folds, fold_seed))
     per_repeat = np.array([combine(fits) for fits in runs])
     ranking = PackRanking(runs, first_pass, dropped, fraction, tuple(members))
     ranking.log_median = float(np.median(per_repeat.mean(axis=0)))
