@@ -63,6 +63,7 @@ class CurateDefaults:
     players: int = 100  # --players: loops with an inline player and spectrogram in the report
     library_players: int = 20  # the same on each pack's page of a library (media cost ~0.14 s a loop)
     seed: int = 0  # --seed
+    most_auto_jobs: int = 4  # --jobs auto: a library's packs in up to this many processes (one per core)
 
 
 DETECTOR = DetectorDefaults()

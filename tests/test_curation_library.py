@@ -141,6 +141,9 @@ def test_cli_rejects_a_bad_packs_option(library, tmp_path, capsys):
     assert main(["curate", str(library), "--output-dir", str(tmp_path / "o"), "--packs", "sideways"]) == 2
     assert "--packs must be auto, none or a folder depth" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+    assert main(["curate", str(library), "--output-dir", str(tmp_path / "o"), "--jobs", "0"]) == 2
+    assert "jobs must be 'auto' or a whole number >= 1, got '0'" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.slow
@@ -174,8 +177,9 @@ def test_players_default_to_fewer_per_pack_in_a_library(library, tmp_path, monke
 @pytest.mark.slow
 @pytest.mark.parametrize("target", ["library", "pack"])
 def test_curate_under_two_processes_ranks_as_one(library, encoder_dir, tmp_path, target):
-    """`accelerate launch` / torchrun with 2 CPU processes: each curates a share of the library's packs (of one
-    pack: embeds a share of its files), the main process reads the shares back; the result is one process's."""
+    """`accelerate launch` / torchrun with 2 CPU processes, and `--jobs 2` on this machine: each process curates a
+    share of the library's packs (of one pack: embeds a share of its files), then one process reads the shares back;
+    the result is one process's."""
     import os
     import subprocess
     import sys
@@ -184,9 +188,11 @@ def test_curate_under_two_processes_ranks_as_one(library, encoder_dir, tmp_path,
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}  # no GPU: CPU processes by themselves
     env.pop("ACCELERATE_USE_CPU", None)
     printed = {}
-    for name, launcher in (("one", []), ("two", ["-m", "torch.distributed.run", "--nproc_per_node", "2"])):
+    torchrun = ["-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    for name, launcher, jobs in (("one", [], "1"), ("two", torchrun, "auto"), ("jobs", [], "2")):
         cmd = [sys.executable, *launcher, "-m", "loop_svdd.cli", "curate", str(source), "--encoder", str(encoder_dir)]
         cmd += ["--output-dir", str(tmp_path / name), "--no-progress", "--players", "1", "--repeats", "1"]
+        cmd += ["--jobs", jobs]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr[-2000:]
         printed[name] = proc.stdout
@@ -196,12 +202,15 @@ def test_curate_under_two_processes_ranks_as_one(library, encoder_dir, tmp_path,
         "content-hashes.0.jsonl",
         "content-hashes.1.jsonl",
     }  # the run on one process found every file hashed by the shares
-    one, two = (json.loads((tmp_path / n / "ranking.json").read_text()) for n in ("one", "two"))
-    assert [r["file"] for r in one["loops"]] == [r["file"] for r in two["loops"]]
+    assert f"share 1 of 2: {did}" in printed["jobs"] and f"share 2 of 2: {did}" in printed["jobs"]
+    one = json.loads((tmp_path / "one" / "ranking.json").read_text())
     assert len(one["loops"]) == (48 if target == "library" else 24)
-    assert np.allclose([r["score"] for r in one["loops"]], [r["score"] for r in two["loops"]], rtol=1e-5)
-    assert [g["files"] for g in one["duplicates"]] == [g["files"] for g in two["duplicates"]]
-    if target == "library":  # every pack was read back from the shares, none curated again
-        assert not [k for k in two["seconds"] if k.startswith("packs.")] and "packs.rank" in one["seconds"]
-    else:  # every embedding was read from the shares' cache
-        assert two["n_embedded"] == 0 and one["n_embedded"] == len(one["loops"]) + len(one["unreadable"])
+    for name in ("two", "jobs"):
+        two = json.loads((tmp_path / name / "ranking.json").read_text())
+        assert [r["file"] for r in one["loops"]] == [r["file"] for r in two["loops"]]
+        assert np.allclose([r["score"] for r in one["loops"]], [r["score"] for r in two["loops"]], rtol=1e-5)
+        assert [g["files"] for g in one["duplicates"]] == [g["files"] for g in two["duplicates"]]
+        if target == "library":  # every pack was read back from the shares, none curated again
+            assert not [k for k in two["seconds"] if k.startswith("packs.")] and "packs.rank" in one["seconds"]
+        else:  # every embedding was read from the shares' cache
+            assert two["n_embedded"] == 0 and one["n_embedded"] == len(one["loops"]) + len(one["unreadable"])

@@ -116,3 +116,15 @@ def test_benchmark_scale_curates_growing_libraries(tmp_path, encoder_dir):
     assert result["peak_rss_mb"] > 50 and result["embed_loops_per_s"] > 0 and result["projected_minutes_100k"] > 0
     files = [p for p in (work / "library-40").rglob("*") if p.is_file()]
     assert len(files) == 40 and {".mp3", ".ogg", ".flac", ".wav"} <= {p.suffix for p in files}
+    cores = min(os.cpu_count() or 1, 2)  # --jobs auto: one process per core, at most one per pack
+    assert [r["parallel"] for r in result["runs"]] == [1, cores]
+    assert all(r["peak_rss_mb"] >= r["peak_rss_mb_largest_process"] > 50 for r in result["runs"])
+    if cores > 1:  # two processes held two encoders at once
+        assert result["runs"][1]["peak_rss_mb"] > 1.3 * result["runs"][1]["peak_rss_mb_largest_process"]
+    # under torch's launcher: the packs' stages are read from each pack, whichever process curated it
+    args = ["benchmark", "scale", "--source", str(source), "--sizes", "40", "--pack-size", "20", "--work", str(work)]
+    args += ["--encoder", str(encoder_dir), "--repeats", "1", "--json", str(tmp_path / "launched.json")]
+    args += ["--processes", "2"]
+    assert main(args) == 0
+    launched = json.loads((tmp_path / "launched.json").read_text())["runs"][0]
+    assert launched["parallel"] == 2 and launched["n_loops"] == 40 and launched["stages"]["rank"] > 0

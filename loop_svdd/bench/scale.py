@@ -1,18 +1,20 @@
 """How `curate` grows with the library: a library built from real audio, curated end to end at each size.
 
     loop-svdd benchmark scale --source DIR --sizes 1000 10000 --work DIR --json OUT.json [--pack-size 100]
-        [--processes N]
+        [--jobs auto|N] [--processes N]
 
 For each size n, ``numpy.random.default_rng(seed)`` builds a library of n loops in packs of ``--pack-size``
 under ``WORK/library-<n>``: each pack draws a quarter of its size of real loops from ``--source`` (any folder of
 audio, e.g. the quickstart's corpus) and adds, for each, transformed copies made by FFmpeg (pitch and tempo,
 tempo alone, gain, trim, MP3 and Ogg Vorbis), so packs hold loops of many kinds and the library holds the
-near-duplicates a real one does. Then ``loop-svdd curate LIBRARY --packs 1`` runs in a fresh process, timed;
-its peak RSS is the process's own (``wait4``). Stages are the seconds ``curate`` writes into ``ranking.json``
-(summed over packs): ``hash`` (content hashes), ``decode`` (FFmpeg, in a background thread beside the encoder),
+near-duplicates a real one does. Then ``loop-svdd curate LIBRARY --packs 1`` runs in a fresh process, timed.
+Stages are the seconds ``curate`` writes into ``ranking.json`` (summed over packs): ``hash`` (content hashes), ``decode`` (FFmpeg, in a background thread beside the encoder),
 ``encode`` (front end and encoder), ``rank`` (fit and score: the cross-fitted detectors and verdicts),
-``duplicates``, ``report``; with ``--processes N`` the pack stages are summed over the processes (each curates
-every N-th pack, :mod:`loop_svdd.curation.sharding`) and the wall time is the whole run's. The growth exponent
+``duplicates``, ``report``. With several processes (curate's ``--jobs``, default auto: one per core; or
+``--processes N`` under torch's launcher) each curates every N-th pack (:mod:`loop_svdd.curation.sharding`): the
+pack stages are then process-seconds summed over them, ``embed_loops_per_s`` is the rate of all of them together
+(per process times processes), the wall time is the whole run's and peak RSS is that of all its processes
+together (sampled every 0.25 s; the largest single process's is beside it). The growth exponent
 of a stage between two sizes is log(t2 / t1) / log(n2 / n1); ``projected_minutes_100k`` extends each stage from
 the largest size with its last exponent (at least 1).
 """
@@ -26,6 +28,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -39,7 +42,7 @@ from .report import BenchmarkError, BenchResult, add_report_options
 
 NAME = "scale"
 DESCRIPTION = "curate a library built from real audio at several sizes: seconds per stage, peak RSS, growth"
-SETTINGS = ("source", "sizes", "pack_size", "encoder", "repeats", "seed", "processes")
+SETTINGS = ("source", "sizes", "pack_size", "encoder", "repeats", "seed", "processes", "jobs")
 COPIES = ("pitch", "tempo", "gain", "trim", "mp3", "ogg")
 STAGES = {  # report name -> the key in ranking.json's seconds
     "hash": "packs.embedding.hash",
@@ -64,9 +67,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--processes",
         type=int,
         default=1,
-        help="curate under torch's launcher with this many processes, each curating a share of the packs; the "
-        "stages are then summed over processes (default: 1)",
+        help="curate under torch's launcher with this many processes, each curating a share of the packs (default: 1)",
     )
+    p.add_argument("--jobs", default="auto", help="curate's --jobs: processes on this machine (default: curate's auto)")
     add_report_options(p)
 
 
@@ -114,25 +117,72 @@ def pack_seconds(out: Path) -> dict[str, float]:
     return total
 
 
-def curate_timed(library: Path, out: Path, encoder: str | None, repeats: int, processes: int = 1) -> dict[str, Any]:
-    """Run ``loop-svdd curate`` on ``library`` in a fresh process (``processes`` > 1: under torch's launcher):
-    its wall seconds, peak RSS (of its largest process) and stages."""
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of process `pid` and all its descendants, in MB (0 once it has gone)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0
+    for proc in tree:
+        try:
+            total += proc.memory_info().rss
+        except psutil.NoSuchProcess:  # ended between the listing and the reading
+            pass
+    return total / 2**20
+
+
+def watch_tree_rss(pid: int, peak: list[float], every_s: float = 0.25) -> threading.Thread:
+    """A thread that keeps ``peak[0]`` at the largest :func:`tree_rss_mb` of `pid` seen while it runs."""
+
+    def sample() -> None:
+        while (mb := tree_rss_mb(pid)) > 0:
+            peak[0] = max(peak[0], mb)
+            time.sleep(every_s)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    return thread
+
+
+def curate_command(library: Path, out: Path, encoder: str | None, repeats: int, processes: int, jobs: str) -> list:
     cmd = [sys.executable, "-c", "import sys; from loop_svdd.cli import main; sys.exit(main())"]
     if processes > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), "-m", "loop_svdd.cli"]
     cmd += ["curate", str(library), "--output-dir", str(out), "--packs", "1", "--repeats", str(repeats)]
-    cmd += ["--no-progress", "--encoder", encoder] if encoder else ["--no-progress"]
-    start = time.perf_counter()
+    cmd += ["--jobs", str(jobs), "--no-progress"]
+    return cmd + (["--encoder", encoder] if encoder else [])
+
+
+def curate_timed(
+    library: Path, out: Path, encoder: str | None, repeats: int, processes: int = 1, jobs: str = "auto"
+) -> dict[str, Any]:
+    """Run ``loop-svdd curate`` on ``library`` in a fresh process (``processes`` > 1: under torch's launcher;
+    ``jobs``: curate's own processes): its wall seconds, peak RSS (of all its processes together, sampled, and of
+    its largest) and stages."""
+    start, peak = time.perf_counter(), [0.0]
     with open(out.with_suffix(".log"), "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(curate_command(library, out, encoder, repeats, processes, jobs), stdout=log, stderr=log)
+        watcher = watch_tree_rss(proc.pid, peak)
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
+    watcher.join(timeout=5)
     if os.waitstatus_to_exitcode(status) != 0:
         raise BenchmarkError(f"curate failed on {library} (see {out.with_suffix('.log')})")
     summary = json.loads((out / "ranking.json").read_text())
     seconds = {**summary["seconds"], **pack_seconds(out)}
     stages = {name: float(seconds.get(key, 0.0)) for name, key in STAGES.items()}
-    return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024, "stages": stages, "n_loops": summary["n_loops"]}
+    largest = usage.ru_maxrss / 1024
+    return {
+        "wall_s": wall,
+        "peak_rss_mb": max(peak[0], largest),
+        "peak_rss_mb_largest_process": largest,
+        "stages": stages,
+        "n_loops": summary["n_loops"],
+    }
 
 
 def growth(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -147,12 +197,25 @@ def growth(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
+PACK_STAGES = ("embedding", "rank")  # run in every process of a parallel run; the others in one
+GROWN_STAGES = (*PACK_STAGES, "duplicates", "report")
+
+
+def parallel_processes(args: argparse.Namespace, n_packs: int) -> int:
+    """How many processes curated packs side by side: the launcher's, else curate's own ``--jobs``."""
+    from ..curation.sharding import resolve_jobs
+
+    return args.processes if args.processes > 1 else resolve_jobs(args.jobs, False, n_packs)
+
+
 def projected_minutes(runs: list[dict[str, Any]], stages: dict[str, dict[str, Any]], n: int = 100_000) -> float:
-    """Minutes at ``n`` loops: each stage from the largest size, grown with its exponent (at least 1)."""
+    """Minutes at ``n`` loops: each stage from the largest size, grown with its exponent (at least 1); the pack
+    stages' seconds (summed over processes) count as wall time divided by the processes that shared them."""
     last = runs[-1]
-    total = last["wall_s"] - sum(last["stages"][s] for s in ("embedding", "rank", "duplicates", "report"))
-    for s in ("embedding", "rank", "duplicates", "report"):
-        total += last["stages"][s] * (n / last["n"]) ** max(stages[s]["exponent"] or 1.0, 1.0)
+    wall_of = {s: last["stages"][s] / (last.get("parallel", 1) if s in PACK_STAGES else 1) for s in GROWN_STAGES}
+    total = last["wall_s"] - sum(wall_of.values())
+    for s in GROWN_STAGES:
+        total += wall_of[s] * (n / last["n"]) ** max(stages[s]["exponent"] or 1.0, 1.0)
     return total / 60
 
 
@@ -162,7 +225,10 @@ def _table(runs: list[dict[str, Any]], stages: dict[str, dict[str, Any]]) -> str
     for name, st in stages.items():
         exponent = "-" if st["exponent"] is None else f"{st['exponent']:.2f}"
         lines.append(f"| {name} | " + " | ".join(f"{s:.1f}" for s in st["seconds"]) + f" | {exponent} |")
-    lines.append("| peak RSS (MB) | " + " | ".join(f"{r['peak_rss_mb']:.0f}" for r in runs) + " | |")
+    lines.append("| peak RSS, all processes (MB) | " + " | ".join(f"{r['peak_rss_mb']:.0f}" for r in runs) + " | |")
+    largest = " | ".join(f"{r['peak_rss_mb_largest_process']:.0f}" for r in runs)
+    lines.append(f"| peak RSS, largest process (MB) | {largest} | |")
+    lines.append("| processes curating packs | " + " | ".join(str(r["parallel"]) for r in runs) + " | |")
     lines.append("| loops embedded / s | " + " | ".join(f"{r['embed_loops_per_s']:.1f}" for r in runs) + " | |")
     return "\n".join(lines) + "\n"
 
@@ -181,8 +247,11 @@ def run(args: argparse.Namespace) -> BenchResult:
         t0 = time.perf_counter()
         written = build_library(sources, library, n, args.pack_size, args.seed)
         print(f"  library of {written} loops built in {time.perf_counter() - t0:.0f} s", flush=True)
-        result = {"n": written, **curate_timed(library, out, args.encoder, args.repeats, args.processes)}
-        result["embed_loops_per_s"] = result["n_loops"] / max(result["stages"]["embedding"], 1e-9)
+        result = {"n": written, **curate_timed(library, out, args.encoder, args.repeats, args.processes, args.jobs)}
+        result["parallel"] = parallel_processes(args, math.ceil(written / args.pack_size))
+        per_process = result["n_loops"] / max(result["stages"]["embedding"], 1e-9)
+        result["embed_loops_per_s"] = per_process * result["parallel"]
+        result["embed_loops_per_s_per_process"] = per_process
         runs.append(result)
         rss = result["peak_rss_mb"]
         print(f"  n={written}: curated in {result['wall_s']:.0f} s, peak RSS {rss:.0f} MB", flush=True)

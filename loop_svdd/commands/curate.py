@@ -58,6 +58,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--pack-models", action="store_true", help="in a library, train each pack's model/ too (one run per pack)"
     )
     p.add_argument("--no-duplicates", action="store_true", help="skip the search for near-duplicate loops")
+    p.add_argument(
+        "--jobs",
+        default="auto",
+        help="processes on this machine: auto (a library: one per core, up to "
+        f"{CURATE.most_auto_jobs}; one pack: 1, its embedding already uses every core) or N; same result as one",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -83,6 +89,7 @@ def curate_options(args: argparse.Namespace) -> dict:
         "find_dupes": not args.no_duplicates,
         "packs": args.packs,
         "pack_models": args.pack_models,
+        "jobs": args.jobs,
     }
 
 
@@ -116,7 +123,7 @@ def in_processes(args: argparse.Namespace) -> int | None:
     state.state.destroy_process_group()
     if not state.is_main_process:
         return code
-    return subprocess.run(cli, env=env, check=False).returncode
+    return subprocess.run([*cli, "--jobs", "1"], env=env, check=False).returncode  # the shares are done
 
 
 def curate_a_share(args: argparse.Namespace, share: str) -> int:

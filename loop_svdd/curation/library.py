@@ -70,12 +70,20 @@ def curate(
     run each); one pack gives a :class:`~.pipeline.CurationResult`. `options` are those
     of :func:`~.pipeline.curate_pack` (folds, contamination, export_outliers, encoder, seed, repeats, allow_small,
     train_model, max_media, detector_options, progress, find_dupes); `max_media` None or left out: players for
-    :data:`CURATE.players` loops of a pack, :data:`CURATE.library_players` of each pack of a library."""
+    :data:`CURATE.players` loops of a pack, :data:`CURATE.library_players` of each pack of a library. `jobs`: curate
+    in that many processes on this machine first (``"auto"``: one per core for a library;
+    [`loop_svdd.curation.sharding.curate_in_processes`]), same result as one."""
+    from .sharding import curate_in_processes, resolve_jobs  # sharding curates its shares through this function
+
     root, share = Path(input_path), options.pop("share", (0, 1))  # share: see curate_library
+    jobs = options.pop("jobs", 1)
     if "contamination" in options:
         options["contamination"] = parse_contamination(options["contamination"])
     pack_dirs, outside = find_packs(root, packs)
     one_pack = pack_dirs == [root] and not outside
+    if share == (0, 1) and (n := resolve_jobs(jobs, one_pack, len(pack_dirs))) > 1:
+        refuse_writing_into(root, output_dir, options.get("export_outliers"))
+        curate_in_processes(root, Path(output_dir), n, packs, {**options, "pack_models": pack_models})
     if options.get("max_media") is None:  # a library's pack pages: players for each pack's most out-of-place
         options["max_media"] = CURATE.players if one_pack else CURATE.library_players
     if one_pack:
