@@ -15,6 +15,7 @@ Figures: ``loop-svdd benchmark duplicates`` (``docs/curation.md``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -99,17 +100,31 @@ def match(a: np.ndarray, b: np.ndarray, top: int = 1) -> list[Match]:
     return [Match(float(r[k]), float(lags[k] * HOP / FP_RATE), 10.0 * float(sb[k] - sa[k]) / float(n[k])) for k in best]
 
 
-def refine(a: np.ndarray, b: np.ndarray, m: Match) -> tuple[float, float]:
+@dataclass
+class Powers:
+    """A fine log-mel sequence (log10 power, (frames, mels)) as power, with each frame's loudest value: what
+    :func:`refine` reads, computed once per loop of a pair rather than once per alignment."""
+
+    power: np.ndarray  # (frames, mels) float64: 10 ** raw
+    frame_max: np.ndarray  # (frames,) float64: raw's loudest value per frame
+
+    @classmethod
+    def of(cls, raw: np.ndarray) -> Powers:
+        raw = raw.astype(np.float64)
+        return cls(10.0**raw, raw.max(axis=1))
+
+
+def refine(a: Powers, b: Powers, m: Match) -> tuple[float, float]:
     """(similarity, b's gain in dB): Pearson correlation at ``m``'s alignment of the fine sequences, after
     matching b's level to a's and flooring both at one level set by the shared frames (so a trim that cut the
-    loudest part changes nothing)."""
+    loudest part changes nothing). Flooring is ``log10(10**x + 10**floor)``, on the stored powers."""
     lag = int(round(m.offset_s * FP_RATE / HOP))
-    start, stop = max(0, lag), min(len(a), len(b) + lag)
-    x, y = a[start:stop].astype(np.float64), b[start - lag : stop - lag].astype(np.float64)
-    shift = float(np.median(x.max(1) - y.max(1)))  # b's level matched to a's (robust to a few odd frames)
-    y = y + shift
-    floor = max(float(x.max()), float(y.max())) - FLOOR_DB / 10.0
-    x, y = _floored(x, floor), _floored(y, floor)
+    start, stop = max(0, lag), min(len(a.power), len(b.power) + lag)
+    a_max, b_max = a.frame_max[start:stop], b.frame_max[start - lag : stop - lag]
+    shift = float(np.median(a_max - b_max))  # b's level matched to a's (robust to a few odd frames)
+    floor = 10.0 ** (max(float(a_max.max()), float(b_max.max()) + shift) - FLOOR_DB / 10.0)
+    x = np.log10(a.power[start:stop] + floor)
+    y = np.log10(b.power[start - lag : stop - lag] * 10.0**shift + floor)
     x, y = x - x.mean(), y - y.mean()
     return float((x * y).sum() / max(np.sqrt((x * x).sum() * (y * y).sum()), 1e-12)), -10.0 * shift
 
@@ -121,13 +136,10 @@ def compare(a: Fingerprint, b: Fingerprint) -> Match | None:
     found = match(a.logmel, b.logmel, REFINE_TOP)
     if not found or found[0].similarity < SEARCH_GATE:
         return found[0] if found else None
+    a_powers, b_powers = Powers.of(a.raw), Powers.of(b.raw)
     for m in found:
-        m.similarity, m.gain_db = refine(a.raw, b.raw, m)
+        m.similarity, m.gain_db = refine(a_powers, b_powers, m)
     return max(found, key=lambda m: m.similarity)
-
-
-def _floored(x: np.ndarray, floor: float) -> np.ndarray:
-    return np.log10(10.0**x + 10.0**floor)
 
 
 def candidate_pairs(fps: Sequence[Fingerprint] | np.ndarray, k: int = CANDIDATES) -> list[tuple[int, int]]:
@@ -161,16 +173,23 @@ def _components(n: int, edges: list[tuple[int, int]]) -> list[list[int]]:
 def pair_links(fps: Sequence[Fingerprint | None] | Fingerprints, threshold: float = THRESHOLD) -> list[dict[str, Any]]:
     """Every compared pair whose similarity reaches ``threshold``: ``{"a", "b", "similarity", "offset_s",
     "gain_db"}`` (indices into ``fps``; a is the longer loop; None fingerprints are skipped)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     fps = as_fingerprints(fps)
     index = np.flatnonzero(fps.n_frames >= MIN_FRAMES)
-    links = []
+    pairs = []
     for i, j in candidate_pairs(fps.summaries[index]):
         a, b = (int(index[i]), int(index[j]))
-        a, b = (a, b) if fps.n_frames[a] >= fps.n_frames[b] else (b, a)
-        m = compare(fps[a], fps[b])
-        if m is not None and m.similarity >= threshold:
-            links.append({"a": a, "b": b, **m.__dict__})
-    return links
+        pairs.append((a, b) if fps.n_frames[a] >= fps.n_frames[b] else (b, a))
+    # one thread per core: the FFTs and array arithmetic release the GIL (1.4x on 2 cores, 3,000 loops)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        matches = pool.map(lambda pair: compare(fps[pair[0]], fps[pair[1]]), pairs, chunksize=64)
+        found = list(matches)
+    return [
+        {"a": a, "b": b, **m.__dict__}
+        for (a, b), m in zip(pairs, found, strict=True)
+        if m is not None and m.similarity >= threshold
+    ]
 
 
 def group_links(n: int, links: list[dict[str, Any]], threshold: float = THRESHOLD) -> list[dict[str, Any]]:
