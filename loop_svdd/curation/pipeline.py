@@ -274,7 +274,7 @@ def _media(
     return media
 
 
-def summarise(input_path: Path, emb: PackEmbeddings, pack: PackRanking, stray: np.ndarray, settings: dict) -> dict:
+def pack_summary(input_path: Path, emb: PackEmbeddings, pack: PackRanking, stray: np.ndarray, settings: dict) -> dict:
     n, n_stray = len(emb.files), int(stray.sum())
     rule = (
         rule_description()
@@ -385,16 +385,13 @@ def curate_pack(
     with watch("duplicates"):
         duplicates = duplicate_groups(emb, root, rows, cache) if find_dupes else []
     settings = {"folds": folds, "repeats": repeats, "contamination": contamination, "seed": seed}
-    settings["encoder"] = describe_encoder(model.config)
-    summary = {**summarise(root, emb, pack, stray, settings), "warnings": warnings, "duplicates": duplicates}
+    summary = pack_summary(root, emb, pack, stray, {**settings, "encoder": describe_encoder(model.config)})
+    summary.update(warnings=warnings, duplicates=duplicates, media_note=media_note(max_media, len(rows)))
     summary["headline"] += f" {len(duplicates)} group(s) of near-duplicates."
-    summary["media_note"] = media_note(max_media, len(rows))
     write_rankings(output_dir, rows, summary)
     if train_model:
-        kept = [Path(r["path"]) for r in rows if r["verdict"] != "stray"]
         with watch("model"):
-            train_pack_model(kept, output_dir / "model", output_dir / "cache", encoder, seed, progress, options)
-        summary["model"] = str(output_dir / "model")
+            summary["model"] = train_on_kept(rows, output_dir, encoder, seed, progress, options)
     with watch("report"):
         media, map_uri = write_pack_report(output_dir, emb, pack, stray, rows, summary, extractor, max_media)
     if export_outliers is not None:
@@ -403,3 +400,12 @@ def curate_pack(
     summary["n_embedded"] = emb.n_embedded
     write_rankings(output_dir, rows, summary)
     return CurationResult(output_dir, rows, summary, media, map_uri)
+
+
+def train_on_kept(
+    rows: list[dict[str, Any]], output_dir: Path, encoder: str, seed: int, progress: bool, options: dict
+) -> str:
+    """``output_dir/model``, trained on the loops of `rows` that fit ([`train_pack_model`]); returns its path."""
+    kept = [Path(r["path"]) for r in rows if r["verdict"] != "stray"]
+    train_pack_model(kept, output_dir / "model", output_dir / "cache", encoder, seed, progress, options)
+    return str(output_dir / "model")
