@@ -8,7 +8,8 @@ under ``WORK/library-<n>``: each pack draws a quarter of its size of real loops 
 audio, e.g. the quickstart's corpus) and adds, for each, transformed copies made by FFmpeg (pitch and tempo,
 tempo alone, gain, trim, MP3 and Ogg Vorbis), so packs hold loops of many kinds and the library holds the
 near-duplicates a real one does. Then ``loop-svdd curate LIBRARY --packs 1`` runs in a fresh process, timed.
-Stages are the seconds ``curate`` writes into ``ranking.json`` (summed over packs): ``hash`` (content hashes), ``decode`` (FFmpeg, in a background thread beside the encoder),
+Stages are the seconds ``curate`` writes into ``ranking.json`` (summed over packs): ``hash`` (content hashes),
+``decode`` (FFmpeg, in a background thread beside the encoder),
 ``encode`` (front end and encoder), ``rank`` (fit and score: the cross-fitted detectors and verdicts),
 ``duplicates``, ``report``. With several processes (curate's ``--jobs``, default auto: one per core; or
 ``--processes N`` under torch's launcher) each curates every N-th pack (:mod:`loop_svdd.curation.sharding`): the
