@@ -204,7 +204,7 @@ GROWN_STAGES = (*PACK_STAGES, "duplicates", "report")
 
 def parallel_processes(args: argparse.Namespace, n_packs: int) -> int:
     """How many processes curated packs side by side: the launcher's, else curate's own ``--jobs``."""
-    from ..curation.sharding import resolve_jobs
+    from ..curation.processes import resolve_jobs
 
     return args.processes if args.processes > 1 else resolve_jobs(args.jobs, False, n_packs)
 

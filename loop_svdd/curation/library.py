@@ -39,6 +39,7 @@ from .pipeline import (
     refuse_writing_into,
     write_csv_atomic,
 )
+from .processes import curate_in_processes, resolve_jobs
 
 PACKS_PER_PAGE = 200  # packs per page of the library index, so it opens fast at any size
 DONE = ".done.json"  # beside a finished pack's ranking: its settings and files
@@ -72,9 +73,7 @@ def curate(
     train_model, max_media, detector_options, progress, find_dupes); `max_media` None or left out: players for
     :data:`CURATE.players` loops of a pack, :data:`CURATE.library_players` of each pack of a library. `jobs`: curate
     in that many processes on this machine first (``"auto"``: one per core for a library;
-    [`loop_svdd.curation.sharding.curate_in_processes`]), same result as one."""
-    from .sharding import curate_in_processes, resolve_jobs  # sharding curates its shares through this function
-
+    [`loop_svdd.curation.processes.curate_in_processes`]), same result as one."""
     root, share = Path(input_path), options.pop("share", (0, 1))  # share: see curate_library
     jobs = options.pop("jobs", 1)
     if "contamination" in options:

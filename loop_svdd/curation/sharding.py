@@ -14,27 +14,24 @@ All processes share ``OUTPUT/cache``: chunks and fingerprints are named by their
 and each process appends to its own log of content hashes.
 
 On one machine, ``curate(..., jobs=N)`` (``loop-svdd curate --jobs N``) runs the same shares in N processes of
-its own ([`curate_in_processes`]; each started as ``python -m loop_svdd.curation.sharding SPEC``, the spec in
-JSON) and then finishes as the run on one process.
+its own ([`loop_svdd.curation.processes`]; each started as ``python -m loop_svdd.curation.sharding SPEC``, the
+spec in JSON: [`main`]) and then finishes as the run on one process.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..engine.cache import CacheFolder, embed_files
 from ..models.encoders import build_model, resolve_default_encoder
-from ..settings import CURATE
 from .library import curate, find_packs
 from .pack import PackError, list_pack
 from .pipeline import refuse_writing_into
 
-__all__ = ["curate_in_processes", "curate_share", "embed_share", "resolve_jobs"]
+__all__ = ["curate_share", "embed_share"]
 
 
 def embed_share(
@@ -85,44 +82,9 @@ def curate_share(
     return f"curated its share of {len(result.packs)} pack(s)"
 
 
-def resolve_jobs(jobs: int | str, one_pack: bool, n_packs: int) -> int:
-    """How many processes curate on this machine: ``"auto"`` is one per core (at most
-    :data:`CURATE.most_auto_jobs`, at most one per pack) for a library and one for a single pack (whose
-    embedding already uses every core); never more processes than a library has packs."""
-    if jobs == "auto":
-        return 1 if one_pack else max(1, min(os.cpu_count() or 1, CURATE.most_auto_jobs, n_packs))
-    try:
-        n = int(jobs)
-    except (TypeError, ValueError):
-        n = 0
-    if n < 1 or str(jobs).strip() != str(n):
-        raise ValueError(f"jobs must be 'auto' or a whole number >= 1, got {jobs!r}")
-    return n if one_pack else min(n, max(n_packs, 1))
-
-
-def curate_in_processes(input_path: Path, output_dir: Path, jobs: int, packs: str | int, options: dict) -> None:
-    """Run the `jobs` shares of curating `input_path` ([`curate_share`]) in as many processes on this machine,
-    each on its share of the cores, and wait for them. A share that fails says so in one line; the run on one
-    process that follows does its work."""
-    threads = str(max(1, (os.cpu_count() or 1) // jobs))
-    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-    spec = {"input": str(input_path), "output": str(output_dir), "processes": jobs, "packs": packs}
-    spec["options"] = {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
-    running = []
-    try:
-        for k in range(jobs):
-            argv = [sys.executable, "-m", __name__, json.dumps({**spec, "process": k})]
-            running.append(subprocess.Popen(argv, env=env))
-        for k, share in enumerate(running):
-            if share.wait() != 0:
-                print(f"share {k + 1} of {jobs} did not finish; its packs are curated now", flush=True)
-    finally:
-        for share in running:
-            share.kill() if share.poll() is None else None
-
-
 def main(argv: list[str]) -> int:
-    """One share of [`curate_in_processes`]: ``python -m loop_svdd.curation.sharding SPEC`` (SPEC in JSON)."""
+    """One share of [`loop_svdd.curation.processes.curate_in_processes`]:
+    ``python -m loop_svdd.curation.sharding SPEC`` (SPEC in JSON)."""
     spec = json.loads(argv[0])
     k, n = spec["process"], spec["processes"]
     try:

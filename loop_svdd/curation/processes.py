@@ -1,0 +1,52 @@
+"""Curating on this machine's cores: a library's packs in one process per core (``curate(..., jobs=N)``,
+``loop-svdd curate --jobs``). Each process is ``python -m loop_svdd.curation.sharding SPEC`` and does one share
+([`loop_svdd.curation.sharding.curate_share`]); the run on one process then reads them back."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ..settings import CURATE
+
+__all__ = ["curate_in_processes", "resolve_jobs"]
+SHARE_MODULE = "loop_svdd.curation.sharding"  # what each process runs (it imports the library: not from here)
+
+
+def resolve_jobs(jobs: int | str, one_pack: bool, n_packs: int) -> int:
+    """How many processes curate on this machine: ``"auto"`` is one per core (at most
+    :data:`CURATE.most_auto_jobs`, at most one per pack) for a library and one for a single pack (whose
+    embedding already uses every core); never more processes than a library has packs."""
+    if jobs == "auto":
+        return 1 if one_pack else max(1, min(os.cpu_count() or 1, CURATE.most_auto_jobs, n_packs))
+    try:
+        n = int(jobs)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1 or str(jobs).strip() != str(n):
+        raise ValueError(f"jobs must be 'auto' or a whole number >= 1, got {jobs!r}")
+    return n if one_pack else min(n, max(n_packs, 1))
+
+
+def curate_in_processes(input_path: Path, output_dir: Path, jobs: int, packs: str | int, options: dict) -> None:
+    """Run the `jobs` shares of curating `input_path` ([`loop_svdd.curation.sharding.curate_share`]) in as many
+    processes on this machine, each on its share of the cores, and wait for them. A share that fails says so in
+    one line; the run on one process that follows does its work."""
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    spec = {"input": str(input_path), "output": str(output_dir), "processes": jobs, "packs": packs}
+    spec["options"] = {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
+    running = []
+    try:
+        for k in range(jobs):
+            argv = [sys.executable, "-m", SHARE_MODULE, json.dumps({**spec, "process": k})]
+            running.append(subprocess.Popen(argv, env=env))
+        for k, share in enumerate(running):
+            if share.wait() != 0:
+                print(f"share {k + 1} of {jobs} did not finish; its packs are curated now", flush=True)
+    finally:
+        for share in running:
+            share.kill() if share.poll() is None else None
