@@ -119,8 +119,6 @@ def test_benchmark_scale_curates_growing_libraries(tmp_path, encoder_dir):
     cores = min(os.cpu_count() or 1, 2)  # --jobs auto: one process per core, at most one per pack
     assert [r["parallel"] for r in result["runs"]] == [1, cores]
     assert all(r["peak_rss_mb"] >= r["peak_rss_mb_largest_process"] > 50 for r in result["runs"])
-    if cores > 1:  # two processes held two encoders at once
-        assert result["runs"][1]["peak_rss_mb"] > 1.3 * result["runs"][1]["peak_rss_mb_largest_process"]
     # under torch's launcher: the packs' stages are read from each pack, whichever process curated it
     args = ["benchmark", "scale", "--source", str(source), "--sizes", "40", "--pack-size", "20", "--work", str(work)]
     args += ["--encoder", str(encoder_dir), "--repeats", "1", "--json", str(tmp_path / "launched.json")]
