@@ -48,7 +48,10 @@ VERDICT_KEYS = ("verdict_precision", "verdict_recall", "verdict_f1")
 
 
 def n_strays(pack_size: int, fraction: float) -> int:
-    """How many stray rows make them a share ``fraction`` of a pack with ``pack_size`` own rows."""
+    """How many stray rows make them a share ``fraction`` of a pack with ``pack_size`` own rows (at least one,
+    except for a clean pack, ``fraction`` 0)."""
+    if fraction <= 0.0:
+        return 0
     return max(1, int(round(fraction * pack_size / (1.0 - fraction))))
 
 

@@ -22,10 +22,12 @@ from typing import Any
 import numpy as np
 
 from ..curation.verdicts import stray_verdicts, verdict_metrics
-from .contaminated import make_pack, pack_scores
+from .contaminated import CURATE_ROW, make_pack, pack_scores
 from .one_vs_rest import EmbeddingSet, load_embedding_set
 from .report import BenchResult, add_report_options
 
+MOST_FALSE_PER_100 = 1.0  # the goal on clean packs: at most one false stray call per 100 loops
+VERDICT_KEYS = ("verdict_precision", "verdict_recall", "verdict_f1")
 GRID = {
     "fence": [1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0],
     "ratio": [1.2, 1.35, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 8.0],
@@ -38,12 +40,18 @@ def pack_file(cache: Path, detector: str, fraction: float, seed: int, folder: st
     return cache / f"{detector}-{fraction:g}-{seed}-{folder.replace(' ', '_').replace('&', 'and')}.npz"
 
 
+def detector_modes(detector: str, modes: list[str]) -> list[str]:
+    """The scoring modes of ``detector``: the ``curate`` row has one, its own."""
+    return [CURATE_ROW] if detector == CURATE_ROW else modes
+
+
 def cached_pack(data: EmbeddingSet, args: argparse.Namespace, detector: str, fraction: float, seed: int, folder: str):
     """The pack's scores per mode and labels, from the cache (computed and stored on first use)."""
     path = pack_file(args.cache, detector, fraction, seed, folder)
     if not path.exists():
         rows, labels = make_pack(data, folder, fraction, seed)
         by_mode = pack_scores(data.embeddings[rows], detector, args.modes, seed, 5, 0.1)
+        path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, labels=labels, **by_mode)
         print(f"scored {path.name}", flush=True)
     return np.load(path)
@@ -67,23 +75,47 @@ def scored_packs(data: EmbeddingSet, args: argparse.Namespace, seeds: list[int])
                             "scores": z[m],
                             "labels": z["labels"],
                         }
-                        for m in args.modes
+                        for m in detector_modes(detector, args.modes)
                         if m in z
                     ]
     return packs
 
 
+def pack_metrics(pack: dict, rule: str, param: float) -> dict[str, float]:
+    """Verdict precision / recall / F1 of one pack, and its false calls per 100 loops."""
+    stray = stray_verdicts(pack["scores"], rule, param)
+    false_calls = float(100.0 * (stray & (pack["labels"] == 0)).sum() / len(stray))
+    return {**verdict_metrics(stray, pack["labels"]), "false_per_100": false_calls}
+
+
+def aggregate(ms: list[dict[str, float]], packs: list[dict]) -> dict[str, float]:
+    """Means of per-pack metrics: precision / recall / F1 over contaminated packs (a clean pack has no stray to
+    find), false calls per 100 loops over clean packs (0 when there are none)."""
+    dirty = [m for m, p in zip(ms, packs, strict=True) if p["labels"].any()]
+    clean = [m for m, p in zip(ms, packs, strict=True) if not p["labels"].any()]
+    out = {k: float(np.mean([m[k] for m in dirty])) if dirty else float("nan") for k in VERDICT_KEYS}
+    return {**out, "false_per_100": float(np.mean([m["false_per_100"] for m in clean])) if clean else 0.0}
+
+
 def mean_metrics(packs: list[dict], rule: str, param: float) -> dict[str, float]:
-    ms = [verdict_metrics(stray_verdicts(p["scores"], rule, param), p["labels"]) for p in packs]
-    return {k: float(np.mean([m[k] for m in ms])) for k in ms[0]}
+    """:func:`aggregate` of the packs' :func:`pack_metrics` under ``rule`` at ``param``."""
+    return aggregate([pack_metrics(p, rule, param) for p in packs], packs)
 
 
 def best_param(packs: list[dict], rule: str) -> float:
-    return max(GRID[rule], key=lambda q: (mean_metrics(packs, rule, q)["verdict_f1"], -abs(q - GRID[rule][2])))
+    """The grid value with the best mean F1 among those that call at most ``MOST_FALSE_PER_100`` clean loops
+    per 100 (all values when none does); ties go to the middle of the grid."""
+    metrics = {q: mean_metrics(packs, rule, q) for q in GRID[rule]}
+    allowed = [q for q, m in metrics.items() if m["false_per_100"] <= MOST_FALSE_PER_100] or list(metrics)
+    return max(allowed, key=lambda q: (metrics[q]["verdict_f1"], -abs(q - GRID[rule][2])))
 
 
 def fmt(m: dict[str, float]) -> str:
-    return f"{m['verdict_f1']:.3f} ({m['verdict_precision']:.3f}, {m['verdict_recall']:.3f})"
+    """F1 (precision, recall), then the false calls per 100 loops of clean packs when there are any."""
+    p, r = m["verdict_precision"], m["verdict_recall"]
+    f1 = "" if np.isnan(m["verdict_f1"]) else f"{m['verdict_f1']:.3f} ({p:.3f}, {r:.3f})"
+    clean = f"{m['false_per_100']:.2f} false / 100" if m["false_per_100"] or np.isnan(m["verdict_f1"]) else ""
+    return "; ".join(x for x in (f1, clean) if x)
 
 
 def folder_held_out(held: list[dict], rule: str, folders: list[str]) -> dict[str, float]:
@@ -93,8 +125,7 @@ def folder_held_out(held: list[dict], rule: str, folders: list[str]) -> dict[str
     for a, b in ((0, 1), (1, 0)):
         qa = best_param([p for p in held if p["folder"] in half[a]], rule)
         out += [(p, qa) for p in held if p["folder"] in half[b]]
-    ms = [verdict_metrics(stray_verdicts(p["scores"], rule, qa), p["labels"]) for p, qa in out]
-    return {k: float(np.mean([m[k] for m in ms])) for k in ms[0]}
+    return aggregate([pack_metrics(p, rule, qa) for p, qa in out], [p for p, _ in out])
 
 
 def calibrate(tune: list[dict], held: list[dict], fractions: list[float], folders: list[str]) -> dict[str, Any]:
@@ -172,7 +203,7 @@ def run(args: argparse.Namespace) -> BenchResult:
     results: dict[str, Any] = {}
     blocks = []
     for detector in [] if args.score_only else args.detectors:
-        for mode in args.modes:
+        for mode in detector_modes(detector, args.modes):
             sel = [p for p in tune if p["detector"] == detector and p["mode"] == mode]
             rep = [p for p in held if p["detector"] == detector and p["mode"] == mode]
             rules = calibrate(sel, rep, args.fractions, list(data.classes))
