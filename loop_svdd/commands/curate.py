@@ -6,6 +6,7 @@ import argparse
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from ..settings import CURATE
 from .common import ENCODER_HELP, CLIError
@@ -93,21 +94,20 @@ def curate_options(args: argparse.Namespace) -> dict:
     }
 
 
-SHARE_ENV = "LOOP_SVDD_CURATE_SHARE"  # "k/N": this process curates share k of N, outside any process group
-DEVICE_ENV = "LOOP_SVDD_CURATE_DEVICE"  # the device the launch gave that process
-
-
 def in_processes(args: argparse.Namespace) -> int | None:
     """Under a launcher with 2+ processes: each does its share ([`loop_svdd.curation.sharding`]) in a fresh
-    process outside the process group (so no training inside it synchronises with the others), all wait for
-    each other, then the main process curates alone, reading the shares back (a share that failed is done
-    there). Returns the exit code; None when there is one process."""
+    process outside the process group (so no training inside it synchronises with the others), the same command
+    ``curate --jobs`` starts, on the device the launch gave it; all wait for each other, then the main process
+    curates alone, reading the shares back (a share that failed is done there). Returns the exit code; None when
+    there is one process."""
     if int(os.environ.get("WORLD_SIZE", "1")) < 2:
         return None
     from datetime import timedelta
 
     import torch
     from accelerate import Accelerator, InitProcessGroupKwargs
+
+    from ..curation.processes import share_command, share_spec
 
     wait = InitProcessGroupKwargs(timeout=timedelta(days=7))  # shares of a library may take hours apart
     state = Accelerator(cpu=not torch.cuda.is_available(), kwargs_handlers=[wait])  # CPU when there is no GPU
@@ -116,40 +116,21 @@ def in_processes(args: argparse.Namespace) -> int | None:
         raise CLIError(f"launched as {os.environ['WORLD_SIZE']} processes but accelerate sees one; launch again")
     env = {name: v for name, v in os.environ.items() if name not in DISTRIBUTED_ENV}
     env = {name: v for name, v in env.items() if not name.startswith("TORCHELASTIC_")}
-    cli = [sys.executable, "-m", "loop_svdd.cli", *sys.argv[1:]]
-    mine = {**env, SHARE_ENV: f"{k}/{n}", DEVICE_ENV: str(state.device)}
-    code = subprocess.run(cli, env=mine, check=False).returncode
+    options = {**curate_options(args), "device": str(state.device)}
+    options.pop("jobs")
+    spec = share_spec(Path(args.input), Path(args.output_dir), n, options.pop("packs"), options)
+    code = subprocess.run(share_command(spec, k), env=env, check=False).returncode
     state.wait_for_everyone()
     state.state.destroy_process_group()
     if not state.is_main_process:
         return code
-    return subprocess.run([*cli, "--jobs", "1"], env=env, check=False).returncode  # the shares are done
-
-
-def curate_a_share(args: argparse.Namespace, share: str) -> int:
-    """This process's share `share` ("k/N") of the curation ([`in_processes`])."""
-    from ..curation import PackError
-    from ..curation.sharding import curate_share
-    from ..detectors.deep_svdd import TrainingDivergedError
-
-    try:
-        k, n = (int(x) for x in share.split("/"))
-    except ValueError:
-        raise CLIError(f"{SHARE_ENV}={share!r}: expected k/N (set by the launch, not by hand)") from None
-    device = os.environ.get(DEVICE_ENV, "cpu")
-    try:
-        did = curate_share(args.input, args.output_dir, k, n, device=device, **curate_options(args))
-    except (PackError, ValueError, OSError, TrainingDivergedError) as err:
-        raise CLIError(f"process {k + 1} of {n}: " + str(err).strip().splitlines()[0]) from err
-    print(f"process {k + 1} of {n}: {did}", flush=True)
-    return 0
+    cli = [sys.executable, "-m", "loop_svdd.cli", *sys.argv[1:], "--jobs", "1"]  # the shares are done
+    return subprocess.run(cli, env=env, check=False).returncode
 
 
 def run(args: argparse.Namespace) -> int:
     if args.folds < 2 or (args.players or 0) < 0 or args.repeats < 1:
         raise CLIError("--folds must be >= 2, --repeats >= 1 and --players >= 0")
-    if share := os.environ.get(SHARE_ENV):
-        return curate_a_share(args, share)
     if (sharded := in_processes(args)) is not None:
         return sharded
     from ..audio.decoding import report_skipped

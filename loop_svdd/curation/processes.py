@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..settings import CURATE
 
-__all__ = ["curate_in_processes", "resolve_jobs"]
+__all__ = ["curate_in_processes", "resolve_jobs", "share_command", "share_spec"]
 SHARE_MODULE = "loop_svdd.curation.sharding"  # what each process runs (it imports the library: not from here)
 
 
@@ -31,22 +31,34 @@ def resolve_jobs(jobs: int | str, one_pack: bool, n_packs: int) -> int:
     return n if one_pack else min(n, max(n_packs, 1))
 
 
+def share_spec(input_path: Path, output_dir: Path, processes: int, packs: str | int, options: dict) -> dict:
+    """What every share of curating `input_path` in `processes` processes is told (JSON-ready; `options` are
+    those of [`loop_svdd.curation.sharding.curate_share`], ``device`` among them)."""
+    spec = {"input": str(input_path), "output": str(output_dir), "processes": processes, "packs": packs}
+    spec["options"] = {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
+    return spec
+
+
+def share_command(spec: dict, process: int) -> list[str]:
+    """The command line of share `process` of `spec`: ``python -m loop_svdd.curation.sharding SPEC``."""
+    return [sys.executable, "-m", SHARE_MODULE, json.dumps({**spec, "process": process})]
+
+
 def curate_in_processes(input_path: Path, output_dir: Path, jobs: int, packs: str | int, options: dict) -> None:
     """Run the `jobs` shares of curating `input_path` ([`loop_svdd.curation.sharding.curate_share`]) in as many
     processes on this machine, each on its share of the cores, and wait for them. A share that fails says so in
     one line; the run on one process that follows does its work."""
     threads = str(max(1, (os.cpu_count() or 1) // jobs))
     env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-    spec = {"input": str(input_path), "output": str(output_dir), "processes": jobs, "packs": packs}
-    spec["options"] = {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
+    spec = share_spec(input_path, output_dir, jobs, packs, options)
     running = []
     try:
         for k in range(jobs):
-            argv = [sys.executable, "-m", SHARE_MODULE, json.dumps({**spec, "process": k})]
-            running.append(subprocess.Popen(argv, env=env))
+            running.append(subprocess.Popen(share_command(spec, k), env=env))
         for k, share in enumerate(running):
             if share.wait() != 0:
                 print(f"share {k + 1} of {jobs} did not finish; its packs are curated now", flush=True)
     finally:
         for share in running:
-            share.kill() if share.poll() is None else None
+            if share.poll() is None:
+                share.kill()
