@@ -214,3 +214,56 @@ def test_curate_under_two_processes_ranks_as_one(library, encoder_dir, tmp_path,
             assert not [k for k in two["seconds"] if k.startswith("packs.")] and "packs.rank" in one["seconds"]
         else:  # every embedding was read from the shares' cache
             assert two["n_embedded"] == 0 and one["n_embedded"] == len(one["loops"]) + len(one["unreadable"])
+
+
+def _private_mounts_work() -> bool:
+    import shutil
+    import subprocess
+
+    if shutil.which("unshare") is None:
+        return False
+    return subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.slow
+def test_a_full_disk_stops_in_one_line_and_the_rerun_finishes(curated, library, encoder_dir, tmp_path):
+    """A real full disk: the output folder is a tmpfs (in a private mount namespace) with room for a third of
+    the output. The run stops with one line naming the output folder; given room, the same command finishes the
+    run, reusing what the first one finished, and nothing is written inside the library."""
+    import subprocess
+    import sys
+
+    if not _private_mounts_work():
+        pytest.skip("needs `unshare -rm` (Linux user and mount namespaces) to mount a small tmpfs")
+    result, before, _ = curated
+    needed = sum(p.stat().st_size for p in result.output_dir.rglob("*") if p.is_file())
+    small = max(64 * 1024, (needed // 3) // 4096 * 4096)
+    out, kept = tmp_path / "out", tmp_path / "kept"
+    out.mkdir()
+    cmd = f"'{sys.executable}' -m loop_svdd.cli curate '{library}' --encoder '{encoder_dir}' --output-dir '{out}'"
+    cmd += " --no-progress --players 1 --repeats 1"
+    script = (
+        f"mount -t tmpfs -o size={small} tmpfs '{out}' || exit 90\n"
+        f"{cmd} > '{tmp_path}/first.out' 2> '{tmp_path}/first.err'; echo $? > '{tmp_path}/first.rc'\n"
+        f"find '{out}' -name .done.json -printf '%P %T@\\n' > '{tmp_path}/done.txt'\n"
+        f"mount -o remount,size=256m '{out}' || exit 91\n"
+        f"{cmd} > '{tmp_path}/second.out' 2> '{tmp_path}/second.err'; echo $? > '{tmp_path}/second.rc'\n"
+        f"cp -a '{out}/.' '{kept}'\n"
+    )
+    proc = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    first_err = (tmp_path / "first.err").read_text().strip().splitlines()
+    assert (tmp_path / "first.rc").read_text().strip() == "2", first_err
+    assert first_err == [
+        f"loop-svdd curate: error: no space left on the disk of {out}; what was finished is kept there: free some "
+        "space and run the same command again to go on"
+    ]
+    assert (tmp_path / "second.rc").read_text().strip() == "0", (tmp_path / "second.err").read_text()[-2000:]
+    ranking = json.loads((kept / "ranking.json").read_text())
+    assert {r["file"] for r in ranking["loops"]} == {
+        r["file"] for r in json.loads((result.output_dir / "ranking.json").read_text())["loops"]
+    }
+    finished = [line.rsplit(" ", 1) for line in (tmp_path / "done.txt").read_text().splitlines()]
+    for name, mtime in finished:  # a pack the first run finished was read back, not curated again
+        assert abs((kept / name).stat().st_mtime - float(mtime)) < 1e-3, name
+    assert not list(kept.rglob(".*.tmp")) and _snapshot(library) == before

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ..settings import CURATE
-from .common import ENCODER_HELP, CLIError
+from .common import ENCODER_HELP, CLIError, one_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         options = curate_options(args)
         result = curate(args.input, args.output_dir, **options)
     except (PackError, ValueError, OSError, TrainingDivergedError) as err:
-        raise CLIError(str(err).strip().splitlines()[0]) from err
+        raise one_line(err, args.output_dir) from err
     if isinstance(result, LibraryResult):
         return print_library(result)
     s = result.summary

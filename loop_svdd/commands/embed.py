@@ -8,7 +8,7 @@ import csv
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .common import ENCODER_HELP, CLIError
+from .common import ENCODER_HELP, CLIError, one_line
 
 if TYPE_CHECKING:
     import numpy as np
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         if world == 1:
             require_loops(len(embeddings), 1, "embedding", skipped)
     except (CorpusError, ValueError, OSError) as err:
-        raise CLIError(str(err).splitlines()[0]) from err
+        raise one_line(err, args.output_dir) from err
     return _write(out, args, embeddings, labels, names, skipped, rank, world, accelerator)
 
 

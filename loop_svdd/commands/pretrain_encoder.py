@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import CLIError
+from .common import CLIError, one_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             return _distil(args, dataset, rows, config, skipped, where, provenance)
         result, description = _simclr(args, dataset, rows, config, skipped, where, provenance)
     except (CorpusError, ValueError, OSError, FloatingPointError) as err:
-        raise CLIError(str(err).splitlines()[0]) from err
+        raise one_line(err, args.output_dir) from err
     s = result.summary
     print(
         f"pretrained on {description}: {s['steps']} steps in {s['elapsed_s']:.0f} s, final loss {s['final_loss']:.4f}"

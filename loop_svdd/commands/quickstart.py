@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import ENCODER_HELP, CLIError
+from .common import ENCODER_HELP, CLIError, one_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,6 +41,6 @@ def run(args: argparse.Namespace) -> int:
             args.output_dir, args.loops, args.seed, args.encoder or DEFAULT_ENCODER, progress=not args.no_progress
         )
     except (BuildError, CorpusError, ValueError, OSError) as err:
-        raise CLIError(str(err).splitlines()[0]) from err
+        raise one_line(err, args.output_dir) from err
     print("\n".join(summary_lines(result)))
     return 0

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..settings import DEEP_SVDD, TRAIN
-from .common import ENCODER_HELP, CLIError
+from .common import ENCODER_HELP, CLIError, one_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
             accelerator=accelerator,
         )
     except (LoopSVDDError, ValueError, OSError) as err:
-        raise CLIError(str(err).splitlines()[0]) from err
+        raise one_line(err, args.output_dir) from err
     finally:
         if accelerator is not None:
             accelerator.end_training()

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ from ..settings import CURATE
 
 __all__ = ["curate_in_processes", "resolve_jobs", "share_command", "share_spec"]
 SHARE_MODULE = "loop_svdd.curation.sharding"  # what each process runs (it imports the library: not from here)
+DISK_FULL_EXIT = 28  # sharding.DISK_FULL_EXIT: a share found the output's disk full
 
 
 def resolve_jobs(jobs: int | str, one_pack: bool, n_packs: int) -> int:
@@ -47,7 +49,8 @@ def share_command(spec: dict, process: int) -> list[str]:
 def curate_in_processes(input_path: Path, output_dir: Path, jobs: int, packs: str | int, options: dict) -> None:
     """Run the `jobs` shares of curating `input_path` ([`loop_svdd.curation.sharding.curate_share`]) in as many
     processes on this machine, each on its share of the cores, and wait for them. A share that fails says so in
-    one line; the run on one process that follows does its work."""
+    one line; the run on one process that follows does its work. A full disk stops the run (``OSError``
+    ENOSPC naming `output_dir`) once every share has ended; what they finished stays."""
     threads = str(max(1, (os.cpu_count() or 1) // jobs))
     env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     spec = share_spec(input_path, output_dir, jobs, packs, options)
@@ -55,9 +58,12 @@ def curate_in_processes(input_path: Path, output_dir: Path, jobs: int, packs: st
     try:
         for k in range(jobs):
             running.append(subprocess.Popen(share_command(spec, k), env=env))
-        for k, share in enumerate(running):
-            if share.wait() != 0:
+        codes = [share.wait() for share in running]
+        for k, code in enumerate(codes):
+            if code not in (0, DISK_FULL_EXIT):
                 print(f"share {k + 1} of {jobs} did not finish; its packs are curated now", flush=True)
+        if DISK_FULL_EXIT in codes:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(output_dir))
     finally:
         for share in running:
             if share.poll() is None:
