@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import errno
-
-from ..errors import LoopSVDDError
+from ..errors import LoopSVDDError, is_disk_full
 
 # The values `--encoder` accepts (train, quickstart, embed). The random shapes must match
 # configuration_loop_svdd.HTSAT_SIZES (tests/test_packaging.py checks); listed here so --help imports no torch.
@@ -21,13 +19,10 @@ class CLIError(LoopSVDDError):
     """An error to report to the user as one line, without a traceback."""
 
 
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # no space left / over quota where a command writes
-
-
 def one_line(err: BaseException, output_dir: str | None = None) -> CLIError:
     """`err` as a :class:`CLIError` of one line. A full disk names the folder being written (``output_dir``)
     and says that what was finished is kept there (every output is written whole or not at all)."""
-    if isinstance(err, OSError) and err.errno in DISK_FULL:
+    if is_disk_full(err):
         where = output_dir or err.filename or "the output folder"
         return CLIError(
             f"no space left on the disk of {where}; what was finished is kept there: free some space and run "

@@ -15,7 +15,7 @@ from ..settings import CURATE
 
 __all__ = ["curate_in_processes", "resolve_jobs", "share_command", "share_spec"]
 SHARE_MODULE = "loop_svdd.curation.sharding"  # what each process runs (it imports the library: not from here)
-DISK_FULL_EXIT = 28  # sharding.DISK_FULL_EXIT: a share found the output's disk full
+DISK_FULL_EXIT = 28  # a share's exit code when the output's disk is full: the whole run stops
 
 
 def resolve_jobs(jobs: int | str, one_pack: bool, n_packs: int) -> int:

@@ -20,20 +20,20 @@ spec in JSON: [`main`]) and then finishes as the run on one process.
 
 from __future__ import annotations
 
-import errno
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..engine.cache import CacheFolder, embed_files
+from ..errors import is_disk_full
 from ..models.encoders import build_model, resolve_default_encoder
 from .library import curate, find_packs
 from .pack import PackError, list_pack
 from .pipeline import refuse_writing_into
+from .processes import DISK_FULL_EXIT
 
-__all__ = ["DISK_FULL_EXIT", "curate_share", "embed_share"]
-DISK_FULL_EXIT = 28  # a share's exit code when the output's disk is full (errno ENOSPC): the whole run stops
+__all__ = ["curate_share", "embed_share"]
 
 
 def embed_share(
@@ -91,16 +91,11 @@ def main(argv: list[str]) -> int:
     k, n = spec["process"], spec["processes"]
     try:
         did = curate_share(spec["input"], spec["output"], k, n, spec["packs"], **spec["options"])
-    except OSError as err:
-        if err.errno in (errno.ENOSPC, errno.EDQUOT):  # said once, by the run that started the shares
-            return DISK_FULL_EXIT
-        print(f"share {k + 1} of {n}: {str(err).strip().splitlines()[0]}", file=sys.stderr)
-        return 1
     except Exception as err:  # one line; the run that follows does this share's work
-        print(
-            f"share {k + 1} of {n}: {str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}",
-            file=sys.stderr,
-        )
+        if is_disk_full(err):  # said once, by the run that started the shares, which stops
+            return DISK_FULL_EXIT
+        text = str(err).strip()
+        print(f"share {k + 1} of {n}: {text.splitlines()[0] if text else type(err).__name__}", file=sys.stderr)
         return 1
     print(f"share {k + 1} of {n}: {did}", flush=True)
     return 0
