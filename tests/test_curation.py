@@ -246,6 +246,34 @@ def test_benchmark_contaminated_protocol(tmp_path):
     assert main([*fence, "--verdict-rule", "vibes"]) == 2
 
 
+def test_verdict_calibration_counts_false_calls_on_clean_packs(tmp_path):
+    """`benchmark verdict-calibration` with clean packs (fraction 0): their false calls per 100 loops, a parameter
+    chosen within the limit on them, the chosen rule, fixed settings to compare, and a one-line error for a bad
+    one."""
+    from test_benchmark import _make_folder
+
+    from loop_svdd.bench.contaminated import make_pack, n_strays
+    from loop_svdd.bench.one_vs_rest import load_embedding_set
+    from loop_svdd.cli import main
+
+    folder = _make_folder(tmp_path, n_per=(30, 30, 30), dim=40)
+    assert n_strays(30, 0.0) == 0 and make_pack(load_embedding_set(folder), "class1", 0.0, seed=1)[1].sum() == 0
+    out = tmp_path / "v.json"
+    argv = ["benchmark", "verdict-calibration", "--embeddings", str(folder), "--detectors", "knn"]
+    argv += ["--modes", "cross_fitted_robust", "--fractions", "0", "0.1", "--tune-seeds", "3", "--report-seeds", "0"]
+    argv += ["--cache", str(tmp_path / "cache"), "--json", str(out), "--compare", "fence=0.5"]
+    assert main(argv) == 0
+    result = json.loads(out.read_text())["results"]["knn"]
+    assert result["cross_fitted_robust"]["fence"]["tuning_false_per_100"] <= 1.0  # the fence can keep within it
+    for rule in result["cross_fitted_robust"].values():
+        clean, dirty = rule["fractions"]["0"], rule["fractions"]["0.1"]
+        assert 0 <= clean["false_per_100"] <= 100
+        assert 0 <= dirty["verdict_f1"] <= 1 and dirty["false_per_100"] == 0.0  # a pack with strays is not clean
+    loose = result["cross_fitted_robust fixed"]["fence=0.5"]["0"]["false_per_100"]
+    assert loose > 10  # a fence at half a robust standard deviation calls a good share of a clean pack
+    assert main([*argv[:-2], "--compare", "vibes=1"]) == 2
+
+
 def test_demo_curate_upload(pack, encoder_dir, tmp_path):
     """The demo's "Curate a pack" tab: a zip of the pack in, the ranked table with players, map and report out."""
     import zipfile

@@ -24,7 +24,7 @@ import numpy as np
 from ..curation.verdicts import stray_verdicts, verdict_metrics
 from .contaminated import CURATE_ROW, make_pack, pack_scores
 from .one_vs_rest import EmbeddingSet, load_embedding_set
-from .report import BenchResult, add_report_options
+from .report import BenchmarkError, BenchResult, add_report_options
 
 MOST_FALSE_PER_100 = 1.0  # the goal on clean packs: at most one false stray call per 100 loops
 VERDICT_KEYS = ("verdict_precision", "verdict_recall", "verdict_f1")
@@ -171,6 +171,18 @@ def calibration_table(rules: dict[str, Any], fractions: list[float]) -> list[str
     return [*lines, "", f"chosen on the tuning packs: {best} {rules[best]['param']:g}"]
 
 
+def fixed_settings(held: list[dict], settings: list[str], fractions: list[float]) -> dict[str, dict]:
+    """The verdict metrics per fraction of each ``RULE=PARAM`` of `settings` on the reported packs."""
+    out = {}
+    for setting in settings:
+        rule, _, param = setting.partition("=")
+        if rule not in GRID or not param:
+            raise BenchmarkError(f"--compare: expected RULE=PARAM with RULE one of {', '.join(GRID)}, got {setting!r}")
+        by_fraction = [(c, [p for p in held if p["fraction"] == c]) for c in fractions]
+        out[setting] = {f"{c:g}": mean_metrics(packs, rule, float(param)) for c, packs in by_fraction}
+    return out
+
+
 # -- the protocol: `loop-svdd benchmark verdict-calibration` -----------------------------------------------------
 NAME = "verdict-calibration"
 DESCRIPTION = __doc__.splitlines()[0]
@@ -198,6 +210,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--report-seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4], help="seeds reported (default: 0-4)"
     )
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        default=[],
+        metavar="RULE=PARAM",
+        help="also report these fixed settings on the reported packs (e.g. mixture=2, the rule before)",
+    )
     parser.add_argument("--cache", type=Path, required=True, help="folder of the cached pack scores (.npz)")
     parser.add_argument("--score-only", action="store_true", help="fill the cache, print nothing else")
     add_report_options(parser, json_required=False)
@@ -218,10 +237,13 @@ def run(args: argparse.Namespace) -> BenchResult:
             rep = [p for p in held if p["detector"] == detector and p["mode"] == mode]
             rules = calibrate(sel, rep, args.fractions, list(data.classes))
             results.setdefault(detector, {})[mode] = rules
+            fixed = fixed_settings(rep, args.compare, args.fractions)
+            results[detector][f"{mode} fixed"] = fixed
             head = (
                 f"\n{detector} {mode}: {len(rep)} reported packs (seeds {args.report_seeds}), "
                 f"{len(sel)} tuning packs (seeds {args.tune_seeds})\n\n"
             )
             blocks.append(head + "\n".join(calibration_table(rules, args.fractions)))
+            blocks += [f"{name}, fixed: " + " | ".join(fmt(m) for m in by_c.values()) for name, by_c in fixed.items()]
     payload = {"protocol": NAME, "results": results, "settings": settings}
     return BenchResult(NAME, settings, "\n".join(blocks), payload)
