@@ -9,8 +9,11 @@ DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # an OSError's errno when there is no 
 
 
 def is_disk_full(err: BaseException) -> bool:
-    """Whether `err` says the disk being written is full (or over quota)."""
-    return isinstance(err, OSError) and err.errno in DISK_FULL
+    """Whether `err` says the disk being written is full (or over quota). safetensors' writer raises its own
+    error class, whose message carries the system's."""
+    if isinstance(err, OSError):
+        return err.errno in DISK_FULL
+    return "No space left on device" in str(err) or "Disk quota exceeded" in str(err)
 
 
 class LoopSVDDError(Exception):

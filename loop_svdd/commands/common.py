@@ -23,7 +23,7 @@ def one_line(err: BaseException, output_dir: str | None = None) -> CLIError:
     """`err` as a :class:`CLIError` of one line. A full disk names the folder being written (``output_dir``)
     and says that what was finished is kept there (every output is written whole or not at all)."""
     if is_disk_full(err):
-        where = output_dir or err.filename or "the output folder"
+        where = output_dir or getattr(err, "filename", None) or "the output folder"
         return CLIError(
             f"no space left on the disk of {where}; what was finished is kept there: free some space and run "
             "the same command again to go on"

@@ -87,6 +87,10 @@ def curate_share(
 def main(argv: list[str]) -> int:
     """One share of [`loop_svdd.curation.processes.curate_in_processes`]:
     ``python -m loop_svdd.curation.sharding SPEC`` (SPEC in JSON)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a share prints one line, as the command that started it does
+    hf_logging.set_verbosity_error()
     spec = json.loads(argv[0])
     k, n = spec["process"], spec["processes"]
     try:
