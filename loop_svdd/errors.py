@@ -8,6 +8,12 @@ import errno
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # an OSError's errno when there is no space left where it writes
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of `err`'s message, or its class name when it has none."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def is_disk_full(err: BaseException) -> bool:
     """Whether `err` says the disk being written is full (or over quota). safetensors' writer raises its own
     error class, whose message carries the system's."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 
-from ..errors import CorpusError
+from ..errors import CorpusError, first_line
 from ..paths import hub_failure_message, missing_path_message
 
 # Sizes below which results are named unreliable (docs/robustness.md, "Small data"). A threshold at the 95th
@@ -112,7 +112,7 @@ def load_corpus(source: str | Path, split: str = "train", streaming: bool = Fals
     except CorpusError:
         raise
     except Exception as err:  # noqa: BLE001 - datasets raises many types; report one line
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = first_line(err)
         if not path.exists():
             raise CorpusError(hub_failure_message(source, "corpus", reason)) from err
         raise CorpusError(f"cannot load the corpus {source!r}: {reason}") from err

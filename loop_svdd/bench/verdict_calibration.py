@@ -22,12 +22,11 @@ from typing import Any
 import numpy as np
 
 from ..curation.verdicts import stray_verdicts, verdict_metrics
-from .contaminated import CURATE_ROW, make_pack, pack_scores
+from .contaminated import CURATE_ROW, VERDICT_KEYS, make_pack, pack_scores
 from .one_vs_rest import EmbeddingSet, load_embedding_set
 from .report import BenchmarkError, BenchResult, add_report_options
 
 MOST_FALSE_PER_100 = 1.0  # the goal on clean packs: at most one false stray call per 100 loops
-VERDICT_KEYS = ("verdict_precision", "verdict_recall", "verdict_f1")
 GRID = {
     "fence": [1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0],
     "ratio": [1.2, 1.35, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 8.0],

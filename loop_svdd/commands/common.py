@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ..errors import LoopSVDDError, is_disk_full
+from ..errors import LoopSVDDError, first_line, is_disk_full
 
 # The values `--encoder` accepts (train, quickstart, embed). The random shapes must match
 # configuration_loop_svdd.HTSAT_SIZES (tests/test_packaging.py checks); listed here so --help imports no torch.
@@ -28,5 +28,4 @@ def one_line(err: BaseException, output_dir: str | None = None) -> CLIError:
             f"no space left on the disk of {where}; what was finished is kept there: free some space and run "
             "the same command again to go on"
         )
-    text = str(err).strip()
-    return CLIError(text.splitlines()[0] if text else type(err).__name__)
+    return CLIError(first_line(err))

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.cache import CacheFolder, embed_files
-from ..errors import is_disk_full
+from ..errors import first_line, is_disk_full
 from ..models.encoders import build_model, resolve_default_encoder
 from .library import curate, find_packs
 from .pack import PackError, list_pack
@@ -98,8 +98,7 @@ def main(argv: list[str]) -> int:
     except Exception as err:  # one line; the run that follows does this share's work
         if is_disk_full(err):  # said once, by the run that started the shares, which stops
             return DISK_FULL_EXIT
-        text = str(err).strip()
-        print(f"share {k + 1} of {n}: {text.splitlines()[0] if text else type(err).__name__}", file=sys.stderr)
+        print(f"share {k + 1} of {n}: {first_line(err)}", file=sys.stderr)
         return 1
     print(f"share {k + 1} of {n}: {did}", flush=True)
     return 0

@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import LoopSVDDError
+from ..errors import LoopSVDDError, first_line
 from .uploads import upload_paths
 
 MAX_PACK_FILES = 300
@@ -90,7 +90,7 @@ def curate_tab(encoder: str) -> None:
         try:
             status, table, map_path, report = curate_upload(upload_paths(files), encoder)
         except (UploadError, PackError, ValueError, OSError, RuntimeError) as err:
-            message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            message = first_line(err)
             return f"**Could not curate:** {message}", "", None, None
         return status, table, map_path, report
 

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import LoopSVDDError
+from ..errors import LoopSVDDError, first_line
 from ..paths import hub_failure_message, missing_path_message
 from .loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from .loop_svdd.modeling_loop_svdd import LoopSVDDModel
@@ -97,7 +97,7 @@ def load_detector(source: str | Path, **kwargs: Any) -> tuple[LoopSVDDModel, Loo
             f"{source}: the weights in model.safetensors do not fit config.json (head or encoder sizes differ)"
         ) from err
     except (OSError, ValueError, KeyError, TypeError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = first_line(err)
         if not path.exists():
             raise ModelLoadError(hub_failure_message(source, "model", reason)) from err
         raise ModelLoadError(f"cannot load the model {source!r}: {reason}") from err
