@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import zipfile
 
 import numpy as np
 import pytest
@@ -318,6 +319,12 @@ def test_game_music_excerpts(tmp_path, monkeypatch):
     assert all(3.0 <= d <= 4.01 for d in ds["duration_s"])
     build_excerpt_corpus(tmp_path / "b", games=["fakegame"], per_track=1, seconds=(2.0, 2.0), seed=2, append=True)
     assert len(load_corpus(tmp_path / "b")) == 6
+    with zipfile.ZipFile(tmp_path / "music.pk3", "w") as z:  # a game that keeps its tracks in an archive
+        z.write(music / "track0.ogg", "sound/cdtracks/track0.ogg")
+        z.writestr("maps/readme.txt", "not a track")
+    monkeypatch.setitem(sources.GAME_MUSIC, "zipgame", (str(tmp_path / "music.pk3"), "sound/*/*.ogg", "z", "CC0-1.0"))
+    zipped = load_corpus(build_excerpt_corpus(tmp_path / "z", games=["zipgame"], per_track=2, seconds=(3.0, 4.0)))
+    assert len(zipped) == 2 and set(zipped["program_family"]) == {"track0"}
     with pytest.raises(sources.CorpusError, match="unknown game"):
         build_excerpt_corpus(tmp_path / "c", games=["nogame"])
     with pytest.raises(sources.CorpusError, match="kept out"):

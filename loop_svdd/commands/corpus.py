@@ -47,6 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     d.add_argument("out_dir", metavar="OUT_DIR")
     d.add_argument("--seed", type=int, default=0)
+    d.add_argument(
+        "--games", nargs="+", default=None, metavar="GAME",
+        help="game soundtracks to excerpt (default: wesnoth planetblupi; never a held-out one)",
+    )  # fmt: skip
     d.add_argument("--overwrite", action="store_true", help="replace a corpus already in OUT_DIR")
     d.add_argument("--no-progress", action="store_true")
     d.set_defaults(func=run_build_distillation)
@@ -88,12 +92,13 @@ def _report_written(out, what: str, start: float) -> int:
 
 def run_build_distillation(args: argparse.Namespace) -> int:
     from ..corpus import CorpusError
-    from ..pretraining.distill_set import build_distillation_corpus
+    from ..pretraining.distill_set import TRAIN_GAMES, build_distillation_corpus
 
     start = time.perf_counter()
+    games = tuple(args.games) if args.games else TRAIN_GAMES
     try:
         out = build_distillation_corpus(
-            args.out_dir, args.seed, overwrite=args.overwrite, progress=not args.no_progress
+            args.out_dir, args.seed, overwrite=args.overwrite, progress=not args.no_progress, games=games
         )
     except CorpusError as err:
         raise CLIError(str(err)) from err

@@ -13,6 +13,7 @@ import hashlib
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -123,21 +124,38 @@ def _write_excerpts(
 ) -> list[dict[str, object]]:
     rng = np.random.default_rng(seed)
     rows: list[dict[str, object]] = []
-    for game, tracks in find_game_music(list(games) if games else None).items():
-        if max_tracks is not None and len(tracks) > max_tracks:
-            tracks = [tracks[i] for i in sorted(rng.choice(len(tracks), max_tracks, replace=False))]
-        for track in tracks:
-            refuse_reserved(track)
-            length = track_duration(track)
-            for _ in range(per_track):
-                dur = float(rng.uniform(*seconds))
-                if length < dur + 1.0:
-                    continue
-                start = float(rng.uniform(0.0, length - dur))
-                audio = decode_excerpt(track, start, dur)
-                if audio.size < SAMPLE_RATE or float(np.sqrt(np.mean(audio**2))) < SILENT_RMS:
-                    continue
-                row = _row(game, track, start, audio, first_index + len(rows), seed)
-                sf.write(out / str(row["file_name"]), audio, SAMPLE_RATE, subtype="PCM_24", format="FLAC")
-                rows.append(row)
+    with tempfile.TemporaryDirectory(prefix="loop-svdd-tracks-") as unpacked:
+        for game, tracks in find_game_music(list(games) if games else None, Path(unpacked)).items():
+            if max_tracks is not None and len(tracks) > max_tracks:
+                tracks = [tracks[i] for i in sorted(rng.choice(len(tracks), max_tracks, replace=False))]
+            rows += _game_excerpts(out, game, tracks, rng, per_track, seconds, seed, first_index + len(rows))
+    return rows
+
+
+def _game_excerpts(
+    out: Path,
+    game: str,
+    tracks: list[Path],
+    rng: np.random.Generator,
+    per_track: int,
+    seconds: tuple[float, float],
+    seed: int,
+    first_index: int,
+) -> list[dict[str, object]]:
+    """Write `per_track` excerpts (seeded lengths and starts) of each of `tracks` and return their rows."""
+    rows: list[dict[str, object]] = []
+    for track in tracks:
+        refuse_reserved(track)
+        length = track_duration(track)
+        for _ in range(per_track):
+            dur = float(rng.uniform(*seconds))
+            if length < dur + 1.0:
+                continue
+            start = float(rng.uniform(0.0, length - dur))
+            audio = decode_excerpt(track, start, dur)
+            if audio.size < SAMPLE_RATE or float(np.sqrt(np.mean(audio**2))) < SILENT_RMS:
+                continue
+            row = _row(game, track, start, audio, first_index + len(rows), seed)
+            sf.write(out / str(row["file_name"]), audio, SAMPLE_RATE, subtype="PCM_24", format="FLAC")
+            rows.append(row)
     return rows

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 import xml.etree.ElementTree as ET
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +33,8 @@ SOUNDFONTS = {
     "OPL3_FM": ("OPL-3_FM_128M.sf2", "opl3-soundfont", "CC-BY-SA-4.0"),  # FM synthesis (Yamaha OPL3)
     "sf_GMbank": ("sf_GMbank.sf2", "csound-soundfont", "public-domain"),
 }
-# Game soundtracks (Debian `*-music` packages): name -> (folder, file pattern, package, licence).
+# Game soundtracks (Debian packages): name -> (folder, or a zip archive such as a game's .pk3; file pattern inside
+# it; package; licence).
 GAME_MUSIC = {
     "hyperrogue": ("/usr/share/hyperrogue/music", "*.ogg", "hyperrogue-music", "CC-BY-SA-3.0/4.0, CC0-1.0 (per track)"),
     "singularity": ("/usr/share/games/singularity/music", "*.ogg", "singularity-music", "CC-BY-SA (see copyright)"),
@@ -40,6 +43,15 @@ GAME_MUSIC = {
     # Heard by the distilled default encoder (loop_svdd/pretraining/distill_set.py); the four above are held out.
     "wesnoth": ("/usr/share/games/wesnoth/1.16/data/core/music", "*.ogg", "wesnoth-1.16-music", "GPL-2.0-or-later"),
     "planetblupi": ("/usr/share/planetblupi/music", "*.ogg", "planetblupi-music-ogg", "GPL-3.0-or-later"),
+    "nexuiz": ("/usr/share/games/nexuiz/data/music.pk3", "sound/cdtracks/*.ogg", "nexuiz-music", "GPL-2.0-or-later"),
+    "ufoai": (
+        "/usr/share/games/ufoai/base/0music.pk3",
+        "music/*.ogg",
+        "ufoai-music",
+        "GPL-2.0-or-later, CC-BY-SA-3.0 (per track)",
+    ),  # fmt: skip
+    "supertux": ("/usr/share/games/supertux2/music", "*/*.ogg", "supertux-data", "GPL-2.0-or-later"),
+    "lincity-ng": ("/usr/share/games/lincity-ng/music/default", "*.ogg", "lincity-ng-data", "GPL-2.0-or-later"),
 }
 DEFAULT_SOUNDFONTS = ("FluidR3_GM", "TimGM6mb")
 
@@ -277,21 +289,34 @@ def find_recordings() -> list[Path]:
     return files
 
 
-def find_game_music(names: list[str] | tuple[str, ...] | None = None) -> dict[str, list[Path]]:
+def find_game_music(names: list[str] | tuple[str, ...] | None, unpack_dir: Path) -> dict[str, list[Path]]:
     """Tracks of the installed game soundtracks (`GAME_MUSIC`), by game; `names` picks some (all installed
-    ones by default, each named one must be installed)."""
+    ones by default, each named one must be installed). Tracks inside an archive are unpacked into `unpack_dir`."""
     unknown = sorted(set(names or ()) - set(GAME_MUSIC))
     if unknown:
         raise CorpusError(f"unknown game soundtrack(s) {unknown}: known are {', '.join(GAME_MUSIC)}")
     found = {}
     for name in names or GAME_MUSIC:
-        folder, pattern, package, _ = GAME_MUSIC[name]
-        files = sorted(Path(folder).glob(pattern))
+        where, pattern, package, _ = GAME_MUSIC[name]
+        refuse_reserved(where)
+        files = _archive_tracks(Path(where), pattern, unpack_dir / name) if where.endswith((".pk3", ".zip")) \
+            else sorted(Path(where).glob(pattern))  # fmt: skip
         if files:
             found[name] = files
         elif names:
-            raise CorpusError(f"no {name} soundtrack in {folder}: apt-get install {package}")
+            raise CorpusError(f"no {name} soundtrack in {where}: apt-get install {package}")
     if not found:
         packages = " ".join(v[2] for v in GAME_MUSIC.values())
         raise CorpusError(f"no game soundtrack installed: apt-get install {packages}")
     return found
+
+
+def _archive_tracks(archive: Path, pattern: str, unpack_dir: Path) -> list[Path]:
+    """The members of zip `archive` that match `pattern`, unpacked into `unpack_dir` (none if it is missing)."""
+    if not archive.is_file():
+        return []
+    with zipfile.ZipFile(archive) as z:
+        members = sorted(m for m in z.namelist() if fnmatch.fnmatch(m, pattern))
+        for member in members:
+            z.extract(member, unpack_dir)
+    return [unpack_dir / m for m in members]

@@ -162,12 +162,17 @@ def build_distillation_corpus(
     mixed: float = 0.15,
     progress: bool = True,
     overwrite: bool = False,
+    games: tuple[str, ...] = TRAIN_GAMES,
 ) -> Path:
-    """Write the distillation audio set to `out_dir` (deterministic for `seed`) and return its path."""
+    """Write the distillation audio set to `out_dir` (deterministic for `seed`) and return its path; `games`: the
+    soundtracks excerpted (never a held-out one)."""
+    held_out = sorted(set(games) & set(HELD_OUT_SOURCES))
+    if held_out:
+        raise CorpusError(f"{', '.join(held_out)}: kept out of distillation for the leave-sources-out measurement")
     kinds = ["drumkit", "recording"]
     out = build_corpus(out_dir, drum_and_recording_loops, seed, sources=kinds, progress=progress, overwrite=overwrite)
     render_gm_sweep(out, seed, per_program, progress)
-    build_excerpt_corpus(out, games=TRAIN_GAMES, per_track=excerpts_per_track, seconds=(4.0, 10.0), seed=seed,
+    build_excerpt_corpus(out, games=games, per_track=excerpts_per_track, seconds=(4.0, 10.0), seed=seed,
                          append=True)  # fmt: skip
     add_derived(out, seed, processed, mixed, progress)
     return out
