@@ -4,6 +4,11 @@ into a one-line message."""
 from __future__ import annotations
 
 import errno
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from safetensors import SafetensorError
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # an OSError's errno when there is no space left where it writes
 
@@ -15,11 +20,21 @@ def first_line(err: BaseException) -> str:
 
 
 def is_disk_full(err: BaseException) -> bool:
-    """Whether `err` says the disk being written is full (or over quota). safetensors' writer raises its own
-    error class, whose message carries the system's."""
-    if isinstance(err, OSError):
-        return err.errno in DISK_FULL
-    return "No space left on device" in str(err) or "Disk quota exceeded" in str(err)
+    """Whether `err` says the disk being written is full (or over quota)."""
+    return isinstance(err, OSError) and err.errno in DISK_FULL
+
+
+@contextmanager
+def safetensors_write_errors_as_oserror() -> Iterator[None]:
+    """Around a safetensors write: its writer raises its own error class, carrying the system's message; a full
+    disk or quota comes out as the `OSError` (ENOSPC, EDQUOT) that every command handles."""
+    try:
+        yield
+    except SafetensorError as err:
+        for code in DISK_FULL:
+            if os.strerror(code) in str(err):
+                raise OSError(code, first_line(err)) from err
+        raise
 
 
 class LoopSVDDError(Exception):

@@ -77,3 +77,13 @@ def encoder_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("encoder")
     save_detector(model, LoopSVDDFeatureExtractor.from_model_config(model.config), path)
     return path
+
+
+def private_mounts_work() -> bool:
+    """Whether `unshare -rm` can make a private mount namespace here (to mount a small tmpfs in a test)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("unshare") is None:
+        return False
+    return subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode == 0

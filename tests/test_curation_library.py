@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SR, synth_loop
+from conftest import SR, private_mounts_work, synth_loop
 
 from loop_svdd.cli import main
 
@@ -216,15 +216,6 @@ def test_curate_under_two_processes_ranks_as_one(library, encoder_dir, tmp_path,
             assert two["n_embedded"] == 0 and one["n_embedded"] == len(one["loops"]) + len(one["unreadable"])
 
 
-def _private_mounts_work() -> bool:
-    import shutil
-    import subprocess
-
-    if shutil.which("unshare") is None:
-        return False
-    return subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode == 0
-
-
 @pytest.mark.slow
 def test_a_full_disk_stops_in_one_line_and_the_rerun_finishes(curated, library, encoder_dir, tmp_path):
     """A real full disk: the output folder is a tmpfs (in a private mount namespace) with room for a third of
@@ -233,7 +224,7 @@ def test_a_full_disk_stops_in_one_line_and_the_rerun_finishes(curated, library, 
     import subprocess
     import sys
 
-    if not _private_mounts_work():
+    if not private_mounts_work():
         pytest.skip("needs `unshare -rm` (Linux user and mount namespaces) to mount a small tmpfs")
     result, before, _ = curated
     needed = sum(p.stat().st_size for p in result.output_dir.rglob("*") if p.is_file())

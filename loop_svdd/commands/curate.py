@@ -136,16 +136,11 @@ def run(args: argparse.Namespace) -> int:
     from ..audio.decoding import report_skipped
     from ..curation import LibraryResult, PackError, curate
     from ..detectors.deep_svdd import TrainingDivergedError
-    from ..errors import is_disk_full
 
     try:
         options = curate_options(args)
         result = curate(args.input, args.output_dir, **options)
     except (PackError, ValueError, OSError, TrainingDivergedError) as err:
-        raise one_line(err, args.output_dir) from err
-    except Exception as err:  # safetensors' writer on a full disk raises its own error class
-        if not is_disk_full(err):
-            raise
         raise one_line(err, args.output_dir) from err
     if isinstance(result, LibraryResult):
         return print_library(result)

@@ -22,6 +22,7 @@ from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 from ..engine.cache import CacheFolder, open_cache
+from ..errors import safetensors_write_errors_as_oserror
 
 FP_RATE = 16_000
 N_FFT = 1024
@@ -140,8 +141,13 @@ def _stored(path: str | Path, content: str | None, store: Path) -> tuple[Fingerp
     where.parent.mkdir(parents=True, exist_ok=True)
     arrays = {"logmel": fp.logmel, "raw": fp.raw, "summary": summary(fp), "seconds": np.array([fp.seconds])}
     tmp = where.with_name(f".{where.name}.tmp")
-    save_file(arrays, tmp)
-    tmp.replace(where)
+    try:
+        with safetensors_write_errors_as_oserror():
+            save_file(arrays, tmp)
+        tmp.replace(where)
+    except OSError:  # a full disk: leave no half-written file behind
+        tmp.unlink(missing_ok=True)
+        raise
     return where, len(fp.logmel), arrays["summary"]
 
 

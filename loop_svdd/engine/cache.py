@@ -29,6 +29,7 @@ from safetensors.numpy import load_file, save_file
 
 from ..audio.corpora import audio_column, quiet_datasets, waveform_of, with_decoding
 from ..audio.decoding import CorpusDecoding, Decoded, decode_file, decode_files
+from ..errors import safetensors_write_errors_as_oserror
 from ..models.loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from ..models.loop_svdd.modeling_loop_svdd import LoopSVDDModel
 from ..models.model_io import write_json_atomic
@@ -192,7 +193,8 @@ def _store_chunk(cache: Path, fingerprint: str, arrays: dict, meta: dict) -> dic
     if arrays:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # processes of a sharded run never share one
         try:
-            save_file(arrays, tmp)
+            with safetensors_write_errors_as_oserror():
+                save_file(arrays, tmp)
             os.replace(tmp, path)
         except OSError:  # e.g. a full disk: leave no half-written chunk behind to fill it further
             tmp.unlink(missing_ok=True)

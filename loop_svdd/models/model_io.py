@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import LoopSVDDError, first_line
+from ..errors import LoopSVDDError, first_line, safetensors_write_errors_as_oserror
 from ..paths import hub_failure_message, missing_path_message
 from .loop_svdd.feature_extraction_loop_svdd import LoopSVDDFeatureExtractor
 from .loop_svdd.modeling_loop_svdd import LoopSVDDModel
@@ -56,7 +56,8 @@ def save_detector(
     output_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=output_dir, prefix=".saving-"))
     try:
-        model.save_pretrained(staging, safe_serialization=True)
+        with safetensors_write_errors_as_oserror():
+            model.save_pretrained(staging, safe_serialization=True)
         extractor.save_pretrained(staging)
         for name, obj in (extra_json or {}).items():
             write_json_atomic(staging / name, obj)
