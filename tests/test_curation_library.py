@@ -174,6 +174,35 @@ def test_players_default_to_fewer_per_pack_in_a_library(library, tmp_path, monke
     assert seen["max_media"] == expected
 
 
+def test_a_share_is_told_the_packs_and_walks_the_library_no_more(library, tmp_path, monkeypatch):
+    """The run that starts the shares walks the library once; its packs and loose files go in the shares' spec
+    (JSON), and a share curates those without walking the library itself."""
+    import types
+
+    from loop_svdd.curation import library as library_module
+    from loop_svdd.curation import sharding
+    from loop_svdd.curation.processes import share_spec, spec_found
+
+    found = library_module.find_packs(library)
+    spec = json.loads(json.dumps(share_spec(library, tmp_path / "o", 2, "auto", found, {"encoder": "x"})))
+    assert spec_found(spec) == found and len(found[0]) >= 2
+
+    def walk(*_args, **_kwargs):
+        raise AssertionError("a share walked the library")
+
+    given = {}
+    monkeypatch.setattr(library_module, "find_packs", walk)
+    monkeypatch.setattr(sharding, "find_packs", walk)
+
+    def curate_library(*args, **kwargs):
+        given.update(packs=args[2], share=kwargs["share"])
+        return types.SimpleNamespace(packs=args[2][1::2])
+
+    monkeypatch.setattr(library_module, "curate_library", curate_library)
+    assert sharding.main([json.dumps({**spec, "process": 1})]) == 0
+    assert given == {"packs": found[0], "share": (1, 2)}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("target", ["library", "pack"])
 def test_curate_under_two_processes_ranks_as_one(library, encoder_dir, tmp_path, target):

@@ -107,6 +107,8 @@ def in_processes(args: argparse.Namespace) -> int | None:
     import torch
     from accelerate import Accelerator, InitProcessGroupKwargs
 
+    from ..curation.library import find_packs
+    from ..curation.pack import PackError
     from ..curation.processes import share_command, share_spec
 
     wait = InitProcessGroupKwargs(timeout=timedelta(days=7))  # shares of a library may take hours apart
@@ -118,7 +120,12 @@ def in_processes(args: argparse.Namespace) -> int | None:
     env = {name: v for name, v in env.items() if not name.startswith("TORCHELASTIC_")}
     options = {**curate_options(args), "device": str(state.device)}
     options.pop("jobs")
-    spec = share_spec(Path(args.input), Path(args.output_dir), n, options.pop("packs"), options)
+    root, packs = Path(args.input), options.pop("packs")
+    try:
+        found = find_packs(root, packs)
+    except PackError as err:
+        raise one_line(err) from err
+    spec = share_spec(root, Path(args.output_dir), n, packs, found, options)
     code = subprocess.run(share_command(spec, k), env=env, check=False).returncode
     state.wait_for_everyone()
     state.state.destroy_process_group()

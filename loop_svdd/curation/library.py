@@ -75,14 +75,16 @@ def curate(
     in that many processes on this machine first (``"auto"``: one per core for a library;
     [`loop_svdd.curation.processes.curate_in_processes`]), same result as one."""
     root, share = Path(input_path), options.pop("share", (0, 1))  # share: see curate_library
-    jobs = options.pop("jobs", 1)
+    jobs, found = options.pop("jobs", 1), options.pop("found", None)  # found: a share's packs, as its run found them
     if "contamination" in options:
         options["contamination"] = parse_contamination(options["contamination"])
-    pack_dirs, outside = find_packs(root, packs)
+    pack_dirs, outside = found or find_packs(root, packs)
     one_pack = pack_dirs == [root] and not outside
     if share == (0, 1) and (n := resolve_jobs(jobs, one_pack, len(pack_dirs))) > 1:
         refuse_writing_into(root, output_dir, options.get("export_outliers"))
-        curate_in_processes(root, Path(output_dir), n, packs, {**options, "pack_models": pack_models})
+        curate_in_processes(
+            root, Path(output_dir), n, packs, (pack_dirs, outside), {**options, "pack_models": pack_models}
+        )
     if options.get("max_media") is None:  # a library's pack pages: players for each pack's most out-of-place
         options["max_media"] = CURATE.players if one_pack else CURATE.library_players
     if one_pack:

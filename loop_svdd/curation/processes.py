@@ -13,7 +13,9 @@ from pathlib import Path
 
 from ..settings import CURATE
 
-__all__ = ["curate_in_processes", "resolve_jobs", "share_command", "share_spec"]
+__all__ = ["curate_in_processes", "resolve_jobs", "share_command", "share_spec", "spec_found"]
+
+Found = tuple[list[Path], list[Path]]  # a library's pack folders and its audio files in no pack
 SHARE_MODULE = "loop_svdd.curation.sharding"  # what each process runs (it imports the library: not from here)
 DISK_FULL_EXIT = 28  # a share's exit code when the output's disk is full: the whole run stops
 
@@ -33,10 +35,14 @@ def resolve_jobs(jobs: int | str, one_pack: bool, n_packs: int) -> int:
     return n if one_pack else min(n, max(n_packs, 1))
 
 
-def share_spec(input_path: Path, output_dir: Path, processes: int, packs: str | int, options: dict) -> dict:
+def share_spec(
+    input_path: Path, output_dir: Path, processes: int, packs: str | int, found: Found, options: dict
+) -> dict:
     """What every share of curating `input_path` in `processes` processes is told (JSON-ready; `options` are
-    those of [`loop_svdd.curation.sharding.curate_share`], ``device`` among them)."""
+    those of [`loop_svdd.curation.sharding.curate_share`], ``device`` among them). `found`: the library's packs
+    and loose files as `find_packs` gave them, so that no share walks the library again."""
     spec = {"input": str(input_path), "output": str(output_dir), "processes": processes, "packs": packs}
+    spec["found"] = [[p.relative_to(input_path).as_posix() for p in paths] for paths in found]
     spec["options"] = {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
     return spec
 
@@ -46,14 +52,23 @@ def share_command(spec: dict, process: int) -> list[str]:
     return [sys.executable, "-m", SHARE_MODULE, json.dumps({**spec, "process": process})]
 
 
-def curate_in_processes(input_path: Path, output_dir: Path, jobs: int, packs: str | int, options: dict) -> None:
+def spec_found(spec: dict) -> Found:
+    """The packs and loose files of a [`share_spec`] as paths."""
+    root = Path(spec["input"])
+    packs, outside = ([root / p for p in paths] for paths in spec["found"])
+    return packs, outside
+
+
+def curate_in_processes(
+    input_path: Path, output_dir: Path, jobs: int, packs: str | int, found: Found, options: dict
+) -> None:
     """Run the `jobs` shares of curating `input_path` ([`loop_svdd.curation.sharding.curate_share`]) in as many
     processes on this machine, each on its share of the cores, and wait for them. A share that fails says so in
     one line; the run on one process that follows does its work. A full disk stops the run (``OSError``
     ENOSPC naming `output_dir`) once every share has ended; what they finished stays."""
     threads = str(max(1, (os.cpu_count() or 1) // jobs))
     env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-    spec = share_spec(input_path, output_dir, jobs, packs, options)
+    spec = share_spec(input_path, output_dir, jobs, packs, found, options)
     running = []
     try:
         for k in range(jobs):

@@ -31,7 +31,7 @@ from ..models.encoders import build_model, resolve_default_encoder
 from .library import curate, find_packs
 from .pack import PackError, list_pack
 from .pipeline import refuse_writing_into
-from .processes import DISK_FULL_EXIT
+from .processes import DISK_FULL_EXIT, Found, spec_found
 
 __all__ = ["curate_share", "embed_share"]
 
@@ -69,18 +69,20 @@ def curate_share(
     processes: int,
     packs: str | int = "auto",
     device: str = "cpu",
+    found: Found | None = None,
     **options: Any,
 ) -> str:
     """Process `process`'s share (of `processes`) of curating `input_path` (see the module docstring), with the
-    `options` of [`curate`] that the run on one process will get; returns what it did, in words."""
+    `options` of [`curate`] that the run on one process will get; returns what it did, in words. `found`: the
+    packs and loose files as the starting run found them (walked again when None)."""
     root = Path(input_path)
-    pack_dirs, outside = find_packs(root, packs)
+    pack_dirs, outside = found or find_packs(root, packs)
     if pack_dirs == [root] and not outside:
         cache_dir = options.get("cache_dir")
         n = embed_share(root, output_dir, process, processes, options.get("encoder"), device, False, cache_dir)
         return f"embedded its share of {n} file(s)"
     options = {**options, "export_outliers": None, "progress": False}
-    result = curate(root, output_dir, packs=packs, share=(process, processes), **options)
+    result = curate(root, output_dir, packs=packs, share=(process, processes), found=(pack_dirs, outside), **options)
     return f"curated its share of {len(result.packs)} pack(s)"
 
 
@@ -94,7 +96,9 @@ def main(argv: list[str]) -> int:
     spec = json.loads(argv[0])
     k, n = spec["process"], spec["processes"]
     try:
-        did = curate_share(spec["input"], spec["output"], k, n, spec["packs"], **spec["options"])
+        did = curate_share(
+            spec["input"], spec["output"], k, n, spec["packs"], found=spec_found(spec), **spec["options"]
+        )
     except Exception as err:  # one line; the run that follows does this share's work
         if is_disk_full(err):  # said once, by the run that started the shares, which stops
             return DISK_FULL_EXIT
