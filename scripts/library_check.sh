@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A library check as a user runs it: builds a library of 8 packs (4 instruments x 2 soundfonts of a quickstart
 # corpus, each with 2 loops of other instruments of its soundfont mixed in), 10 one-loop drum-kit folders and two
-# bad files; curates it, reruns it (finished packs are read back), kills a fresh run after 80 s and resumes it,
+# bad files; curates it, reruns it (finished packs are read back), kills a fresh run halfway (after half the
+# first run's time: some packs finished, others not) and resumes it,
 # then compares the rankings and prints each pack's stray AUROC and calls.
 # Usage: bash scripts/library_check.sh CORPUS WORK_DIR   (CORPUS: e.g. quickstart-output/corpus)
 set -euo pipefail
@@ -34,12 +35,14 @@ for k in [k for k in range(len(paths)) if src[k] not in ("FluidR3_GM", "TimGM6mb
 (work / "labels.json").write_text(json.dumps(labels))
 print(f"library: {len(labels)} loops in 8 packs, {sum(labels.values())} strays, 10 one-loop folders, 2 bad files")
 PY
-run() { local t0=$SECONDS; .venv/bin/loop-svdd curate "$work/library" --output-dir "$1" --no-progress >"$1.log" 2>&1
-  echo "$2: exit 0 in $((SECONDS - t0)) s; $(grep 'do not fit their pack' "$1.log")"; }
+run() { local t0=$SECONDS; took=0; .venv/bin/loop-svdd curate "$work/library" --output-dir "$1" --no-progress >"$1.log" 2>&1
+  took=$((SECONDS - t0)); echo "$2: exit 0 in $took s; $(grep 'do not fit their pack' "$1.log")"; }
 run "$work/out" "first run"
+half=$(( took / 2 > 10 ? took / 2 : 10 ))
 run "$work/out" "rerun"
-t0=$SECONDS; timeout -s KILL 80 .venv/bin/loop-svdd curate "$work/library" --output-dir "$work/out2" --no-progress \
-  >/dev/null 2>&1 || echo "fresh run killed after $((SECONDS - t0)) s"
+t0=$SECONDS; timeout -s KILL $half .venv/bin/loop-svdd curate "$work/library" --output-dir "$work/out2" --no-progress \
+  >/dev/null 2>&1 || echo "fresh run killed after $((SECONDS - t0)) s, with $(find "$work/out2" -name .done.json | wc -l) of \
+$(find "$work/out" -name .done.json | wc -l) packs finished"
 run "$work/out2" "resumed"
 cmp -s "$work/out/ranking.csv" "$work/out2/ranking.csv" && echo "ranking.csv of the resumed run: identical" \
   || echo "ranking.csv of the resumed run: DIFFERENT"
