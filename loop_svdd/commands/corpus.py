@@ -40,16 +40,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.set_defaults(func=run_build)
     d = actions.add_parser(
         "build-distillation",
-        help="render the broad audio set the default encoder is distilled on (about 2,000 clips, ~7 min)",
+        help="render the broad audio set the default encoder is distilled on (about 2,700 clips, ~5 min)",
         description="Every General MIDI program of four soundfonts, Hydrogen drum grooves, Sonic Pi recordings, "
-        "excerpts of two game soundtracks, and processed copies and mixes of them; never the sources kept out for "
+        "excerpts of six game soundtracks, and processed copies and mixes of them; never the sources kept out for "
         "the leave-sources-out measurement (OPL3 and csound soundfonts; hyperrogue, singularity, asc, drascula).",
     )
     d.add_argument("out_dir", metavar="OUT_DIR")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument(
         "--games", nargs="+", default=None, metavar="GAME",
-        help="game soundtracks to excerpt (default: wesnoth planetblupi; never a held-out one)",
+        help="game soundtracks to excerpt (default: wesnoth planetblupi nexuiz ufoai supertux lincity-ng; never a "
+        "held-out one)",
     )  # fmt: skip
     d.add_argument("--overwrite", action="store_true", help="replace a corpus already in OUT_DIR")
     d.add_argument("--no-progress", action="store_true")

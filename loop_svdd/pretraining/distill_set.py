@@ -1,6 +1,6 @@
 """The broad audio set the default encoder is distilled on: every General MIDI program of four soundfonts, drum
-grooves from the Hydrogen kits, Sonic Pi's recordings, game-soundtrack excerpts, and processed copies and mixes of
-them - all from Debian packages, none reserved. Sources kept out for the leave-sources-out measurement (never
+grooves from the Hydrogen kits, Sonic Pi's recordings, excerpts of six game soundtracks, and processed copies and
+mixes of them - all from Debian packages, none reserved. Sources kept out for the leave-sources-out measurement (never
 rendered here): the OPL3 and csound soundfonts and the hyperrogue, singularity, asc and drascula soundtracks.
 
 `build_distillation_corpus(out_dir, seed)` writes an audiofolder (FLAC + `metadata.csv`, the corpus columns) that
@@ -31,7 +31,7 @@ TRAIN_SOUNDFONTS = {
     "MuseScore_General": ("/usr/share/sounds/sf3/MuseScore_General.sf3", "musescore-general-soundfont", "MIT"),
     "FluidR3Mono_GM": ("/usr/share/sounds/sf3/FluidR3Mono_GM.sf3", "fluidr3mono-gm-soundfont", "MIT"),
 }
-TRAIN_GAMES = ("wesnoth", "planetblupi")
+TRAIN_GAMES = ("wesnoth", "planetblupi", "nexuiz", "ufoai", "supertux", "lincity-ng")
 HELD_OUT_SOURCES = ("OPL3_FM", "sf_GMbank", "hyperrogue", "singularity", "asc", "drascula")
 MELODIC_FAMILIES = {"Synth Lead", "Reed", "Pipe", "Brass", "Guitar", "Ethnic"}
 DRUM_PROGRAMS = (0, 8, 16, 24, 25, 32, 40)
