@@ -22,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("corpus", help="Hub dataset id, local audiofolder directory, or save_to_disk folder")
     p.add_argument("--output-dir", required=True, help="where the model folder and checkpoints are written")
-    p.add_argument("--size", default="small", help="HTS-AT shape when starting from random weights: small|tiny|base")
+    p.add_argument(
+        "--size", default="small", help="HTS-AT shape when starting from random weights: small|small-deep|tiny|base"
+    )
     p.add_argument(
         "--init",
         default="random",
