@@ -300,6 +300,16 @@ def test_held_out_source_measures_gain_over_random_twin(tmp_path, capsys):
     assert "no column(s) program_family, source_kind" in capsys.readouterr().err
 
 
+def test_distillation_set_refuses_a_held_out_soundtrack(tmp_path):
+    from loop_svdd.corpus.sources import CorpusError
+    from loop_svdd.pretraining.distill_set import TRAIN_GAMES, build_distillation_corpus
+
+    assert "hyperrogue" not in TRAIN_GAMES and len(TRAIN_GAMES) == 6
+    with pytest.raises(CorpusError, match="hyperrogue: kept out of distillation"):
+        build_distillation_corpus(tmp_path / "d", games=("wesnoth", "hyperrogue"))
+    assert not (tmp_path / "d").exists()  # refused before anything was written
+
+
 def test_game_music_excerpts(tmp_path, monkeypatch):
     from loop_svdd.audio.corpora import load_corpus
     from loop_svdd.bench.encoder_transfer import source_classes
