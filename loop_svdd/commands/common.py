@@ -7,7 +7,7 @@ from ..errors import LoopSVDDError, first_line, is_disk_full
 
 # The values `--encoder` accepts (train, quickstart, embed). The random shapes must match
 # configuration_loop_svdd.HTSAT_SIZES (tests/test_packaging.py checks); listed here so --help imports no torch.
-RANDOM_ENCODERS = ("random-small", "random-tiny", "random-base")
+RANDOM_ENCODERS = ("random-small", "random-small-deep", "random-tiny", "random-base")
 ENCODER_HELP = (
     "'default' (the small HTS-AT pretrained on loops that ships with loop-svdd), a CLAP Hub id (e.g. "
     "laion/larger_clap_music), a transformers CLAP folder, a LAION-CLAP .pt file, a LoopSVDD model folder (its "
