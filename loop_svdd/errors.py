@@ -7,6 +7,7 @@ import errno
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from safetensors import SafetensorError
 
@@ -25,16 +26,23 @@ def is_disk_full(err: BaseException) -> bool:
 
 
 @contextmanager
-def safetensors_write_errors_as_oserror() -> Iterator[None]:
+def safetensors_write_errors_as_oserror(tmp: Path | None = None) -> Iterator[None]:
     """Around a safetensors write: its writer raises its own error class, carrying the system's message; a full
-    disk or quota comes out as the `OSError` (ENOSPC, EDQUOT) that every command handles."""
+    disk or quota comes out as the `OSError` (ENOSPC, EDQUOT) that every command handles. On any `OSError` the
+    temporary file `tmp` being written (if given) is removed, so that no half-written file is left behind."""
     try:
         yield
-    except SafetensorError as err:
-        for code in DISK_FULL:
-            if os.strerror(code) in str(err):
-                raise OSError(code, first_line(err)) from err
+    except OSError:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise
+    except SafetensorError as err:
+        code = next((code for code in DISK_FULL if os.strerror(code) in str(err)), None)
+        if code is None:
+            raise
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        raise OSError(code, first_line(err)) from err
 
 
 class LoopSVDDError(Exception):

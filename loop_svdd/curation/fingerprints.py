@@ -141,13 +141,9 @@ def _stored(path: str | Path, content: str | None, store: Path) -> tuple[Fingerp
     where.parent.mkdir(parents=True, exist_ok=True)
     arrays = {"logmel": fp.logmel, "raw": fp.raw, "summary": summary(fp), "seconds": np.array([fp.seconds])}
     tmp = where.with_name(f".{where.name}.tmp")
-    try:
-        with safetensors_write_errors_as_oserror():
-            save_file(arrays, tmp)
+    with safetensors_write_errors_as_oserror(tmp):
+        save_file(arrays, tmp)
         tmp.replace(where)
-    except OSError:  # a full disk: leave no half-written file behind
-        tmp.unlink(missing_ok=True)
-        raise
     return where, len(fp.logmel), arrays["summary"]
 
 

@@ -192,13 +192,9 @@ def _store_chunk(cache: Path, fingerprint: str, arrays: dict, meta: dict) -> dic
     path = cache / f"chunk-{key}.safetensors"
     if arrays:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # processes of a sharded run never share one
-        try:
-            with safetensors_write_errors_as_oserror():
-                save_file(arrays, tmp)
+        with safetensors_write_errors_as_oserror(tmp):  # e.g. a full disk: no half-written chunk to fill it further
+            save_file(arrays, tmp)
             os.replace(tmp, path)
-        except OSError:  # e.g. a full disk: leave no half-written chunk behind to fill it further
-            tmp.unlink(missing_ok=True)
-            raise
     write_json_atomic(cache / f"chunk-{key}.json", meta)
     return {**{h: (path, j) for j, h in enumerate(meta["hashes"])}, **{e["hash"]: e["error"] for e in meta["errors"]}}
 

@@ -58,12 +58,8 @@ def save_checkpoint(directory: str | Path, state: dict[str, Any], tensors: dict[
     directory.mkdir(parents=True, exist_ok=True)
     name = f"tensors-{step:07d}.safetensors"
     tmp = directory / f".{name}.tmp-{os.getpid()}"
-    try:
-        with safetensors_write_errors_as_oserror():
-            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
-    except OSError:  # a full disk: the previous checkpoint stays whole, no half-written file is left
-        tmp.unlink(missing_ok=True)
-        raise
+    with safetensors_write_errors_as_oserror(tmp):  # a full disk: the previous checkpoint stays whole
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
     os.chmod(tmp, default_file_mode())  # safetensors writes 0o600
     os.replace(tmp, directory / name)
     tmp_json = directory / f".{STATE_JSON}.tmp-{os.getpid()}"
