@@ -299,8 +299,10 @@ def find_game_music(names: list[str] | tuple[str, ...] | None, unpack_dir: Path)
     for name in names or GAME_MUSIC:
         where, pattern, package, _ = GAME_MUSIC[name]
         refuse_reserved(where)
-        files = _archive_tracks(Path(where), pattern, unpack_dir / name) if where.endswith((".pk3", ".zip")) \
-            else sorted(Path(where).glob(pattern))  # fmt: skip
+        if where.endswith((".pk3", ".zip")):
+            files = _archive_tracks(Path(where), pattern, unpack_dir / name)
+        else:
+            files = sorted(Path(where).glob(pattern))
         if files:
             found[name] = files
         elif names:
