@@ -25,6 +25,13 @@ def test_embed_single_process_and_streaming_agree(corpus, encoder_dir, tmp_path)
         )
         == 0
     )
+    joined = ["--label-column", "instrument+bars", "--no-progress"]
+    embed = ["embed", str(corpus), "--encoder", str(encoder_dir)]
+    assert main([*embed, "--output-dir", str(tmp_path / "j"), *joined]) == 0
+    assert main([*embed, "--output-dir", str(tmp_path / "js"), "--streaming", *joined]) == 0
+    folders = [r["folder"] for r in _read(tmp_path / "j")[1]]
+    assert folders[:2] == ["bass@1", "bass@2"] and folders[-1] == "keys@2"
+    assert folders == [r["folder"] for r in _read(tmp_path / "js")[1]]
     assert (
         main(
             [

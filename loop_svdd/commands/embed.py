@@ -13,6 +13,8 @@ from .common import ENCODER_HELP, CLIError, one_line
 if TYPE_CHECKING:
     import numpy as np
 
+LABEL_JOIN, LABEL_SEPARATOR = "+", "@"  # --label-column instrument+source writes folder bass@TimGM6mb
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -34,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--label-column",
         default=None,
-        help="column written as `folder` (default: instrument, else the subfolder names of an audiofolder, else none)",
+        help="column written as `folder`, or columns joined with + (instrument+source writes e.g. bass@TimGM6mb) "
+        "(default: instrument, else the subfolder names of an audiofolder, else none)",
     )
     p.add_argument("--split", default="train")
     p.add_argument("--streaming", action="store_true")
@@ -81,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
             for meta, emb in embed_stream(model, extractor, stream, column, args.batch_size):
                 rows.append(meta)
                 embs.append(emb)
-            labels = [str(r.get(args.label_column or "instrument", "")) for r in rows]
+            columns = (args.label_column or "instrument").split(LABEL_JOIN)
+            labels = [LABEL_SEPARATOR.join(str(r.get(c, "")) for c in columns) for r in rows]
             names = [f"stream-{rank}-{i}" for i in range(len(rows))]
             embeddings = np.stack(embs) if embs else np.zeros((0, model.config.embedding_dim), np.float32)
         else:
@@ -135,7 +139,8 @@ def _write(out: Path, args, embeddings, labels, names, skipped, rank: int, world
 
 
 def _labels(dataset, column: str | None) -> np.ndarray:
-    """The values of `column`; by default `instrument`, else the subfolder names (`label`), else empty."""
+    """The values of `column` (of each of `a+b`, joined as `va@vb`); by default `instrument`, else the subfolder
+    names (`label`), else empty."""
     import numpy as np
 
     from ..audio.corpora import column_values
@@ -144,7 +149,8 @@ def _labels(dataset, column: str | None) -> np.ndarray:
         column = next((c for c in ("instrument", "label") if c in dataset.column_names), None)
         if column is None:
             return np.array([""] * len(dataset))
-    return column_values(dataset, column, "label the rows with")
+    parts = [column_values(dataset, c, "label the rows with") for c in column.split(LABEL_JOIN)]
+    return np.array([LABEL_SEPARATOR.join(values) for values in zip(*parts, strict=True)])
 
 
 def _merge(out: Path, world: int) -> tuple[int, object]:
