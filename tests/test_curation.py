@@ -271,6 +271,10 @@ def test_verdict_calibration_counts_false_calls_on_clean_packs(tmp_path):
         assert 0 <= dirty["verdict_f1"] <= 1 and dirty["false_per_100"] == 0.0  # a pack with strays is not clean
     loose = result["cross_fitted_robust fixed"]["fence=0.5"]["0"]["false_per_100"]
     assert loose > 10  # a fence at half a robust standard deviation calls a good share of a clean pack
+    ranking = result["cross_fitted_robust ranking"]
+    assert list(ranking) == ["0.1"] and 0.5 <= ranking["0.1"]["auroc"] <= 1  # clean packs have no stray to rank
+    best = ranking["0.1"]["best_cutoff_f1"]
+    assert best >= max(r["fractions"]["0.1"]["verdict_f1"] for r in result["cross_fitted_robust"].values())
     assert main([*argv[:-2], "--compare", "vibes=1"]) == 2
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..curation.verdicts import stray_verdicts, verdict_metrics
-from .contaminated import CURATE_ROW, VERDICT_KEYS, make_pack, pack_scores
+from .contaminated import CURATE_ROW, VERDICT_KEYS, make_pack, pack_scores, precision_at_k
 from .one_vs_rest import EmbeddingSet, load_embedding_set
 from .report import BenchmarkError, BenchResult, add_report_options
 
@@ -184,6 +184,38 @@ def fixed_settings(held: list[dict], settings: list[str], fractions: list[float]
     return out
 
 
+def best_cutoff_f1(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The verdict F1 of the best cutoff of this ranking, known only with the labels: what no rule can beat."""
+    hits = np.cumsum(np.asarray(labels)[np.argsort(-np.asarray(scores), kind="stable")] > 0)
+    called = np.arange(1, len(hits) + 1)
+    return float(np.max(2 * hits / (called + hits[-1])))
+
+
+def ranking_quality(held: list[dict], fractions: list[float]) -> dict[str, dict[str, float]]:
+    """Per stray fraction (contaminated packs only), the means of the ranking's stray AUROC, precision at k and
+    best-cutoff F1 (:func:`best_cutoff_f1`): how much of the verdicts' shortfall is the ranking's."""
+    from sklearn.metrics import roc_auc_score
+
+    out = {}
+    for c in fractions:
+        packs = [p for p in held if p["fraction"] == c and p["labels"].any()]
+        if packs:
+            out[f"{c:g}"] = {
+                "auroc": float(np.mean([roc_auc_score(p["labels"], p["scores"]) for p in packs])),
+                "precision_at_k": float(np.mean([precision_at_k(p["scores"], p["labels"]) for p in packs])),
+                "best_cutoff_f1": float(np.mean([best_cutoff_f1(p["scores"], p["labels"]) for p in packs])),
+            }
+    return out
+
+
+def ranking_line(quality: dict[str, dict[str, float]]) -> str:
+    """`ranking_quality` in one line."""
+    cells = [
+        f"{c}: {m['auroc']:.4f} / {m['precision_at_k']:.3f} / {m['best_cutoff_f1']:.3f}" for c, m in quality.items()
+    ]
+    return "the ranking (AUROC / precision at k / F1 of the best cutoff): " + " | ".join(cells)
+
+
 # -- the protocol: `loop-svdd benchmark verdict-calibration` -----------------------------------------------------
 NAME = "verdict-calibration"
 DESCRIPTION = __doc__.splitlines()[0]
@@ -247,11 +279,14 @@ def run(args: argparse.Namespace) -> BenchResult:
             results.setdefault(detector, {})[mode] = rules
             fixed = fixed_settings(rep, args.compare, args.fractions)
             results[detector][f"{mode} fixed"] = fixed
+            quality = ranking_quality(rep, args.fractions)
+            results[detector][f"{mode} ranking"] = quality
             head = (
                 f"\n{detector} {mode}: {len(rep)} reported packs (seeds {args.report_seeds}), "
                 f"{len(sel)} tuning packs (seeds {args.tune_seeds})\n\n"
             )
             blocks.append(head + "\n".join(calibration_table(rules, args.fractions, args.most_false_per_100)))
             blocks += [f"{name}, fixed: " + " | ".join(fmt(m) for m in by_c.values()) for name, by_c in fixed.items()]
+            blocks.append(ranking_line(quality))
     payload = {"protocol": NAME, "results": results, "settings": settings}
     return BenchResult(NAME, settings, "\n".join(blocks), payload)
