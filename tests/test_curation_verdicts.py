@@ -106,6 +106,20 @@ def test_duplicates_found_in_groups(dup_pack):
     assert "starting 0.40 s into it" in said and "dB quieter" in said
 
 
+def test_pairs_already_joined_are_not_compared_and_the_groups_stay(dup_pack, monkeypatch):
+    from loop_svdd.curation import duplicates
+
+    fps = duplicates.fingerprint_files(sorted(dup_pack.iterdir()))
+    every = duplicates.group_links(len(fps), duplicates.pair_links(fps))
+    compared, compare = [], duplicates.compare
+    monkeypatch.setattr(duplicates, "compare", lambda a, b: compared.append(1) or compare(a, b))
+    monkeypatch.setattr(duplicates, "BATCH_PAIRS", 1)  # look at the joins before every pair
+    groups = duplicates.find_duplicates(fps)
+    assert [g["members"] for g in groups] == [g["members"] for g in every] and len(groups) == 3
+    assert [len(g["links"]) for g in groups] == [2, 1, 1]  # the 3 copies of tune0: 2 links, not 3
+    assert len(compared) == len(fps) * (len(fps) - 1) // 2 - 1  # one pair inside tune0's group was skipped
+
+
 def test_duplicates_benchmark_cli(dup_pack, tmp_path, capsys):
     from loop_svdd.cli import main
 
