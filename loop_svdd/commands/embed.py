@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
                 rows.append(meta)
                 embs.append(emb)
             columns = (args.label_column or "instrument").split(LABEL_JOIN)
-            labels = [LABEL_SEPARATOR.join(str(r.get(c, "")) for c in columns) for r in rows]
+            labels = _joined([[str(r.get(c, "")) for r in rows] for c in columns])
             names = [f"stream-{rank}-{i}" for i in range(len(rows))]
             embeddings = np.stack(embs) if embs else np.zeros((0, model.config.embedding_dim), np.float32)
         else:
@@ -149,8 +149,12 @@ def _labels(dataset, column: str | None) -> np.ndarray:
         column = next((c for c in ("instrument", "label") if c in dataset.column_names), None)
         if column is None:
             return np.array([""] * len(dataset))
-    parts = [column_values(dataset, c, "label the rows with") for c in column.split(LABEL_JOIN)]
-    return np.array([LABEL_SEPARATOR.join(values) for values in zip(*parts, strict=True)])
+    return np.array(_joined([column_values(dataset, c, "label the rows with") for c in column.split(LABEL_JOIN)]))
+
+
+def _joined(parts: list) -> list[str]:
+    """Per row, the values of each labelling column joined as `va@vb` (one column: its values)."""
+    return [LABEL_SEPARATOR.join(values) for values in zip(*parts, strict=True)]
 
 
 def _merge(out: Path, world: int) -> tuple[int, object]:
